@@ -1,0 +1,110 @@
+//! DescribeConfigs for topics (explicit settings and defaults, with their source) and brokers
+//! (the timings that shape failover).
+
+use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::cluster::broker::Broker;
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+/// Kafka's config sources.
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(name.to_string()))
+        .with_value(Some(StrBytes::from_string(value)))
+        .with_config_source(source)
+        .with_read_only(source != SOURCE_TOPIC)
+}
+
+pub fn describe(broker: &Broker, r: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+    let image = broker.image();
+    let defaults = &broker.config.topic_defaults;
+    let timings = &broker.config.timings;
+    let results = r
+        .resources
+        .iter()
+        .map(|res| {
+            let name = res.resource_name.to_string();
+            let out = DescribeConfigsResult::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone());
+            let configs: Vec<DescribeConfigsResourceResult> = match res.resource_type {
+                TOPIC => {
+                    let Some(topic) = image.topics.get(&name) else {
+                        return out
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_error_message(Some(StrBytes::from_string(format!("topic '{name}' does not exist"))));
+                    };
+                    let source = |key: &str| if topic.configs.contains_key(key) { SOURCE_TOPIC } else { SOURCE_DEFAULT };
+                    let mut list = vec![
+                        entry("min.insync.replicas", topic.min_insync_replicas.to_string(), source("min.insync.replicas")),
+                        entry(
+                            "unclean.leader.election.enable",
+                            topic.unclean_leader_election.to_string(),
+                            source("unclean.leader.election.enable"),
+                        ),
+                    ];
+                    for (k, v) in &topic.configs {
+                        if !list.iter().any(|e| e.name.as_str() == k) {
+                            list.push(entry(k, v.clone(), SOURCE_TOPIC));
+                        }
+                    }
+                    for (k, v) in [("cleanup.policy", "delete"), ("retention.ms", "-1"), ("message.timestamp.type", "CreateTime")] {
+                        if !list.iter().any(|e| e.name.as_str() == k) {
+                            list.push(entry(k, v.to_string(), SOURCE_DEFAULT));
+                        }
+                    }
+                    list
+                }
+                BROKER => {
+                    let ms = |d: std::time::Duration| d.as_millis().to_string();
+                    vec![
+                        entry("broker.id", broker.id().to_string(), SOURCE_STATIC_BROKER),
+                        entry("broker.heartbeat.interval.ms", ms(timings.broker_heartbeat_interval), SOURCE_STATIC_BROKER),
+                        entry("broker.session.timeout.ms", ms(timings.broker_session_timeout), SOURCE_STATIC_BROKER),
+                        entry("replica.lag.time.max.ms", ms(timings.replica_lag_time_max), SOURCE_STATIC_BROKER),
+                        entry("replica.fetch.wait.max.ms", ms(timings.replica_fetch_wait_max), SOURCE_STATIC_BROKER),
+                        entry(
+                            "leader.imbalance.check.interval.seconds",
+                            timings.leader_imbalance_check_interval.as_secs().to_string(),
+                            SOURCE_STATIC_BROKER,
+                        ),
+                        entry("auto.create.topics.enable", defaults.auto_create_topics.to_string(), SOURCE_STATIC_BROKER),
+                        entry("num.partitions", defaults.num_partitions.to_string(), SOURCE_STATIC_BROKER),
+                        entry("default.replication.factor", defaults.replication_factor.to_string(), SOURCE_STATIC_BROKER),
+                        entry("min.insync.replicas", defaults.min_insync_replicas.to_string(), SOURCE_STATIC_BROKER),
+                        entry(
+                            "unclean.leader.election.enable",
+                            defaults.unclean_leader_election.to_string(),
+                            SOURCE_STATIC_BROKER,
+                        ),
+                        entry("auto.leader.rebalance.enable", defaults.auto_leader_rebalance.to_string(), SOURCE_STATIC_BROKER),
+                    ]
+                }
+                other => {
+                    return out
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(Some(StrBytes::from_string(format!(
+                            "resource type {other} is not supported (2 = topic, 4 = broker)"
+                        ))))
+                }
+            };
+            let configs = match &res.configuration_keys {
+                Some(keys) => configs
+                    .into_iter()
+                    .filter(|c| keys.iter().any(|k| k == &c.name))
+                    .collect(),
+                None => configs,
+            };
+            out.with_configs(configs)
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}

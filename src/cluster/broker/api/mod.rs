@@ -1,0 +1,65 @@
+//! The broker's request handlers, one file per Kafka API family, each decode → apply → encode.
+//! This module routes a decoded request to its handler and enforces isolation: while a broker
+//! is cut off, requests from its peers (carrying a replica id) are refused by closing the
+//! connection, as if the network had dropped them.
+
+mod admin;
+mod configs;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+mod producer_id;
+mod topics;
+
+use std::net::SocketAddr;
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+
+use super::Broker;
+use crate::protocol::codec::{api_versions_response, Request};
+use crate::protocol::server::{Dispatcher, Reply};
+use crate::protocol::versions::{ApiSupport, BROKER_APIS};
+
+impl Dispatcher for Broker {
+    fn apis(&self) -> &'static [ApiSupport] {
+        BROKER_APIS
+    }
+
+    async fn dispatch(&self, request: Request, _peer: SocketAddr) -> Reply {
+        let (version, api_key) = (request.version, request.api_key);
+        if self.node.is_isolated() && is_peer_request(&request.body) {
+            return Reply::Close("this broker is isolated from its peers".into());
+        }
+        let response = match request.body {
+            RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions_response(BROKER_APIS, 0)),
+            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
+            RequestKind::Produce(r) => match produce::handle(self, r, version).await {
+                Some(response) => ResponseKind::Produce(response),
+                None => return Reply::Silent,
+            },
+            RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self, r, version).await),
+            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
+            RequestKind::OffsetForLeaderEpoch(r) => {
+                ResponseKind::OffsetForLeaderEpoch(list_offsets::offset_for_leader_epoch(self, r))
+            }
+            RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(self, r, version).await),
+            RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(self, r, version).await),
+            RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(configs::describe(self, r, version)),
+            RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(admin::describe_cluster(self, r)),
+            RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(admin::elect_leaders(self, r, version).await),
+            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::init(self, r).await),
+            _ => return Reply::Close(format!("no handler for {api_key:?}")),
+        };
+        Reply::Respond(response)
+    }
+}
+
+/// Requests only other brokers send: follower fetches and divergence checks.
+fn is_peer_request(body: &RequestKind) -> bool {
+    match body {
+        RequestKind::Fetch(r) => r.replica_id.0 >= 0 || r.replica_state.replica_id.0 >= 0,
+        RequestKind::OffsetForLeaderEpoch(r) => r.replica_id.0 >= 0,
+        _ => false,
+    }
+}

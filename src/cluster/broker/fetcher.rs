@@ -1,0 +1,288 @@
+//! Follower replication. One fetcher task per leader broker (like Kafka's replica fetcher
+//! threads) copies every partition this broker follows from that leader: first it asks the
+//! leader where its own history diverged (OffsetForLeaderEpoch) and truncates, then it fetches
+//! from its log end with its replica id, which is how the leader learns its progress.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{FetchRequest, OffsetForLeaderEpochRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+
+use super::replica::{Replica, Role};
+use super::Broker;
+use crate::protocol::client::Connection;
+use crate::protocol::records::split_trusted;
+use crate::protocol::ProtocolError;
+
+/// Bytes per partition per follower fetch.
+const PARTITION_FETCH_BYTES: i32 = 4 << 20;
+
+/// Points this broker's fetchers at the leaders in `follow`, starting and stopping tasks.
+pub fn assign(broker: &Arc<Broker>, follow: BTreeMap<i32, Vec<Arc<Replica>>>) {
+    let mut fetchers = broker.fetchers.lock().expect("fetchers lock");
+    fetchers.retain(|leader, tx| {
+        if follow.contains_key(leader) {
+            return true;
+        }
+        tx.send_replace(Vec::new());
+        false
+    });
+    for (leader, replicas) in follow {
+        match fetchers.get(&leader) {
+            Some(tx) => {
+                tx.send_replace(replicas);
+            }
+            None => {
+                let (tx, rx) = watch::channel(replicas);
+                fetchers.insert(leader, tx);
+                broker.node.spawn(run(broker.clone(), leader, rx));
+            }
+        }
+    }
+}
+
+fn leader_addr(broker: &Broker, leader: i32) -> Option<SocketAddr> {
+    let image = broker.image();
+    let b = image.brokers.get(&leader)?;
+    format!("{}:{}", b.host, b.port).parse().ok()
+}
+
+async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiver<Vec<Arc<Replica>>>) {
+    let backoff = broker.config.timings.replica_fetch_backoff;
+    let mut conn: Option<Connection> = None;
+    loop {
+        broker.node.gate().await;
+        let current: Vec<Arc<Replica>> = partitions.borrow_and_update().clone();
+        if current.is_empty() {
+            return;
+        }
+        if broker.node.is_isolated() {
+            conn = None;
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        let addr = leader_addr(&broker, leader);
+        if conn.as_ref().map(|c| Some(c.peer())) != Some(addr) {
+            conn = None;
+        }
+        if conn.is_none() {
+            let Some(addr) = addr else {
+                tokio::time::sleep(backoff).await;
+                continue;
+            };
+            match broker.connect_peer(addr).await {
+                Ok(c) => conn = Some(c),
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            }
+        }
+        let c = conn.as_mut().expect("connected above");
+        let outcome = async {
+            truncate_diverged(&broker, c, leader, &current).await?;
+            fetch_once(&broker, c, leader, &current).await
+        }
+        .await;
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => tokio::time::sleep(backoff).await,
+            Err(e) => {
+                tracing::debug!("broker {}: fetch from {leader} failed: {e}", broker.id());
+                conn = None;
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+/// Is `replica` still following `leader` at `epoch`?
+fn follows(replica: &Replica, leader: i32, epoch: Option<i32>) -> bool {
+    let st = replica.state();
+    st.role == Role::Follower && st.leader == leader && epoch.is_none_or(|e| st.leader_epoch == e)
+}
+
+/// For replicas that just got a new leader epoch: ask the leader where our latest epoch ended
+/// on its side and cut our log there, dropping whatever the old leader never committed.
+async fn truncate_diverged(
+    broker: &Broker,
+    conn: &mut Connection,
+    leader: i32,
+    replicas: &[Arc<Replica>],
+) -> Result<(), ProtocolError> {
+    let pending: Vec<(Arc<Replica>, i32, Option<i32>)> = replicas
+        .iter()
+        .filter_map(|r| {
+            let st = r.state();
+            (st.needs_truncation && st.role == Role::Follower && st.leader == leader)
+                .then(|| (r.clone(), st.leader_epoch, r.log().latest_epoch()))
+        })
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut by_topic: BTreeMap<String, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
+    for (r, current_epoch, latest) in &pending {
+        by_topic.entry(r.topic.clone()).or_default().push(
+            OffsetForLeaderPartition::default()
+                .with_partition(r.partition)
+                .with_current_leader_epoch(*current_epoch)
+                .with_leader_epoch(latest.unwrap_or(-1)),
+        );
+    }
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(broker.id().into())
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetForLeaderTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(t)))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let response = conn.call(&request, 4, Duration::from_secs(5)).await?;
+    for topic in response.topics {
+        for p in topic.partitions {
+            let Some((replica, epoch, latest)) = pending
+                .iter()
+                .find(|(r, _, _)| r.topic == topic.topic.as_str() && r.partition == p.partition)
+            else {
+                continue;
+            };
+            if p.error_code != 0 || !follows(replica, leader, Some(*epoch)) {
+                continue;
+            }
+            let mut st = replica.state();
+            let mut log = replica.log();
+            let before = log.log_end_offset();
+            let target = match latest {
+                None => before.min(log.high_watermark()),
+                Some(_) if p.leader_epoch < 0 => log.high_watermark(),
+                Some(_) => {
+                    let (_, ours) = log.end_offset_for_epoch(p.leader_epoch);
+                    p.end_offset.min(if ours < 0 { before } else { ours })
+                }
+            };
+            if target < before {
+                log.truncate_to(target);
+                tracing::info!(
+                    "broker {}: truncated {}-{} from {before} to {} to match leader {leader}",
+                    broker.id(),
+                    replica.topic,
+                    replica.partition,
+                    log.log_end_offset()
+                );
+            }
+            st.needs_truncation = false;
+        }
+    }
+    Ok(())
+}
+
+/// One follower fetch for all ready partitions. Returns false if there was nothing to fetch.
+async fn fetch_once(
+    broker: &Broker,
+    conn: &mut Connection,
+    leader: i32,
+    replicas: &[Arc<Replica>],
+) -> Result<bool, ProtocolError> {
+    let ready: Vec<(Arc<Replica>, i32, i64)> = replicas
+        .iter()
+        .filter_map(|r| {
+            let st = r.state();
+            (st.role == Role::Follower && st.leader == leader && !st.needs_truncation)
+                .then(|| (r.clone(), st.leader_epoch, r.log().log_end_offset()))
+        })
+        .collect();
+    if ready.is_empty() {
+        return Ok(false);
+    }
+    let mut by_topic: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
+    for (r, epoch, offset) in &ready {
+        by_topic.entry(r.topic.clone()).or_default().push(
+            FetchPartition::default()
+                .with_partition(r.partition)
+                .with_current_leader_epoch(*epoch)
+                .with_fetch_offset(*offset)
+                .with_log_start_offset(0)
+                .with_partition_max_bytes(PARTITION_FETCH_BYTES),
+        );
+    }
+    let wait = broker.config.timings.replica_fetch_wait_max;
+    let request = FetchRequest::default()
+        .with_replica_id(broker.id().into())
+        .with_max_wait_ms(wait.as_millis() as i32)
+        .with_min_bytes(1)
+        .with_max_bytes(64 << 20)
+        .with_session_epoch(-1)
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(t)))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let response = conn.call(&request, 12, wait + Duration::from_secs(5)).await?;
+    let mut progressed = false;
+    let mut fenced = false;
+    for topic in response.responses {
+        for p in topic.partitions {
+            let Some((replica, epoch, offset)) = ready
+                .iter()
+                .find(|(r, _, _)| r.topic == topic.topic.as_str() && r.partition == p.partition_index)
+            else {
+                continue;
+            };
+            broker.node.gate().await;
+            let st = replica.state();
+            if st.role != Role::Follower || st.leader != leader || st.leader_epoch != *epoch {
+                continue;
+            }
+            match ResponseError::try_from_code(p.error_code) {
+                None => {
+                    let mut log = replica.log();
+                    if log.log_end_offset() != *offset {
+                        continue;
+                    }
+                    if let Some(records) = &p.records {
+                        if let Err(e) = log.append_as_follower(split_trusted(records)) {
+                            tracing::warn!("broker {}: {e}", broker.id());
+                            drop(log);
+                            drop(st);
+                            replica.state().needs_truncation = true;
+                            continue;
+                        }
+                    }
+                    let hw = p.high_watermark.min(log.log_end_offset());
+                    if hw > log.high_watermark() {
+                        log.set_high_watermark(hw);
+                    }
+                    progressed = true;
+                }
+                Some(ResponseError::OffsetOutOfRange) => {
+                    drop(st);
+                    replica.state().needs_truncation = true;
+                }
+                Some(_) => fenced = true,
+            }
+        }
+    }
+    if progressed {
+        broker.notify_data_changed();
+    }
+    Ok(!fenced)
+}

@@ -1,0 +1,265 @@
+//! A broker node: a Kafka listener for clients and peers, plus the background work that makes
+//! it part of a cluster — registration and heartbeats ([`lifecycle`]), following the
+//! controller's metadata log ([`metadata_sync`]), replicating as a follower ([`fetcher`]),
+//! and keeping the ISR honest as a leader ([`isr`]). Request handling lives in [`api`], one
+//! file per Kafka API family.
+
+pub mod api;
+pub mod fetcher;
+pub mod isr;
+pub mod lifecycle;
+pub mod metadata_sync;
+pub mod replica;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Notify};
+use uuid::Uuid;
+
+use crate::cluster::image::MetadataImage;
+use crate::cluster::log::PartitionLog;
+use crate::cluster::node::NodeControl;
+use crate::config::{ClusterConfig, Timings, TopicDefaults};
+use crate::protocol::client::Connection;
+use crate::protocol::server::accept_loop;
+use crate::protocol::ProtocolError;
+use replica::Replica;
+
+/// A broker's logs, keyed by (topic id, partition). It outlives the broker process the way a
+/// data directory outlives a container, so a restarted broker comes back with its data.
+#[derive(Clone, Debug, Default)]
+pub struct BrokerStorage {
+    logs: Arc<Mutex<HashMap<(Uuid, i32), Arc<Mutex<PartitionLog>>>>>,
+}
+
+impl BrokerStorage {
+    /// The log of a partition, created empty if new.
+    pub fn open(&self, topic_id: Uuid, partition: i32) -> Arc<Mutex<PartitionLog>> {
+        self.logs
+            .lock()
+            .expect("storage lock")
+            .entry((topic_id, partition))
+            .or_default()
+            .clone()
+    }
+
+    /// Deletes every log of a topic.
+    pub fn delete_topic(&self, topic_id: Uuid) {
+        self.logs
+            .lock()
+            .expect("storage lock")
+            .retain(|(id, _), _| *id != topic_id);
+    }
+
+    /// (log end offset, high watermark) of a partition, if this broker has its log.
+    pub fn offsets(&self, topic_id: Uuid, partition: i32) -> Option<(i64, i64)> {
+        let logs = self.logs.lock().expect("storage lock");
+        let log = logs.get(&(topic_id, partition))?.lock().expect("log lock");
+        Some((log.log_end_offset(), log.high_watermark()))
+    }
+}
+
+/// Static settings of one broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Broker id.
+    pub id: i32,
+    /// Host to advertise.
+    pub host: String,
+    /// Where the controller listens.
+    pub controller: SocketAddr,
+    /// Failover timers.
+    pub timings: Timings,
+    /// Topic defaults.
+    pub topic_defaults: TopicDefaults,
+    /// Cluster id.
+    pub cluster_id: String,
+}
+
+impl BrokerConfig {
+    /// Settings for broker `id` of `cluster`.
+    pub fn new(id: i32, cluster: &ClusterConfig, controller: SocketAddr) -> Self {
+        Self {
+            id,
+            host: cluster.host.clone(),
+            controller,
+            timings: cluster.timings.clone(),
+            topic_defaults: cluster.topic_defaults.clone(),
+            cluster_id: cluster.cluster_id.clone(),
+        }
+    }
+}
+
+/// A request to the controller to change a partition's ISR.
+#[derive(Debug, Clone)]
+pub struct IsrProposal {
+    /// The replica whose ISR changes.
+    pub replica: Arc<Replica>,
+    /// Leader epoch the proposal was made in.
+    pub leader_epoch: i32,
+    /// Partition epoch the proposal builds on.
+    pub partition_epoch: i32,
+    /// The proposed ISR.
+    pub new_isr: Vec<i32>,
+}
+
+/// Everything a broker's tasks share. Owned by this broker alone.
+pub struct Broker {
+    /// Settings.
+    pub config: BrokerConfig,
+    /// Where clients reach this broker.
+    pub addr: SocketAddr,
+    /// Failure switches.
+    pub node: NodeControl,
+    storage: BrokerStorage,
+    image: watch::Sender<Arc<MetadataImage>>,
+    replicas: Mutex<HashMap<(String, i32), Arc<Replica>>>,
+    /// Bumped on every append, high-watermark move and role change; long polls wait on it.
+    data_changed: watch::Sender<u64>,
+    broker_epoch: AtomicI64,
+    incarnation: Uuid,
+    isr_proposals: mpsc::UnboundedSender<IsrProposal>,
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    fetchers: Mutex<HashMap<i32, watch::Sender<Vec<Arc<Replica>>>>>,
+    wants_shutdown: AtomicBool,
+    shutdown_granted: Notify,
+    heartbeat_now: Notify,
+}
+
+impl Broker {
+    /// This broker's id.
+    pub fn id(&self) -> i32 {
+        self.config.id
+    }
+
+    /// The newest metadata image this broker has applied.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.borrow().clone()
+    }
+
+    /// A receiver of applied images.
+    pub fn watch_image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.subscribe()
+    }
+
+    /// The replica of `topic`-`partition`, if hosted here.
+    pub fn replica(&self, topic: &str, partition: i32) -> Option<Arc<Replica>> {
+        self.replicas
+            .lock()
+            .expect("replicas lock")
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    /// Wakes long polls and produce waiters.
+    pub fn notify_data_changed(&self) {
+        self.data_changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever data or roles change.
+    pub fn watch_data(&self) -> watch::Receiver<u64> {
+        self.data_changed.subscribe()
+    }
+
+    /// The registration epoch the controller gave this broker.
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Opens a connection to the controller; refused while isolated.
+    pub async fn connect_controller(&self) -> Result<Connection, ProtocolError> {
+        self.connect_peer(self.config.controller).await
+    }
+
+    /// Opens a connection to a peer node; refused while isolated, like a cut network.
+    pub async fn connect_peer(&self, addr: SocketAddr) -> Result<Connection, ProtocolError> {
+        if self.node.is_isolated() {
+            return Err(ProtocolError::Io(std::io::Error::new(
+                std::io::ErrorKind::HostUnreachable,
+                "this broker is isolated from its peers",
+            )));
+        }
+        Connection::connect(addr, &format!("kafka-sandbox-broker-{}", self.id()), Duration::from_secs(2)).await
+    }
+
+    /// Queues an ISR change for the controller.
+    pub fn propose_isr(&self, proposal: IsrProposal) {
+        let _ = self.isr_proposals.send(proposal);
+    }
+}
+
+/// A running broker and its controls.
+#[derive(Clone)]
+pub struct BrokerHandle {
+    broker: Arc<Broker>,
+}
+
+impl BrokerHandle {
+    /// Starts a broker on `listener` with the logs in `storage`.
+    pub fn start(listener: TcpListener, config: BrokerConfig, storage: BrokerStorage) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let node = NodeControl::new();
+        let (isr_tx, isr_rx) = mpsc::unbounded_channel();
+        let broker = Arc::new(Broker {
+            addr,
+            node: node.clone(),
+            storage,
+            image: watch::channel(Arc::new(MetadataImage::default())).0,
+            replicas: Mutex::new(HashMap::new()),
+            data_changed: watch::channel(0).0,
+            broker_epoch: AtomicI64::new(-1),
+            incarnation: Uuid::new_v4(),
+            isr_proposals: isr_tx,
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
+            fetchers: Mutex::new(HashMap::new()),
+            wants_shutdown: AtomicBool::new(false),
+            shutdown_granted: Notify::new(),
+            heartbeat_now: Notify::new(),
+            config,
+        });
+        node.spawn(accept_loop(listener, broker.clone(), node.clone()));
+        node.spawn(lifecycle::run(broker.clone()));
+        node.spawn(metadata_sync::run(broker.clone()));
+        node.spawn(isr::run_shrink_checks(broker.clone()));
+        node.spawn(isr::run_proposals(broker.clone(), isr_rx));
+        Ok(Self { broker })
+    }
+
+    /// The broker's shared state (for tests and snapshots).
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Controlled shutdown: asks the controller to move leadership away, waits until it
+    /// agrees (or `timeout`), then stops. Returns false if the controller never agreed.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        self.broker.wants_shutdown.store(true, Ordering::SeqCst);
+        self.broker.heartbeat_now.notify_one();
+        let granted = tokio::time::timeout(timeout, self.broker.shutdown_granted.notified())
+            .await
+            .is_ok();
+        self.kill().await;
+        granted
+    }
+
+    /// Crash: every task ends at once; connections drop without a goodbye.
+    pub async fn kill(&self) {
+        self.broker.node.kill();
+        self.broker.node.wait_stopped().await;
+    }
+
+    /// Freezes or thaws the broker.
+    pub fn set_paused(&self, paused: bool) {
+        self.broker.node.set_paused(paused);
+    }
+
+    /// Cuts or restores the broker's links to peers and the controller.
+    pub fn set_isolated(&self, isolated: bool) {
+        self.broker.node.set_isolated(isolated);
+    }
+}

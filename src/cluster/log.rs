@@ -1,0 +1,419 @@
+//! One partition replica's log: record batches in offset order, the leader-epoch cache that
+//! makes truncation after a leader change exact, the idempotent-producer state, and the
+//! checkpointed high watermark. In memory; it outlives a broker restart like a disk would.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::RecordBatchDecoder;
+
+use crate::cluster::{KafkaError, ResponseError};
+use crate::protocol::records::{restamp, BatchHeader};
+
+/// How many recent batches per producer are remembered for duplicate detection (Kafka: 5).
+const PRODUCER_BATCH_MEMORY: usize = 5;
+
+#[derive(Debug, Clone)]
+struct StoredBatch {
+    header: BatchHeader,
+    bytes: Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProducedBatch {
+    first_seq: i32,
+    last_seq: i32,
+    base_offset: i64,
+    last_offset: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ProducerState {
+    epoch: i16,
+    recent: Vec<ProducedBatch>,
+}
+
+/// The offsets a leader append was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of the first record appended.
+    pub base_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// True if the batch was a retry of one already in the log (nothing new was written).
+    pub duplicate: bool,
+}
+
+/// A partition replica's log.
+#[derive(Debug, Clone, Default)]
+pub struct PartitionLog {
+    batches: Vec<StoredBatch>,
+    log_end_offset: i64,
+    high_watermark: i64,
+    /// (leader epoch, first offset written in it), ascending.
+    epochs: Vec<(i32, i64)>,
+    producers: HashMap<i64, ProducerState>,
+    size_bytes: usize,
+}
+
+impl PartitionLog {
+    /// First offset in the log (the sandbox keeps everything, so always 0).
+    pub fn log_start_offset(&self) -> i64 {
+        0
+    }
+
+    /// Offset the next record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    /// The checkpointed high watermark.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Bytes held.
+    pub fn size_bytes(&self) -> usize {
+        self.size_bytes
+    }
+
+    /// Sets the high watermark, never beyond the log end.
+    pub fn set_high_watermark(&mut self, hw: i64) {
+        self.high_watermark = hw.clamp(0, self.log_end_offset);
+    }
+
+    /// The newest leader epoch in the cache.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.last().map(|(e, _)| *e)
+    }
+
+    /// First offset written in `epoch` (the log end if nothing was written in it yet).
+    pub fn epoch_start_offset(&self, epoch: i32) -> i64 {
+        self.epochs
+            .iter()
+            .find(|(e, _)| *e == epoch)
+            .map_or(self.log_end_offset, |(_, start)| *start)
+    }
+
+    /// Records that `epoch` starts at the current log end (a replica becoming leader).
+    pub fn start_epoch(&mut self, epoch: i32) {
+        self.note_epoch(epoch, self.log_end_offset);
+    }
+
+    fn note_epoch(&mut self, epoch: i32, start: i64) {
+        match self.epochs.last() {
+            Some((last, _)) if *last >= epoch => {}
+            _ => self.epochs.push((epoch, start)),
+        }
+    }
+
+    /// Appends produced batches as leader in `leader_epoch`: checks idempotent sequences,
+    /// assigns offsets, stamps the epoch. All batches are checked before any is written.
+    pub fn append_as_leader(
+        &mut self,
+        batches: &[(BatchHeader, Bytes)],
+        leader_epoch: i32,
+    ) -> Result<Appended, KafkaError> {
+        if let Some((h, _)) = batches.first() {
+            if let Some(original) = self.find_duplicate(h) {
+                return Ok(Appended {
+                    base_offset: original.base_offset,
+                    last_offset: original.last_offset,
+                    duplicate: true,
+                });
+            }
+        }
+        for (h, _) in batches {
+            self.check_sequence(h)?;
+        }
+        self.start_epoch(leader_epoch);
+        let base_offset = self.log_end_offset;
+        for (h, bytes) in batches {
+            let offset = self.log_end_offset;
+            let stamped = restamp(bytes, offset, leader_epoch);
+            let mut header = *h;
+            header.base_offset = offset;
+            header.partition_leader_epoch = leader_epoch;
+            self.push(header, stamped);
+        }
+        Ok(Appended {
+            base_offset,
+            last_offset: self.log_end_offset - 1,
+            duplicate: false,
+        })
+    }
+
+    /// Appends batches fetched from the leader, which already carry offsets and epochs.
+    /// Batches the log already has are skipped; a gap is refused.
+    pub fn append_as_follower(&mut self, batches: Vec<(BatchHeader, Bytes)>) -> Result<(), KafkaError> {
+        for (h, bytes) in batches {
+            if h.last_offset() < self.log_end_offset {
+                continue;
+            }
+            if h.base_offset != self.log_end_offset {
+                return Err(KafkaError::new(
+                    ResponseError::CorruptMessage,
+                    format!(
+                        "fetched batch starts at {} but the log ends at {}",
+                        h.base_offset, self.log_end_offset
+                    ),
+                ));
+            }
+            self.note_epoch(h.partition_leader_epoch, h.base_offset);
+            self.push(h, bytes);
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, header: BatchHeader, bytes: Bytes) {
+        if header.is_idempotent() {
+            let state = self.producers.entry(header.producer_id).or_default();
+            if header.producer_epoch != state.epoch {
+                state.recent.clear();
+                state.epoch = header.producer_epoch;
+            }
+            state.recent.push(ProducedBatch {
+                first_seq: header.base_sequence,
+                last_seq: header.last_sequence(),
+                base_offset: header.base_offset,
+                last_offset: header.last_offset(),
+            });
+            if state.recent.len() > PRODUCER_BATCH_MEMORY {
+                state.recent.remove(0);
+            }
+        }
+        self.log_end_offset = header.last_offset() + 1;
+        self.size_bytes += bytes.len();
+        self.batches.push(StoredBatch { header, bytes });
+    }
+
+    fn find_duplicate(&self, h: &BatchHeader) -> Option<ProducedBatch> {
+        if !h.is_idempotent() {
+            return None;
+        }
+        let state = self.producers.get(&h.producer_id)?;
+        if state.epoch != h.producer_epoch {
+            return None;
+        }
+        state
+            .recent
+            .iter()
+            .copied()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == h.last_sequence())
+    }
+
+    fn check_sequence(&self, h: &BatchHeader) -> Result<(), KafkaError> {
+        if !h.is_idempotent() {
+            return Ok(());
+        }
+        let Some(state) = self.producers.get(&h.producer_id) else {
+            return Ok(());
+        };
+        if h.producer_epoch < state.epoch {
+            return Err(KafkaError::new(
+                ResponseError::InvalidProducerEpoch,
+                format!(
+                    "producer epoch {} is older than {}",
+                    h.producer_epoch, state.epoch
+                ),
+            ));
+        }
+        if h.producer_epoch > state.epoch {
+            return Ok(());
+        }
+        let Some(last) = state.recent.last() else {
+            return Ok(());
+        };
+        let expected = if last.last_seq == i32::MAX { 0 } else { last.last_seq + 1 };
+        if h.base_sequence != expected {
+            return Err(KafkaError::new(
+                ResponseError::OutOfOrderSequenceNumber,
+                format!("expected sequence {expected}, got {}", h.base_sequence),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads whole batches from `offset` up to (not including) `upper`, at most `max_bytes`
+    /// but always at least one batch if there is one (so a large batch cannot stall a reader).
+    pub fn read(&self, offset: i64, upper: i64, max_bytes: usize) -> Bytes {
+        let start = self.batches.partition_point(|b| b.header.last_offset() < offset);
+        let mut out = BytesMut::new();
+        for b in &self.batches[start..] {
+            if b.header.last_offset() >= upper {
+                break;
+            }
+            if !out.is_empty() && out.len() + b.bytes.len() > max_bytes {
+                break;
+            }
+            out.extend_from_slice(&b.bytes);
+        }
+        out.freeze()
+    }
+
+    /// Removes everything from `offset` on (whole batches), then fixes up the epoch cache,
+    /// producer state and high watermark.
+    pub fn truncate_to(&mut self, offset: i64) {
+        if offset >= self.log_end_offset {
+            return;
+        }
+        let keep = self.batches.partition_point(|b| b.header.last_offset() < offset);
+        self.batches.truncate(keep);
+        self.log_end_offset = self.batches.last().map_or(0, |b| b.header.last_offset() + 1);
+        self.size_bytes = self.batches.iter().map(|b| b.bytes.len()).sum();
+        let end = self.log_end_offset;
+        self.epochs.retain(|(_, start)| *start < end);
+        self.high_watermark = self.high_watermark.min(end);
+        self.producers.clear();
+        let batches = std::mem::take(&mut self.batches);
+        self.log_end_offset = 0;
+        self.size_bytes = 0;
+        for b in batches {
+            self.push(b.header, b.bytes);
+        }
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch <= `epoch` this log knows, and the offset where
+    /// it ended (the start of the next epoch, or the log end for the latest one).
+    /// `(-1, -1)` when the log knows no such epoch.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let idx = self.epochs.partition_point(|(e, _)| *e <= epoch);
+        if idx == 0 {
+            return (-1, -1);
+        }
+        let found = self.epochs[idx - 1].0;
+        let end = self
+            .epochs
+            .get(idx)
+            .map_or(self.log_end_offset, |(_, start)| *start);
+        (found, end)
+    }
+
+    /// ListOffsets by timestamp: the first record with a timestamp >= `ts` below `upper`,
+    /// as (offset, timestamp).
+    pub fn offset_for_timestamp(&self, ts: i64, upper: i64) -> Option<(i64, i64)> {
+        for b in &self.batches {
+            if b.header.base_offset >= upper {
+                break;
+            }
+            if b.header.max_timestamp < ts {
+                continue;
+            }
+            let mut bytes = b.bytes.clone();
+            let set = RecordBatchDecoder::decode(&mut bytes).ok()?;
+            if let Some(r) = set
+                .records
+                .iter()
+                .find(|r| r.timestamp >= ts && r.offset < upper)
+            {
+                return Some((r.offset, r.timestamp));
+            }
+        }
+        None
+    }
+
+    /// ListOffsets MAX_TIMESTAMP: the record with the largest timestamp below `upper`.
+    pub fn max_timestamp(&self, upper: i64) -> Option<(i64, i64)> {
+        let mut best: Option<(i64, i64)> = None;
+        for b in &self.batches {
+            if b.header.last_offset() >= upper {
+                break;
+            }
+            if best.is_none_or(|(_, ts)| b.header.max_timestamp > ts) {
+                let mut bytes = b.bytes.clone();
+                if let Ok(set) = RecordBatchDecoder::decode(&mut bytes) {
+                    if let Some(r) = set.records.iter().max_by_key(|r| (r.timestamp, -r.offset)) {
+                        best = Some((r.offset, r.timestamp));
+                    }
+                }
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::records::{split_batches, split_trusted, tests::batch_of};
+
+    fn leader_append(log: &mut PartitionLog, values: &[&str], epoch: i32) -> Appended {
+        let batches = split_batches(&batch_of(values)).unwrap();
+        log.append_as_leader(&batches, epoch).unwrap()
+    }
+
+    fn idempotent(values: &[&str], pid: i64, seq: i32) -> Vec<(BatchHeader, Bytes)> {
+        let mut raw = batch_of(values).to_vec();
+        raw[43..51].copy_from_slice(&pid.to_be_bytes());
+        raw[51..53].copy_from_slice(&0i16.to_be_bytes());
+        raw[53..57].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&raw[21..]);
+        raw[17..21].copy_from_slice(&crc.to_be_bytes());
+        split_batches(&Bytes::from(raw)).unwrap()
+    }
+
+    #[test]
+    fn leader_assigns_consecutive_offsets_and_reads_stop_at_the_bound() {
+        let mut log = PartitionLog::default();
+        assert_eq!(leader_append(&mut log, &["a", "b"], 0).base_offset, 0);
+        assert_eq!(leader_append(&mut log, &["c"], 0).base_offset, 2);
+        assert_eq!(log.log_end_offset(), 3);
+        let upto_hw = split_trusted(&log.read(0, 2, 1 << 20));
+        assert_eq!(upto_hw.len(), 1, "the second batch is above the bound");
+        let all = split_trusted(&log.read(1, 3, 1 << 20));
+        assert_eq!(all.len(), 2, "a read from the middle of a batch returns that batch");
+        assert_eq!(split_trusted(&log.read(0, 3, 1)).len(), 1, "at least one batch");
+    }
+
+    #[test]
+    fn follower_copy_truncation_and_epoch_lookup() {
+        let mut leader = PartitionLog::default();
+        leader_append(&mut leader, &["a"], 0);
+        leader_append(&mut leader, &["b"], 0);
+        leader_append(&mut leader, &["c"], 2);
+        let mut follower = PartitionLog::default();
+        follower
+            .append_as_follower(split_trusted(&leader.read(0, 3, 1 << 20)))
+            .unwrap();
+        assert_eq!(follower.log_end_offset(), 3);
+        assert_eq!(follower.end_offset_for_epoch(0), (0, 2));
+        assert_eq!(follower.end_offset_for_epoch(1), (0, 2));
+        assert_eq!(follower.end_offset_for_epoch(5), (2, 3));
+        follower.set_high_watermark(3);
+        follower.truncate_to(2);
+        assert_eq!(follower.log_end_offset(), 2);
+        assert_eq!(follower.high_watermark(), 2);
+        assert_eq!(follower.latest_epoch(), Some(0));
+        // Re-appending the same batches is idempotent; a gap is refused.
+        follower
+            .append_as_follower(split_trusted(&leader.read(0, 3, 1 << 20)))
+            .unwrap();
+        assert_eq!(follower.log_end_offset(), 3);
+        let mut empty = PartitionLog::default();
+        assert!(empty
+            .append_as_follower(split_trusted(&leader.read(2, 3, 1 << 20)))
+            .is_err());
+    }
+
+    #[test]
+    fn idempotent_retries_are_not_written_twice() {
+        let mut log = PartitionLog::default();
+        let first = log.append_as_leader(&idempotent(&["a", "b"], 7, 0), 0).unwrap();
+        let retry = log.append_as_leader(&idempotent(&["a", "b"], 7, 0), 0).unwrap();
+        assert!(retry.duplicate);
+        assert_eq!((retry.base_offset, log.log_end_offset()), (first.base_offset, 2));
+        let gap = log.append_as_leader(&idempotent(&["c"], 7, 5), 0).unwrap_err();
+        assert_eq!(gap.code, ResponseError::OutOfOrderSequenceNumber);
+        log.append_as_leader(&idempotent(&["c"], 7, 2), 0).unwrap();
+        assert_eq!(log.log_end_offset(), 3);
+    }
+
+    #[test]
+    fn finds_offsets_by_timestamp() {
+        let mut log = PartitionLog::default();
+        leader_append(&mut log, &["a", "b", "c"], 0); // timestamps 1000, 1001, 1002
+        assert_eq!(log.offset_for_timestamp(1001, 3), Some((1, 1001)));
+        assert_eq!(log.offset_for_timestamp(5000, 3), None);
+        assert_eq!(log.max_timestamp(3), Some((2, 1002)));
+    }
+}

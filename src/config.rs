@@ -1,0 +1,117 @@
+//! Cluster settings. The defaults are short so that failures play out in seconds during a lesson;
+//! [`Timings::kafka_defaults`] restores Apache Kafka's production values (named beside each field).
+
+use std::time::Duration;
+
+/// Every timer that shapes failover. Kafka's own default is in each field's doc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timings {
+    /// How often a broker heartbeats to the controller. Kafka: `broker.heartbeat.interval.ms` = 2000.
+    pub broker_heartbeat_interval: Duration,
+    /// Missing heartbeats for this long fences a broker. Kafka: `broker.session.timeout.ms` = 9000.
+    pub broker_session_timeout: Duration,
+    /// A follower not caught up for this long leaves the ISR. Kafka: `replica.lag.time.max.ms` = 30000.
+    pub replica_lag_time_max: Duration,
+    /// Longest a follower fetch waits at the leader for new data. Kafka: `replica.fetch.wait.max.ms` = 500.
+    pub replica_fetch_wait_max: Duration,
+    /// Back-off before a follower retries a failed fetch. Kafka: `replica.fetch.backoff.ms` = 1000.
+    pub replica_fetch_backoff: Duration,
+    /// How often the controller looks for partitions away from their preferred leader.
+    /// Kafka: `leader.imbalance.check.interval.seconds` = 300.
+    pub leader_imbalance_check_interval: Duration,
+}
+
+impl Timings {
+    /// Short timings for lessons: a dead broker is noticed in under two seconds.
+    pub fn sandbox_defaults() -> Self {
+        Self {
+            broker_heartbeat_interval: Duration::from_millis(250),
+            broker_session_timeout: Duration::from_millis(1500),
+            replica_lag_time_max: Duration::from_millis(1500),
+            replica_fetch_wait_max: Duration::from_millis(500),
+            replica_fetch_backoff: Duration::from_millis(100),
+            leader_imbalance_check_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Apache Kafka's defaults, for seeing production behaviour (`--kafka-timings`).
+    pub fn kafka_defaults() -> Self {
+        Self {
+            broker_heartbeat_interval: Duration::from_millis(2000),
+            broker_session_timeout: Duration::from_millis(9000),
+            replica_lag_time_max: Duration::from_millis(30_000),
+            replica_fetch_wait_max: Duration::from_millis(500),
+            replica_fetch_backoff: Duration::from_millis(1000),
+            leader_imbalance_check_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self::sandbox_defaults()
+    }
+}
+
+/// Defaults applied to topics that do not set their own configs. Kafka's names and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDefaults {
+    /// `auto.create.topics.enable` (Kafka: true).
+    pub auto_create_topics: bool,
+    /// `num.partitions` for auto-created topics (Kafka: 1).
+    pub num_partitions: i32,
+    /// `default.replication.factor` for auto-created topics (Kafka: 1).
+    pub replication_factor: i16,
+    /// `min.insync.replicas` (Kafka: 1).
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable` (Kafka: false).
+    pub unclean_leader_election: bool,
+    /// `auto.leader.rebalance.enable` (Kafka: true).
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.per.broker.percentage` (Kafka: 10).
+    pub leader_imbalance_per_broker_percentage: u32,
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        Self {
+            auto_create_topics: true,
+            num_partitions: 1,
+            replication_factor: 1,
+            min_insync_replicas: 1,
+            unclean_leader_election: false,
+            auto_leader_rebalance: true,
+            leader_imbalance_per_broker_percentage: 10,
+        }
+    }
+}
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Number of brokers; ids are 1..=brokers.
+    pub brokers: i32,
+    /// First broker port (broker N listens on `base_port + N - 1`); 0 picks free ports.
+    pub base_port: u16,
+    /// Host the brokers bind and advertise.
+    pub host: String,
+    /// Failover timers.
+    pub timings: Timings,
+    /// Topic defaults.
+    pub topic_defaults: TopicDefaults,
+    /// The cluster id reported in Metadata and DescribeCluster.
+    pub cluster_id: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            brokers: 3,
+            base_port: 0,
+            host: "127.0.0.1".into(),
+            timings: Timings::default(),
+            topic_defaults: TopicDefaults::default(),
+            cluster_id: "kafka-sandbox".into(),
+        }
+    }
+}

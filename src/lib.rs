@@ -1,0 +1,28 @@
+//! # kafka-sandbox
+//!
+//! Learn how Kafka behaves under failure: a cluster that speaks the real Kafka wire protocol,
+//! runs in-process in milliseconds, and can be broken on purpose.
+//!
+//! # Layout
+//!
+//! - [`config`] — cluster settings and failover timings (sandbox defaults and Kafka's own).
+//! - [`protocol`] — the wire: framing, request decoding, the table of supported API versions
+//!   ([`protocol::versions`]), record-batch headers, the per-connection server loop and the
+//!   client nodes use to call each other.
+//! - [`cluster`] — the nodes and their logic:
+//!   - [`cluster::controller`] — broker liveness, leader election, ISR changes, topic admin,
+//!     with pure transitions in [`cluster::controller::state`];
+//!   - [`cluster::broker`] — the broker node: request handlers per API family in
+//!     `cluster::broker::api`, follower replication, ISR upkeep, metadata following;
+//!   - [`cluster::log`] — a partition replica's log, epoch cache and producer state;
+//!   - [`cluster::assignment`] — Kafka-style replica placement;
+//!   - [`cluster::image`] / [`cluster::metadata_log`] — the metadata the controller publishes;
+//!   - [`cluster::node`] — kill, pause and isolation switches of one node.
+//! - [`backend`] — cluster control surfaces; [`backend::embedded`] runs everything in-process.
+//! - [`serve`] — `kafka-sandbox serve`: the cluster in the foreground, driven from stdin.
+
+pub mod backend;
+pub mod cluster;
+pub mod config;
+pub mod protocol;
+pub mod serve;

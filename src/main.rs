@@ -1,0 +1,176 @@
+//! The `kafka-sandbox` command line: parses arguments and hands off to the library.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use kafka_sandbox::config::{ClusterConfig, Timings, TopicDefaults};
+
+/// Learn how Kafka behaves under failure, on a cluster you can break on purpose.
+#[derive(Parser, Debug)]
+#[command(name = "kafka-sandbox", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// `serve`'s arguments on their own, to run it with defaults when no subcommand is given.
+#[derive(Parser, Debug)]
+struct DefaultServe {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the embedded cluster in the foreground for outside clients (kcat, librdkafka,
+    /// kafka-python), controlled by commands on stdin: stop N, kill N, start N, pause N,
+    /// resume N, isolate N, heal, status, quit.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Number of brokers (ids 1..N).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=32))]
+    brokers: i32,
+    /// Port of broker 1; broker N listens on PORT+N-1. 0 picks free ports.
+    #[arg(long, default_value_t = 9092)]
+    port: u16,
+    /// Address to bind and advertise.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[command(flatten)]
+    timings: TimingArgs,
+    #[command(flatten)]
+    topics: TopicArgs,
+}
+
+/// Failover timers. Sandbox defaults are short; `--kafka-timings` uses Kafka's.
+#[derive(Args, Debug)]
+struct TimingArgs {
+    /// Use Apache Kafka's default timings (broker session 9 s, heartbeat 2 s, replica lag 30 s).
+    #[arg(long)]
+    kafka_timings: bool,
+    /// broker.heartbeat.interval.ms (sandbox 250, Kafka 2000).
+    #[arg(long, value_name = "MS")]
+    broker_heartbeat_interval_ms: Option<u64>,
+    /// broker.session.timeout.ms (sandbox 1500, Kafka 9000).
+    #[arg(long, value_name = "MS")]
+    broker_session_timeout_ms: Option<u64>,
+    /// replica.lag.time.max.ms (sandbox 1500, Kafka 30000).
+    #[arg(long, value_name = "MS")]
+    replica_lag_time_max_ms: Option<u64>,
+    /// leader.imbalance.check.interval (sandbox 5000 ms, Kafka 300000 ms).
+    #[arg(long, value_name = "MS")]
+    leader_imbalance_check_interval_ms: Option<u64>,
+}
+
+/// Topic defaults (Kafka's names).
+#[derive(Args, Debug)]
+struct TopicArgs {
+    /// num.partitions for auto-created topics.
+    #[arg(long, default_value_t = 1)]
+    num_partitions: i32,
+    /// default.replication.factor for auto-created topics.
+    #[arg(long, default_value_t = 1)]
+    default_replication_factor: i16,
+    /// min.insync.replicas for topics that do not set it.
+    #[arg(long, default_value_t = 1)]
+    min_insync_replicas: i32,
+    /// Turn off auto.create.topics.enable.
+    #[arg(long)]
+    no_auto_create_topics: bool,
+    /// unclean.leader.election.enable for topics that do not set it (loses data on purpose).
+    #[arg(long)]
+    unclean_leader_election: bool,
+    /// Turn off auto.leader.rebalance.enable.
+    #[arg(long)]
+    no_auto_leader_rebalance: bool,
+}
+
+impl TimingArgs {
+    fn timings(&self) -> Timings {
+        let mut t = if self.kafka_timings {
+            Timings::kafka_defaults()
+        } else {
+            Timings::sandbox_defaults()
+        };
+        let ms = Duration::from_millis;
+        if let Some(v) = self.broker_heartbeat_interval_ms {
+            t.broker_heartbeat_interval = ms(v);
+        }
+        if let Some(v) = self.broker_session_timeout_ms {
+            t.broker_session_timeout = ms(v);
+        }
+        if let Some(v) = self.replica_lag_time_max_ms {
+            t.replica_lag_time_max = ms(v);
+        }
+        if let Some(v) = self.leader_imbalance_check_interval_ms {
+            t.leader_imbalance_check_interval = ms(v);
+        }
+        t
+    }
+}
+
+impl ServeArgs {
+    fn cluster_config(&self) -> anyhow::Result<ClusterConfig> {
+        let timings = self.timings.timings();
+        if timings.broker_heartbeat_interval >= timings.broker_session_timeout {
+            anyhow::bail!("the heartbeat interval must be shorter than the broker session timeout");
+        }
+        if timings.broker_heartbeat_interval.is_zero() || timings.leader_imbalance_check_interval.is_zero() {
+            anyhow::bail!("timings must be greater than zero");
+        }
+        let t = &self.topics;
+        if t.num_partitions < 1 || t.default_replication_factor < 1 || t.min_insync_replicas < 1 {
+            anyhow::bail!("--num-partitions, --default-replication-factor and --min-insync-replicas must be at least 1");
+        }
+        Ok(ClusterConfig {
+            brokers: self.brokers,
+            base_port: self.port,
+            host: self.host.clone(),
+            timings,
+            topic_defaults: TopicDefaults {
+                auto_create_topics: !t.no_auto_create_topics,
+                num_partitions: t.num_partitions,
+                replication_factor: t.default_replication_factor,
+                min_insync_replicas: t.min_insync_replicas,
+                unclean_leader_election: t.unclean_leader_election,
+                auto_leader_rebalance: !t.no_auto_leader_rebalance,
+                ..TopicDefaults::default()
+            },
+            ..ClusterConfig::default()
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kafka-sandbox: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KAFKA_SANDBOX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => DefaultServe::parse_from(["kafka-sandbox"]).args,
+    };
+    let config = args.cluster_config()?;
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    runtime.block_on(kafka_sandbox::serve::run(config, stdin))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,244 @@
+//! Record batches (magic v2) as the log stores them: raw bytes plus the few header fields the
+//! broker needs. The leader rewrites only `baseOffset` and `partitionLeaderEpoch`, which sit
+//! before the CRC-covered region, so batches are never re-encoded on the produce path.
+
+use bytes::Bytes;
+use thiserror::Error;
+
+/// Size of the v2 batch header.
+pub const BATCH_HEADER_LEN: usize = 61;
+const LENGTH_FIELD_END: usize = 12;
+const CRC_START: usize = 21;
+
+/// Why a produced record set was refused (maps to CORRUPT_MESSAGE / UNSUPPORTED_FOR_MESSAGE_FORMAT).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BatchError {
+    /// Shorter than a header or than its own length field says.
+    #[error("record batch is truncated")]
+    Truncated,
+    /// Not a v2 batch.
+    #[error("record batch magic {0} is not supported (only v2, Kafka 0.11+)")]
+    Magic(i8),
+    /// Checksum mismatch.
+    #[error("record batch CRC mismatch")]
+    Crc,
+    /// Empty or negative record count.
+    #[error("record batch has an invalid record count {0}")]
+    RecordCount(i32),
+}
+
+/// The header fields of one v2 record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Leader epoch the batch was appended in.
+    pub partition_leader_epoch: i32,
+    /// Attribute bits (compression, timestamp type, transactional, control).
+    pub attributes: i16,
+    /// Offset of the last record minus `base_offset`.
+    pub last_offset_delta: i32,
+    /// Largest record timestamp.
+    pub max_timestamp: i64,
+    /// Idempotent producer id, or -1.
+    pub producer_id: i64,
+    /// Idempotent producer epoch, or -1.
+    pub producer_epoch: i16,
+    /// Sequence of the first record, or -1.
+    pub base_sequence: i32,
+    /// Number of records.
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    /// Offset of the last record.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// Sequence of the last record (wrapping like Kafka's).
+    pub fn last_sequence(&self) -> i32 {
+        if self.base_sequence < 0 {
+            return -1;
+        }
+        let last = i64::from(self.base_sequence) + i64::from(self.last_offset_delta);
+        (last % (i64::from(i32::MAX) + 1)) as i32
+    }
+
+    /// True if the batch was written by an idempotent producer.
+    pub fn is_idempotent(&self) -> bool {
+        self.producer_id >= 0
+    }
+}
+
+fn i16_at(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+fn i32_at(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn i64_at(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Parses the header of the batch at the start of `bytes` (which may hold more batches).
+pub fn parse_header(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+    if bytes.len() < BATCH_HEADER_LEN {
+        return Err(BatchError::Truncated);
+    }
+    let magic = bytes[16] as i8;
+    if magic != 2 {
+        return Err(BatchError::Magic(magic));
+    }
+    Ok(BatchHeader {
+        base_offset: i64_at(bytes, 0),
+        partition_leader_epoch: i32_at(bytes, 12),
+        attributes: i16_at(bytes, 21),
+        last_offset_delta: i32_at(bytes, 23),
+        max_timestamp: i64_at(bytes, 35),
+        producer_id: i64_at(bytes, 43),
+        producer_epoch: i16_at(bytes, 51),
+        base_sequence: i32_at(bytes, 53),
+        record_count: i32_at(bytes, 57),
+    })
+}
+
+/// Splits a record set into its batches, checking each one's length, magic and CRC.
+pub fn split_batches(records: &Bytes) -> Result<Vec<(BatchHeader, Bytes)>, BatchError> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < records.len() {
+        let rest = &records[at..];
+        if rest.len() < LENGTH_FIELD_END {
+            return Err(BatchError::Truncated);
+        }
+        let batch_length = i32_at(rest, 8);
+        if batch_length < (BATCH_HEADER_LEN - LENGTH_FIELD_END) as i32 {
+            return Err(BatchError::Truncated);
+        }
+        let total = LENGTH_FIELD_END + batch_length as usize;
+        if rest.len() < total {
+            return Err(BatchError::Truncated);
+        }
+        let header = parse_header(&rest[..total])?;
+        let stored_crc = u32::from_be_bytes(rest[17..21].try_into().expect("4 bytes"));
+        if crc32c::crc32c(&rest[CRC_START..total]) != stored_crc {
+            return Err(BatchError::Crc);
+        }
+        if header.record_count <= 0 || header.last_offset_delta < 0 {
+            return Err(BatchError::RecordCount(header.record_count));
+        }
+        out.push((header, records.slice(at..at + total)));
+        at += total;
+    }
+    Ok(out)
+}
+
+/// Splits batches that this node itself stored or a leader sent (no CRC check: the leader
+/// validated them when they were produced), stopping quietly at a partial trailing batch as
+/// Kafka's fetch responses may end with one.
+pub fn split_trusted(records: &Bytes) -> Vec<(BatchHeader, Bytes)> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while records.len() - at >= BATCH_HEADER_LEN {
+        let rest = &records[at..];
+        let total = LENGTH_FIELD_END + i32_at(rest, 8).max(0) as usize;
+        if total < BATCH_HEADER_LEN || rest.len() < total {
+            break;
+        }
+        match parse_header(&rest[..total]) {
+            Ok(h) => out.push((h, records.slice(at..at + total))),
+            Err(_) => break,
+        }
+        at += total;
+    }
+    out
+}
+
+/// Returns a copy of `batch` with its base offset and partition leader epoch set.
+pub fn restamp(batch: &Bytes, base_offset: i64, leader_epoch: i32) -> Bytes {
+    let mut owned = batch.to_vec();
+    owned[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    owned[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+    Bytes::from(owned)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    /// Encodes `values` as one v2 batch, the way a client would.
+    pub(crate) fn batch_of(values: &[&str]) -> Bytes {
+        let records: Vec<Record> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                // Offsets and sequences must stay in step for the encoder to keep one batch.
+                sequence: i as i32 - 1,
+                timestamp: 1_000 + i as i64,
+                key: None,
+                value: Some(Bytes::copy_from_slice(v.as_bytes())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.freeze()
+    }
+
+    #[test]
+    fn parses_and_restamps_without_breaking_the_crc() {
+        let batch = batch_of(&["a", "b", "c"]);
+        let split = split_batches(&batch).unwrap();
+        assert_eq!(split.len(), 1);
+        assert_eq!(split[0].0.record_count, 3);
+        assert_eq!(split[0].0.last_offset_delta, 2);
+        let moved = restamp(&batch, 42, 7);
+        let (h, _) = &split_batches(&moved).unwrap()[0];
+        assert_eq!((h.base_offset, h.partition_leader_epoch, h.last_offset()), (42, 7, 44));
+    }
+
+    #[test]
+    fn rejects_corruption_truncation_and_old_magic() {
+        let batch = batch_of(&["a"]);
+        let mut corrupt = batch.to_vec();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 0xff;
+        assert_eq!(split_batches(&Bytes::from(corrupt)), Err(BatchError::Crc));
+        assert_eq!(
+            split_batches(&batch.slice(..batch.len() - 2)),
+            Err(BatchError::Truncated)
+        );
+        let mut old = batch.to_vec();
+        old[16] = 1;
+        assert_eq!(split_batches(&Bytes::from(old)), Err(BatchError::Magic(1)));
+    }
+
+    #[test]
+    fn trusted_split_stops_at_a_partial_batch() {
+        let mut two = BytesMut::new();
+        two.extend_from_slice(&batch_of(&["x"]));
+        two.extend_from_slice(&batch_of(&["y", "z"])[..20]);
+        assert_eq!(split_trusted(&two.freeze()).len(), 1);
+    }
+}
