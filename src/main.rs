@@ -119,7 +119,9 @@ impl ServeArgs {
         if timings.broker_heartbeat_interval >= timings.broker_session_timeout {
             anyhow::bail!("the heartbeat interval must be shorter than the broker session timeout");
         }
-        if timings.broker_heartbeat_interval.is_zero() || timings.leader_imbalance_check_interval.is_zero() {
+        if timings.broker_heartbeat_interval.is_zero()
+            || timings.leader_imbalance_check_interval.is_zero()
+        {
             anyhow::bail!("timings must be greater than zero");
         }
         let t = &self.topics;

@@ -67,8 +67,12 @@ pub fn parse_command(line: &str) -> Result<Option<Command>, String> {
             [n] => n
                 .parse::<i32>()
                 .map_err(|_| format!("'{n}' is not a broker id; try '{verb} 2'")),
-            [] => Err(format!("'{verb}' needs a broker id, for example '{verb} 2'")),
-            _ => Err(format!("'{verb}' takes one broker id, for example '{verb} 2'")),
+            [] => Err(format!(
+                "'{verb}' needs a broker id, for example '{verb} 2'"
+            )),
+            _ => Err(format!(
+                "'{verb}' takes one broker id, for example '{verb} 2'"
+            )),
         }
     };
     let none = |cmd: Command| -> Result<Command, String> {
@@ -86,12 +90,20 @@ pub fn parse_command(line: &str) -> Result<Option<Command>, String> {
         "pause" => Command::Pause(id(args)?),
         "resume" | "unpause" => Command::Resume(id(args)?),
         "isolate" => Command::Isolate(id(args)?),
-        "heal" => Command::Heal(if args.is_empty() { None } else { Some(id(args)?) }),
+        "heal" => Command::Heal(if args.is_empty() {
+            None
+        } else {
+            Some(id(args)?)
+        }),
         "elect" => none(Command::Elect)?,
         "status" => none(Command::Status)?,
         "help" | "?" => none(Command::Help)?,
         "quit" | "exit" => none(Command::Quit)?,
-        other => return Err(format!("unknown command '{other}'; type 'help' for the list")),
+        other => {
+            return Err(format!(
+                "unknown command '{other}'; type 'help' for the list"
+            ))
+        }
     };
     Ok(Some(command))
 }
@@ -138,7 +150,8 @@ pub async fn execute(cluster: &EmbeddedCluster, command: &Command) -> Result<Str
         Command::Elect => {
             let moved = cluster.elect_preferred_leaders();
             if moved.is_empty() {
-                "every partition is already led by its preferred replica (or it is not in sync)".into()
+                "every partition is already led by its preferred replica (or it is not in sync)"
+                    .into()
             } else {
                 let list: Vec<String> = moved.iter().map(|(t, p)| format!("{t}-{p}")).collect();
                 format!("preferred leaders restored for {}", list.join(", "))
@@ -152,7 +165,10 @@ pub async fn execute(cluster: &EmbeddedCluster, command: &Command) -> Result<Str
 
 /// Starts the cluster, prints the bootstrap servers, and serves control lines from `input`
 /// until `quit`, end of input or Ctrl-C. The cluster is always shut down before returning.
-pub async fn run<R: AsyncBufRead + Unpin>(config: ClusterConfig, input: R) -> Result<(), ClusterError> {
+pub async fn run<R: AsyncBufRead + Unpin>(
+    config: ClusterConfig,
+    input: R,
+) -> Result<(), ClusterError> {
     let started = Instant::now();
     let cluster = EmbeddedCluster::start(config).await?;
     let mut out = std::io::stdout();
@@ -211,9 +227,17 @@ mod tests {
         assert_eq!(parse_command("  STATUS "), Ok(Some(Command::Status)));
         assert_eq!(parse_command("heal"), Ok(Some(Command::Heal(None))));
         assert_eq!(parse_command(""), Ok(None));
-        assert!(parse_command("kill").unwrap_err().contains("needs a broker id"));
-        assert!(parse_command("kill two").unwrap_err().contains("not a broker id"));
-        assert!(parse_command("reboot 1").unwrap_err().contains("type 'help'"));
-        assert!(parse_command("status now").unwrap_err().contains("no arguments"));
+        assert!(parse_command("kill")
+            .unwrap_err()
+            .contains("needs a broker id"));
+        assert!(parse_command("kill two")
+            .unwrap_err()
+            .contains("not a broker id"));
+        assert!(parse_command("reboot 1")
+            .unwrap_err()
+            .contains("type 'help'"));
+        assert!(parse_command("status now")
+            .unwrap_err()
+            .contains("no arguments"));
     }
 }

@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 
 use super::events::{diff, ClusterEvent};
 
-use super::snapshot::{BrokerState, BrokerStatus, ClusterSnapshot, PartitionSnapshot, ReplicaOffsets, TopicSnapshot};
+use super::snapshot::{
+    BrokerState, BrokerStatus, ClusterSnapshot, PartitionSnapshot, ReplicaOffsets, TopicSnapshot,
+};
 use super::ClusterError;
 use crate::cluster::broker::{BrokerConfig, BrokerHandle, BrokerStorage};
 use crate::cluster::controller::ControllerHandle;
@@ -47,16 +49,18 @@ impl EmbeddedCluster {
     /// Starts a controller and `config.brokers` brokers and waits until all are in the cluster.
     pub async fn start(config: ClusterConfig) -> Result<Self, ClusterError> {
         if config.brokers < 1 {
-            return Err(ClusterError::InvalidConfig("a cluster needs at least one broker".into()));
+            return Err(ClusterError::InvalidConfig(
+                "a cluster needs at least one broker".into(),
+            ));
         }
-        let host: std::net::IpAddr = config
-            .host
-            .parse()
-            .map_err(|_| ClusterError::InvalidConfig(format!("'{}' is not an IP address to bind", config.host)))?;
-        let controller_listener = bind(SocketAddr::new(host, 0)).map_err(|e| ClusterError::Bind {
-            addr: format!("{host}:0"),
-            cause: e,
+        let host: std::net::IpAddr = config.host.parse().map_err(|_| {
+            ClusterError::InvalidConfig(format!("'{}' is not an IP address to bind", config.host))
         })?;
+        let controller_listener =
+            bind(SocketAddr::new(host, 0)).map_err(|e| ClusterError::Bind {
+                addr: format!("{host}:0"),
+                cause: e,
+            })?;
         let controller = ControllerHandle::start(controller_listener, &config)?;
         let mut slots = BTreeMap::new();
         for id in 1..=config.brokers {
@@ -66,7 +70,9 @@ impl EmbeddedCluster {
                 config
                     .base_port
                     .checked_add((id - 1) as u16)
-                    .ok_or_else(|| ClusterError::InvalidConfig("port range overflows 65535".into()))?
+                    .ok_or_else(|| {
+                        ClusterError::InvalidConfig("port range overflows 65535".into())
+                    })?
             };
             let wanted = SocketAddr::new(host, port);
             let listener = match bind(wanted) {
@@ -87,7 +93,11 @@ impl EmbeddedCluster {
             };
             let addr = listener.local_addr()?;
             let storage = BrokerStorage::default();
-            let handle = BrokerHandle::start(listener, BrokerConfig::new(id, &config, controller.addr), storage.clone())?;
+            let handle = BrokerHandle::start(
+                listener,
+                BrokerConfig::new(id, &config, controller.addr),
+                storage.clone(),
+            )?;
             slots.insert(
                 id,
                 BrokerSlot {
@@ -107,7 +117,10 @@ impl EmbeddedCluster {
         let all: Vec<i32> = cluster.broker_ids();
         let ready = cluster
             .wait_for(READY_TIMEOUT, |s| {
-                all.iter().all(|id| s.broker(*id).is_some_and(|b| !b.fenced && b.metadata_offset >= s.metadata_offset))
+                all.iter().all(|id| {
+                    s.broker(*id)
+                        .is_some_and(|b| !b.fenced && b.metadata_offset >= s.metadata_offset)
+                })
             })
             .await;
         if !ready {
@@ -138,7 +151,12 @@ impl EmbeddedCluster {
 
     /// Broker ids, ascending.
     pub fn broker_ids(&self) -> Vec<i32> {
-        self.slots.lock().expect("slots lock").keys().copied().collect()
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .keys()
+            .copied()
+            .collect()
     }
 
     /// The address of broker `id`.
@@ -146,15 +164,23 @@ impl EmbeddedCluster {
         self.with_slot(id, |s| Ok(s.addr))
     }
 
-    fn with_slot<T>(&self, id: i32, f: impl FnOnce(&mut BrokerSlot) -> Result<T, ClusterError>) -> Result<T, ClusterError> {
+    fn with_slot<T>(
+        &self,
+        id: i32,
+        f: impl FnOnce(&mut BrokerSlot) -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
         let mut slots = self.slots.lock().expect("slots lock");
         let known: Vec<i32> = slots.keys().copied().collect();
-        let slot = slots.get_mut(&id).ok_or(ClusterError::UnknownBroker { id, known })?;
+        let slot = slots
+            .get_mut(&id)
+            .ok_or(ClusterError::UnknownBroker { id, known })?;
         f(slot)
     }
 
     fn running(&self, id: i32) -> Result<BrokerHandle, ClusterError> {
-        self.with_slot(id, |s| s.running.clone().ok_or(ClusterError::NotRunning(id)))
+        self.with_slot(id, |s| {
+            s.running.clone().ok_or(ClusterError::NotRunning(id))
+        })
     }
 
     /// Controlled shutdown: the controller moves leadership away first, then the broker stops.
@@ -166,7 +192,9 @@ impl EmbeddedCluster {
             }
             Ok(())
         })?;
-        let granted = handle.shutdown(self.config.timings.broker_session_timeout * 2).await;
+        let granted = handle
+            .shutdown(self.config.timings.broker_session_timeout * 2)
+            .await;
         if !granted {
             tracing::warn!("broker {id}: the controller did not confirm the controlled shutdown; stopped anyway");
         }
@@ -211,7 +239,11 @@ impl EmbeddedCluster {
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         };
-        let handle = BrokerHandle::start(listener, BrokerConfig::new(id, &self.config, self.controller.addr), storage)?;
+        let handle = BrokerHandle::start(
+            listener,
+            BrokerConfig::new(id, &self.config, self.controller.addr),
+            storage,
+        )?;
         self.with_slot(id, |s| {
             s.running = Some(handle);
             Ok(())
@@ -370,7 +402,11 @@ impl EmbeddedCluster {
     }
 
     /// Polls the snapshot until `condition` holds or `timeout` passes. Returns whether it held.
-    pub async fn wait_for(&self, timeout: Duration, condition: impl Fn(&ClusterSnapshot) -> bool) -> bool {
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        condition: impl Fn(&ClusterSnapshot) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if condition(&self.snapshot()) {
@@ -388,7 +424,10 @@ impl EmbeddedCluster {
     pub async fn shutdown(&self) {
         let handles: Vec<BrokerHandle> = {
             let mut slots = self.slots.lock().expect("slots lock");
-            slots.values_mut().filter_map(|s| s.running.take()).collect()
+            slots
+                .values_mut()
+                .filter_map(|s| s.running.take())
+                .collect()
         };
         for h in handles {
             h.kill().await;

@@ -44,7 +44,10 @@ pub enum ClusterEvent {
 }
 
 fn ids(list: &[i32]) -> String {
-    list.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn leader(id: i32) -> String {
@@ -59,18 +62,42 @@ impl fmt::Display for ClusterEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClusterEvent::BrokerJoined(id) => write!(f, "broker {id} is in the cluster"),
-            ClusterEvent::BrokerFenced(id) => write!(f, "broker {id} left the cluster (fenced by the controller)"),
+            ClusterEvent::BrokerFenced(id) => {
+                write!(f, "broker {id} left the cluster (fenced by the controller)")
+            }
             ClusterEvent::TopicCreated(t) => write!(f, "topic {t} created"),
             ClusterEvent::TopicDeleted(t) => write!(f, "topic {t} deleted"),
-            ClusterEvent::LeaderChanged { topic, partition, from, to, epoch } => write!(
+            ClusterEvent::LeaderChanged {
+                topic,
+                partition,
+                from,
+                to,
+                epoch,
+            } => write!(
                 f,
                 "leader of {topic}-{partition} moved {}→{} (epoch {epoch})",
                 leader(*from),
                 leader(*to)
             ),
-            ClusterEvent::IsrChanged { topic, partition, from, to } => {
-                let verb = if to.len() < from.len() { "shrank" } else if to.len() > from.len() { "grew" } else { "changed" };
-                write!(f, "ISR of {topic}-{partition} {verb} to {} (was {})", ids(to), ids(from))
+            ClusterEvent::IsrChanged {
+                topic,
+                partition,
+                from,
+                to,
+            } => {
+                let verb = if to.len() < from.len() {
+                    "shrank"
+                } else if to.len() > from.len() {
+                    "grew"
+                } else {
+                    "changed"
+                };
+                write!(
+                    f,
+                    "ISR of {topic}-{partition} {verb} to {} (was {})",
+                    ids(to),
+                    ids(from)
+                )
             }
         }
     }
@@ -125,7 +152,13 @@ mod tests {
 
     #[test]
     fn describes_a_failover_in_words() {
-        let broker = |id, fenced| BrokerImage { id, host: "h".into(), port: 1, epoch: 1, fenced };
+        let broker = |id, fenced| BrokerImage {
+            id,
+            host: "h".into(),
+            port: 1,
+            epoch: 1,
+            fenced,
+        };
         let partition = |leader, isr: Vec<i32>| PartitionImage {
             replicas: vec![2, 1, 3],
             isr,
@@ -142,10 +175,12 @@ mod tests {
         };
         let mut old = MetadataImage::default();
         old.brokers.insert(2, broker(2, false));
-        old.topics.insert("t".into(), topic(partition(2, vec![2, 1, 3])));
+        old.topics
+            .insert("t".into(), topic(partition(2, vec![2, 1, 3])));
         let mut new = old.clone();
         new.brokers.insert(2, broker(2, true));
-        new.topics.insert("t".into(), topic(partition(1, vec![1, 3])));
+        new.topics
+            .insert("t".into(), topic(partition(1, vec![1, 3])));
         let lines: Vec<String> = diff(&old, &new).iter().map(ToString::to_string).collect();
         assert_eq!(
             lines,

@@ -113,7 +113,10 @@ impl ClusterSnapshot {
 }
 
 fn ids(list: &[i32]) -> String {
-    list.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl fmt::Display for ClusterSnapshot {
@@ -121,7 +124,13 @@ impl fmt::Display for ClusterSnapshot {
         writeln!(f, "Brokers:")?;
         for b in &self.brokers {
             let membership = if b.fenced { "fenced" } else { "in cluster" };
-            writeln!(f, "  {:>3}  {:<21}  {:<8}  {membership}", b.id, b.addr.to_string(), b.state.to_string())?;
+            writeln!(
+                f,
+                "  {:>3}  {:<21}  {:<8}  {membership}",
+                b.id,
+                b.addr.to_string(),
+                b.state.to_string()
+            )?;
         }
         for t in &self.topics {
             if t.name.starts_with("__") {
@@ -137,7 +146,11 @@ impl fmt::Display for ClusterSnapshot {
                 t.min_insync_replicas
             )?;
             for p in &t.partitions {
-                let leader = if p.leader == NO_LEADER { "none".to_string() } else { p.leader.to_string() };
+                let leader = if p.leader == NO_LEADER {
+                    "none".to_string()
+                } else {
+                    p.leader.to_string()
+                };
                 let offline = if p.offline.is_empty() {
                     String::new()
                 } else {

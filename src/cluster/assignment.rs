@@ -106,6 +106,9 @@ mod tests {
             assign_replicas(&[1], 0, 1, 0, 0),
             Err(AssignmentError::NonPositive)
         );
-        assert_eq!(assign_replicas(&[5], 2, 1, 9, 9).unwrap(), vec![vec![5], vec![5]]);
+        assert_eq!(
+            assign_replicas(&[5], 2, 1, 9, 9).unwrap(),
+            vec![vec![5], vec![5]]
+        );
     }
 }

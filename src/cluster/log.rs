@@ -145,7 +145,10 @@ impl PartitionLog {
 
     /// Appends batches fetched from the leader, which already carry offsets and epochs.
     /// Batches the log already has are skipped; a gap is refused.
-    pub fn append_as_follower(&mut self, batches: Vec<(BatchHeader, Bytes)>) -> Result<(), KafkaError> {
+    pub fn append_as_follower(
+        &mut self,
+        batches: Vec<(BatchHeader, Bytes)>,
+    ) -> Result<(), KafkaError> {
         for (h, bytes) in batches {
             if h.last_offset() < self.log_end_offset {
                 continue;
@@ -224,7 +227,11 @@ impl PartitionLog {
         let Some(last) = state.recent.last() else {
             return Ok(());
         };
-        let expected = if last.last_seq == i32::MAX { 0 } else { last.last_seq + 1 };
+        let expected = if last.last_seq == i32::MAX {
+            0
+        } else {
+            last.last_seq + 1
+        };
         if h.base_sequence != expected {
             return Err(KafkaError::new(
                 ResponseError::OutOfOrderSequenceNumber,
@@ -237,7 +244,9 @@ impl PartitionLog {
     /// Reads whole batches from `offset` up to (not including) `upper`, at most `max_bytes`
     /// but always at least one batch if there is one (so a large batch cannot stall a reader).
     pub fn read(&self, offset: i64, upper: i64, max_bytes: usize) -> Bytes {
-        let start = self.batches.partition_point(|b| b.header.last_offset() < offset);
+        let start = self
+            .batches
+            .partition_point(|b| b.header.last_offset() < offset);
         let mut out = BytesMut::new();
         for b in &self.batches[start..] {
             if b.header.last_offset() >= upper {
@@ -257,9 +266,14 @@ impl PartitionLog {
         if offset >= self.log_end_offset {
             return;
         }
-        let keep = self.batches.partition_point(|b| b.header.last_offset() < offset);
+        let keep = self
+            .batches
+            .partition_point(|b| b.header.last_offset() < offset);
         self.batches.truncate(keep);
-        self.log_end_offset = self.batches.last().map_or(0, |b| b.header.last_offset() + 1);
+        self.log_end_offset = self
+            .batches
+            .last()
+            .map_or(0, |b| b.header.last_offset() + 1);
         self.size_bytes = self.batches.iter().map(|b| b.bytes.len()).sum();
         let end = self.log_end_offset;
         self.epochs.retain(|(_, start)| *start < end);
@@ -361,8 +375,16 @@ mod tests {
         let upto_hw = split_trusted(&log.read(0, 2, 1 << 20));
         assert_eq!(upto_hw.len(), 1, "the second batch is above the bound");
         let all = split_trusted(&log.read(1, 3, 1 << 20));
-        assert_eq!(all.len(), 2, "a read from the middle of a batch returns that batch");
-        assert_eq!(split_trusted(&log.read(0, 3, 1)).len(), 1, "at least one batch");
+        assert_eq!(
+            all.len(),
+            2,
+            "a read from the middle of a batch returns that batch"
+        );
+        assert_eq!(
+            split_trusted(&log.read(0, 3, 1)).len(),
+            1,
+            "at least one batch"
+        );
     }
 
     #[test]
@@ -398,11 +420,20 @@ mod tests {
     #[test]
     fn idempotent_retries_are_not_written_twice() {
         let mut log = PartitionLog::default();
-        let first = log.append_as_leader(&idempotent(&["a", "b"], 7, 0), 0).unwrap();
-        let retry = log.append_as_leader(&idempotent(&["a", "b"], 7, 0), 0).unwrap();
+        let first = log
+            .append_as_leader(&idempotent(&["a", "b"], 7, 0), 0)
+            .unwrap();
+        let retry = log
+            .append_as_leader(&idempotent(&["a", "b"], 7, 0), 0)
+            .unwrap();
         assert!(retry.duplicate);
-        assert_eq!((retry.base_offset, log.log_end_offset()), (first.base_offset, 2));
-        let gap = log.append_as_leader(&idempotent(&["c"], 7, 5), 0).unwrap_err();
+        assert_eq!(
+            (retry.base_offset, log.log_end_offset()),
+            (first.base_offset, 2)
+        );
+        let gap = log
+            .append_as_leader(&idempotent(&["c"], 7, 5), 0)
+            .unwrap_err();
         assert_eq!(gap.code, ResponseError::OutOfOrderSequenceNumber);
         log.append_as_leader(&idempotent(&["c"], 7, 2), 0).unwrap();
         assert_eq!(log.log_end_offset(), 3);

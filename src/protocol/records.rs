@@ -215,7 +215,10 @@ pub(crate) mod tests {
         assert_eq!(split[0].0.last_offset_delta, 2);
         let moved = restamp(&batch, 42, 7);
         let (h, _) = &split_batches(&moved).unwrap()[0];
-        assert_eq!((h.base_offset, h.partition_leader_epoch, h.last_offset()), (42, 7, 44));
+        assert_eq!(
+            (h.base_offset, h.partition_leader_epoch, h.last_offset()),
+            (42, 7, 44)
+        );
     }
 
     #[test]

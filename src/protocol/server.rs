@@ -22,7 +22,7 @@ use crate::cluster::node::NodeControl;
 #[derive(Debug)]
 pub enum Reply {
     /// Send this response.
-    Respond(ResponseKind),
+    Respond(Box<ResponseKind>),
     /// Send nothing (Produce with acks=0).
     Silent,
     /// Close the connection (for example a peer request to an isolated node).
@@ -38,14 +38,20 @@ pub trait Dispatcher: Send + Sync + 'static {
 }
 
 /// Accepts connections until the node is killed, serving each on its own task.
-pub async fn accept_loop<D: Dispatcher>(listener: TcpListener, dispatcher: Arc<D>, node: NodeControl) {
+pub async fn accept_loop<D: Dispatcher>(
+    listener: TcpListener,
+    dispatcher: Arc<D>,
+    node: NodeControl,
+) {
     loop {
         node.gate().await;
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let dispatcher = dispatcher.clone();
                 let conn_node = node.clone();
-                node.spawn(async move { serve_connection(stream, peer, dispatcher, conn_node).await });
+                node.spawn(
+                    async move { serve_connection(stream, peer, dispatcher, conn_node).await },
+                );
             }
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -78,8 +84,11 @@ async fn serve_connection<D: Dispatcher>(
         let (api_key, version, correlation_id, reply) =
             match codec::decode_request(frame, dispatcher.apis()) {
                 Ok(Decoded::Request(request)) => {
-                    let (key, version, id) =
-                        (request.api_key, request.version, request.header.correlation_id);
+                    let (key, version, id) = (
+                        request.api_key,
+                        request.version,
+                        request.header.correlation_id,
+                    );
                     (key, version, id, dispatcher.dispatch(*request, peer).await)
                 }
                 Ok(Decoded::UnsupportedApiVersions { correlation_id }) => {
@@ -87,7 +96,12 @@ async fn serve_connection<D: Dispatcher>(
                         dispatcher.apis(),
                         ResponseError::UnsupportedVersion.code(),
                     );
-                    (ApiKey::ApiVersions, 0, correlation_id, Reply::Respond(ResponseKind::ApiVersions(body)))
+                    (
+                        ApiKey::ApiVersions,
+                        0,
+                        correlation_id,
+                        Reply::Respond(Box::new(ResponseKind::ApiVersions(body))),
+                    )
                 }
                 Err(e) => {
                     log_close(peer, &e);
@@ -102,7 +116,8 @@ async fn serve_connection<D: Dispatcher>(
                 return;
             }
             Reply::Respond(body) => {
-                let encoded = match codec::encode_response(api_key, version, correlation_id, &body) {
+                let encoded = match codec::encode_response(api_key, version, correlation_id, &body)
+                {
                     Ok(bytes) => bytes,
                     Err(e) => {
                         tracing::error!("closing connection from {peer}: {e}");

@@ -236,15 +236,16 @@ async fn fetch_once(
                 })
                 .collect(),
         );
-    let response = conn.call(&request, 12, wait + Duration::from_secs(5)).await?;
+    let response = conn
+        .call(&request, 12, wait + Duration::from_secs(5))
+        .await?;
     let mut progressed = false;
     let mut fenced = false;
     for topic in response.responses {
         for p in topic.partitions {
-            let Some((replica, epoch, offset)) = ready
-                .iter()
-                .find(|(r, _, _)| r.topic == topic.topic.as_str() && r.partition == p.partition_index)
-            else {
+            let Some((replica, epoch, offset)) = ready.iter().find(|(r, _, _)| {
+                r.topic == topic.topic.as_str() && r.partition == p.partition_index
+            }) else {
                 continue;
             };
             broker.node.gate().await;

@@ -22,7 +22,13 @@ pub async fn run_shrink_checks(broker: Arc<Broker>) {
     loop {
         tick.tick().await;
         broker.node.gate().await;
-        let replicas: Vec<Arc<Replica>> = broker.replicas.lock().expect("replicas lock").values().cloned().collect();
+        let replicas: Vec<Arc<Replica>> = broker
+            .replicas
+            .lock()
+            .expect("replicas lock")
+            .values()
+            .cloned()
+            .collect();
         let now = Instant::now();
         for replica in replicas {
             let mut st = replica.state();
@@ -33,7 +39,12 @@ pub async fn run_shrink_checks(broker: Arc<Broker>) {
             if lagging.is_empty() {
                 continue;
             }
-            let new_isr: Vec<i32> = st.isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
+            let new_isr: Vec<i32> = st
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| !lagging.contains(r))
+                .collect();
             tracing::info!(
                 "broker {}: {}-{} followers {lagging:?} lagged over {} ms; shrinking ISR to {new_isr:?}",
                 broker.id(),
@@ -53,7 +64,10 @@ pub async fn run_shrink_checks(broker: Arc<Broker>) {
 }
 
 /// Sends queued ISR proposals to the controller and applies its answers.
-pub async fn run_proposals(broker: Arc<Broker>, mut proposals: mpsc::UnboundedReceiver<IsrProposal>) {
+pub async fn run_proposals(
+    broker: Arc<Broker>,
+    mut proposals: mpsc::UnboundedReceiver<IsrProposal>,
+) {
     let mut conn: Option<Connection> = None;
     while let Some(first) = proposals.recv().await {
         let mut batch = vec![first];
@@ -71,13 +85,13 @@ pub async fn run_proposals(broker: Arc<Broker>, mut proposals: mpsc::UnboundedRe
                 batch
                     .iter()
                     .map(|p| {
-                        TopicData::default().with_topic_id(p.replica.topic_id).with_partitions(vec![
-                            PartitionData::default()
+                        TopicData::default()
+                            .with_topic_id(p.replica.topic_id)
+                            .with_partitions(vec![PartitionData::default()
                                 .with_partition_index(p.replica.partition)
                                 .with_leader_epoch(p.leader_epoch)
                                 .with_partition_epoch(p.partition_epoch)
-                                .with_new_isr(p.new_isr.iter().map(|b| (*b).into()).collect()),
-                        ])
+                                .with_new_isr(p.new_isr.iter().map(|b| (*b).into()).collect())])
                     })
                     .collect(),
             );

@@ -50,7 +50,9 @@ pub async fn run(broker: Arc<Broker>) {
                 registered = true;
                 continue;
             }
-            Ok(Step::Heartbeat { fenced: true }) if !broker.wants_shutdown.load(Ordering::SeqCst) => {
+            Ok(Step::Heartbeat { fenced: true })
+                if !broker.wants_shutdown.load(Ordering::SeqCst) =>
+            {
                 // Waiting to be let in: ask again as soon as our metadata may have caught up.
                 tokio::time::sleep(FENCED_RETRY.min(interval)).await;
                 continue;
@@ -75,7 +77,10 @@ enum Step {
     Reregister,
 }
 
-async fn register(broker: &Broker, conn: &mut Connection) -> Result<Step, crate::protocol::ProtocolError> {
+async fn register(
+    broker: &Broker,
+    conn: &mut Connection,
+) -> Result<Step, crate::protocol::ProtocolError> {
     let request = BrokerRegistrationRequest::default()
         .with_broker_id(broker.id().into())
         .with_cluster_id(StrBytes::from_string(broker.config.cluster_id.clone()))
@@ -94,12 +99,21 @@ async fn register(broker: &Broker, conn: &mut Connection) -> Result<Step, crate:
         );
         return Ok(Step::Reregister);
     }
-    broker.broker_epoch.store(response.broker_epoch, Ordering::SeqCst);
-    tracing::debug!("broker {} registered with epoch {}", broker.id(), response.broker_epoch);
+    broker
+        .broker_epoch
+        .store(response.broker_epoch, Ordering::SeqCst);
+    tracing::debug!(
+        "broker {} registered with epoch {}",
+        broker.id(),
+        response.broker_epoch
+    );
     Ok(Step::Registered)
 }
 
-async fn heartbeat(broker: &Broker, conn: &mut Connection) -> Result<Step, crate::protocol::ProtocolError> {
+async fn heartbeat(
+    broker: &Broker,
+    conn: &mut Connection,
+) -> Result<Step, crate::protocol::ProtocolError> {
     let wants_shutdown = broker.wants_shutdown.load(Ordering::SeqCst);
     let request = BrokerHeartbeatRequest::default()
         .with_broker_id(broker.id().into())

@@ -51,7 +51,10 @@ pub async fn run(broker: Arc<Broker>) {
                     .with_fetch_offset(next)
                     .with_partition_max_bytes(64 << 20)])]);
         let c = conn.as_mut().expect("connected above");
-        let response = match c.call(&request, 12, METADATA_POLL + Duration::from_secs(2)).await {
+        let response = match c
+            .call(&request, 12, METADATA_POLL + Duration::from_secs(2))
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!("broker {}: metadata fetch failed: {e}", broker.id());
@@ -115,15 +118,23 @@ pub fn apply_image(broker: &Arc<Broker>, image: MetadataImage) {
                         if hw > log.high_watermark() {
                             log.set_high_watermark(hw);
                         }
-                        tracing::debug!("broker {me}: leader of {name}-{index} at epoch {}", p.leader_epoch);
+                        tracing::debug!(
+                            "broker {me}: leader of {name}-{index} at epoch {}",
+                            p.leader_epoch
+                        );
                     } else if p.partition_epoch > st.partition_epoch {
                         st.partition_epoch = p.partition_epoch;
                         st.isr = p.isr.clone();
                         st.pending_isr = None;
                     }
                 } else {
-                    let role = if p.leader == NO_LEADER { Role::Offline } else { Role::Follower };
-                    if st.role != role || st.leader != p.leader || st.leader_epoch != p.leader_epoch {
+                    let role = if p.leader == NO_LEADER {
+                        Role::Offline
+                    } else {
+                        Role::Follower
+                    };
+                    if st.role != role || st.leader != p.leader || st.leader_epoch != p.leader_epoch
+                    {
                         st.role = role;
                         st.leader = p.leader;
                         st.leader_epoch = p.leader_epoch;

@@ -34,12 +34,15 @@ use replica::Replica;
 /// data directory outlives a container, so a restarted broker comes back with its data.
 #[derive(Clone, Debug, Default)]
 pub struct BrokerStorage {
-    logs: Arc<Mutex<HashMap<(Uuid, i32), Arc<Mutex<PartitionLog>>>>>,
+    logs: Arc<Mutex<HashMap<(Uuid, i32), SharedLog>>>,
 }
+
+/// A partition log shared between the storage and the replica that writes it.
+pub type SharedLog = Arc<Mutex<PartitionLog>>;
 
 impl BrokerStorage {
     /// The log of a partition, created empty if new.
-    pub fn open(&self, topic_id: Uuid, partition: i32) -> Arc<Mutex<PartitionLog>> {
+    pub fn open(&self, topic_id: Uuid, partition: i32) -> SharedLog {
         self.logs
             .lock()
             .expect("storage lock")
@@ -184,7 +187,12 @@ impl Broker {
                 "this broker is isolated from its peers",
             )));
         }
-        Connection::connect(addr, &format!("kafka-sandbox-broker-{}", self.id()), Duration::from_secs(2)).await
+        Connection::connect(
+            addr,
+            &format!("kafka-sandbox-broker-{}", self.id()),
+            Duration::from_secs(2),
+        )
+        .await
     }
 
     /// Queues an ISR change for the controller.
@@ -201,7 +209,11 @@ pub struct BrokerHandle {
 
 impl BrokerHandle {
     /// Starts a broker on `listener` with the logs in `storage`.
-    pub fn start(listener: TcpListener, config: BrokerConfig, storage: BrokerStorage) -> std::io::Result<Self> {
+    pub fn start(
+        listener: TcpListener,
+        config: BrokerConfig,
+        storage: BrokerStorage,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let node = NodeControl::new();
         let (isr_tx, isr_rx) = mpsc::unbounded_channel();

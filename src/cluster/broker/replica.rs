@@ -49,7 +49,9 @@ impl FollowerProgress {
     pub fn record_fetch(&mut self, fetch_offset: i64, leader_end: i64, now: Instant) {
         if fetch_offset >= leader_end {
             self.last_caught_up = now;
-        } else if fetch_offset >= self.leader_end_at_last_fetch && self.leader_end_at_last_fetch >= 0 {
+        } else if fetch_offset >= self.leader_end_at_last_fetch
+            && self.leader_end_at_last_fetch >= 0
+        {
             self.last_caught_up = self.last_caught_up.max(self.last_fetch);
         }
         self.log_end_offset = fetch_offset;
@@ -140,7 +142,14 @@ impl ReplicaState {
 
     /// Becomes leader at `leader_epoch` with the controller's ISR; followers start "caught up
     /// now", as Kafka gives them a full lag period after an election.
-    pub fn become_leader(&mut self, me: i32, leader_epoch: i32, partition_epoch: i32, isr: &[i32], now: Instant) {
+    pub fn become_leader(
+        &mut self,
+        me: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: &[i32],
+        now: Instant,
+    ) {
         self.role = Role::Leader;
         self.leader = me;
         self.leader_epoch = leader_epoch;
@@ -211,7 +220,9 @@ mod tests {
     use super::*;
 
     fn leader_state(now: Instant) -> ReplicaState {
-        let mut s = Replica::new("t", Uuid::nil(), 0, Default::default()).state().clone();
+        let mut s = Replica::new("t", Uuid::nil(), 0, Default::default())
+            .state()
+            .clone();
         s.replicas = vec![1, 2, 3];
         s.become_leader(1, 0, 0, &[1, 2, 3], now);
         s
@@ -227,7 +238,11 @@ mod tests {
         s.isr = vec![1, 3];
         assert_eq!(s.high_watermark(1, 10), 8);
         s.pending_isr = Some(vec![1, 3, 2]);
-        assert_eq!(s.high_watermark(1, 10), 5, "a pending expansion counts at once");
+        assert_eq!(
+            s.high_watermark(1, 10),
+            5,
+            "a pending expansion counts at once"
+        );
     }
 
     #[test]

@@ -34,8 +34,12 @@ impl Dispatcher for Controller {
 
     async fn dispatch(&self, request: Request, _peer: SocketAddr) -> Reply {
         let response = match request.body {
-            RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions_response(CONTROLLER_APIS, 0)),
-            RequestKind::BrokerRegistration(r) => ResponseKind::BrokerRegistration(self.register(r)),
+            RequestKind::ApiVersions(_) => {
+                ResponseKind::ApiVersions(api_versions_response(CONTROLLER_APIS, 0))
+            }
+            RequestKind::BrokerRegistration(r) => {
+                ResponseKind::BrokerRegistration(self.register(r))
+            }
             RequestKind::BrokerHeartbeat(r) => ResponseKind::BrokerHeartbeat(self.heartbeat(r)),
             RequestKind::AlterPartition(r) => ResponseKind::AlterPartition(self.alter_partition(r)),
             RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(self.create_topics(r)),
@@ -47,7 +51,7 @@ impl Dispatcher for Controller {
             RequestKind::Fetch(r) => ResponseKind::Fetch(self.fetch_metadata(r).await),
             other => return Reply::Close(format!("the controller does not serve {other:?}")),
         };
-        Reply::Respond(response)
+        Reply::Respond(Box::new(response))
     }
 }
 
@@ -62,9 +66,14 @@ impl Controller {
                 .with_error_code(ResponseError::InvalidRequest.code());
         };
         let (host, port) = (listener.host.to_string(), listener.port);
-        match self.transition(|s| s.register(r.broker_id.0, r.incarnation_id, &host, port, Instant::now())) {
+        match self.transition(|s| {
+            s.register(r.broker_id.0, r.incarnation_id, &host, port, Instant::now())
+        }) {
             Ok(epoch) => {
-                tracing::info!("controller: broker {} registered at {host}:{port}", r.broker_id.0);
+                tracing::info!(
+                    "controller: broker {} registered at {host}:{port}",
+                    r.broker_id.0
+                );
                 BrokerRegistrationResponse::default().with_broker_epoch(epoch)
             }
             Err(e) => BrokerRegistrationResponse::default().with_error_code(e.code.code()),
@@ -142,13 +151,22 @@ impl Controller {
                 let mut assignments: Vec<(i32, Vec<i32>)> = t
                     .assignments
                     .iter()
-                    .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                    .map(|a| {
+                        (
+                            a.partition_index,
+                            a.broker_ids.iter().map(|b| b.0).collect(),
+                        )
+                    })
                     .collect();
                 assignments.sort_by_key(|(i, _)| *i);
                 let configs: BTreeMap<String, String> = t
                     .configs
                     .iter()
-                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                    .filter_map(|c| {
+                        c.value
+                            .as_ref()
+                            .map(|v| (c.name.to_string(), v.to_string()))
+                    })
                     .collect();
                 let new = NewTopic {
                     name: name.clone(),
@@ -172,7 +190,9 @@ impl Controller {
                                 .with_replication_factor(t.replication_factor),
                         }
                     }
-                    Err(e) => out.with_error_code(e.code.code()).with_error_message(message(&e)),
+                    Err(e) => out
+                        .with_error_code(e.code.code())
+                        .with_error_message(message(&e)),
                 }
             })
             .collect();
@@ -188,7 +208,9 @@ impl Controller {
                 let out = DeletableTopicResult::default().with_name(Some(name.clone()));
                 match result {
                     Ok(id) => out.with_topic_id(id),
-                    Err(e) => out.with_error_code(e.code.code()).with_error_message(message(&e)),
+                    Err(e) => out
+                        .with_error_code(e.code.code())
+                        .with_error_message(message(&e)),
                 }
             })
             .collect();
@@ -221,10 +243,13 @@ impl Controller {
                 let partition_result = partitions
                     .into_iter()
                     .map(|p| {
-                        let out = elect_leaders_response::PartitionResult::default().with_partition_id(p);
+                        let out =
+                            elect_leaders_response::PartitionResult::default().with_partition_id(p);
                         match self.transition(|s| s.elect(&topic, p, kind)) {
                             Ok(_) => out,
-                            Err(e) => out.with_error_code(e.code.code()).with_error_message(message(&e)),
+                            Err(e) => out
+                                .with_error_code(e.code.code())
+                                .with_error_message(message(&e)),
                         }
                     })
                     .collect();
@@ -237,7 +262,13 @@ impl Controller {
     }
 
     fn allocate_producer_ids(&self, r: AllocateProducerIdsRequest) -> AllocateProducerIdsResponse {
-        let known = self.committed.borrow().image.brokers.get(&r.broker_id.0).map(|b| b.epoch);
+        let known = self
+            .committed
+            .borrow()
+            .image
+            .brokers
+            .get(&r.broker_id.0)
+            .map(|b| b.epoch);
         if known != Some(r.broker_epoch) {
             return AllocateProducerIdsResponse::default()
                 .with_error_code(ResponseError::StaleBrokerEpoch.code());
@@ -267,8 +298,10 @@ impl Controller {
             .with_high_watermark(committed.image.offset + 1)
             .with_last_stable_offset(committed.image.offset + 1)
             .with_records(records);
-        FetchResponse::default().with_responses(vec![fetch_response::FetchableTopicResponse::default()
-            .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
-            .with_partitions(vec![partition])])
+        FetchResponse::default().with_responses(vec![
+            fetch_response::FetchableTopicResponse::default()
+                .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+                .with_partitions(vec![partition]),
+        ])
     }
 }

@@ -188,7 +188,10 @@ impl ControllerState {
                 format!("broker {id} epoch {epoch} is not the registered one; register again"),
             ));
         }
-        let session = self.sessions.get_mut(&id).expect("registered brokers have sessions");
+        let session = self
+            .sessions
+            .get_mut(&id)
+            .expect("registered brokers have sessions");
         session.last_heartbeat = now;
         let caught_up = metadata_offset >= session.unfence_after_offset;
         if want_shut_down {
@@ -295,7 +298,10 @@ impl ControllerState {
         }
         let alive = self.image.live_brokers();
         let Some(topic) = self.image.topics.values_mut().find(|t| t.id == topic_id) else {
-            return Err(KafkaError::new(ResponseError::UnknownTopicId, "no such topic"));
+            return Err(KafkaError::new(
+                ResponseError::UnknownTopicId,
+                "no such topic",
+            ));
         };
         let Some(p) = topic.partitions.get_mut(partition as usize) else {
             return Err(KafkaError::new(
@@ -318,7 +324,10 @@ impl ControllerState {
         if partition_epoch != p.partition_epoch {
             return Err(KafkaError::new(
                 ResponseError::InvalidUpdateVersion,
-                format!("partition epoch {partition_epoch} is not {}", p.partition_epoch),
+                format!(
+                    "partition epoch {partition_epoch} is not {}",
+                    p.partition_epoch
+                ),
             ));
         }
         if !new_isr.contains(&broker) || new_isr.iter().any(|r| !p.replicas.contains(r)) {
@@ -438,7 +447,10 @@ impl ControllerState {
         Ok(())
     }
 
-    fn resolve_configs(&self, configs: &BTreeMap<String, String>) -> Result<(i32, bool), KafkaError> {
+    fn resolve_configs(
+        &self,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(i32, bool), KafkaError> {
         let invalid = |msg: String| KafkaError::new(ResponseError::InvalidConfig, msg);
         for key in configs.keys() {
             if !KNOWN_TOPIC_CONFIGS.contains(&key.as_str()) {
@@ -452,7 +464,11 @@ impl ControllerState {
             None => self.defaults.min_insync_replicas,
             Some(v) => match v.parse::<i32>() {
                 Ok(n) if n >= 1 => n,
-                _ => return Err(invalid(format!("min.insync.replicas must be an integer >= 1, got '{v}'"))),
+                _ => {
+                    return Err(invalid(format!(
+                        "min.insync.replicas must be an integer >= 1, got '{v}'"
+                    )))
+                }
             },
         };
         let unclean = match configs.get("unclean.leader.election.enable") {
@@ -644,7 +660,9 @@ mod tests {
         let now = Instant::now();
         let mut c = ControllerState::new("test", TopicDefaults::default(), SESSION);
         for id in 1..=brokers {
-            let epoch = c.register(id, Uuid::new_v4(), "127.0.0.1", 9000 + id as u16, now).unwrap();
+            let epoch = c
+                .register(id, Uuid::new_v4(), "127.0.0.1", 9000 + id as u16, now)
+                .unwrap();
             c.take_committed();
             c.heartbeat(id, epoch, i64::MAX, false, now).unwrap();
             c.take_committed();
@@ -701,14 +719,23 @@ mod tests {
         assert_eq!(c.expire_sessions(later), vec![2]);
         let t = &c.image().topics["t"];
         // Replicas 2,1,3 -> leader 1; replicas 2,3,1 -> leader 3 (replica order wins).
-        assert_eq!((t.partitions[2].leader, t.partitions[2].isr.clone()), (1, vec![1, 3]));
-        assert_eq!((t.partitions[5].leader, t.partitions[5].isr.clone()), (3, vec![3, 1]));
+        assert_eq!(
+            (t.partitions[2].leader, t.partitions[2].isr.clone()),
+            (1, vec![1, 3])
+        );
+        assert_eq!(
+            (t.partitions[5].leader, t.partitions[5].isr.clone()),
+            (3, vec![3, 1])
+        );
         for p in &t.partitions {
             assert_ne!(p.leader, 2);
             assert!(!p.isr.contains(&2));
         }
         assert_eq!(t.partitions[2].leader_epoch, 1);
-        assert_eq!(t.partitions[0].leader_epoch, 0, "partitions 2 did not lead keep their epoch");
+        assert_eq!(
+            t.partitions[0].leader_epoch, 0,
+            "partitions 2 did not lead keep their epoch"
+        );
     }
 
     #[test]
@@ -806,8 +833,16 @@ mod tests {
             let leader_epoch = c.image().brokers[&p.leader].epoch;
             let mut isr = p.isr.clone();
             isr.push(2);
-            c.alter_partition(p.leader, leader_epoch, id, i as i32, p.leader_epoch, p.partition_epoch, &isr)
-                .unwrap();
+            c.alter_partition(
+                p.leader,
+                leader_epoch,
+                id,
+                i as i32,
+                p.leader_epoch,
+                p.partition_epoch,
+                &isr,
+            )
+            .unwrap();
         }
         let moved = c.rebalance_preferred_leaders();
         assert_eq!(moved, vec![("t".into(), 2), ("t".into(), 5)]);
@@ -850,7 +885,9 @@ mod tests {
         );
         let mut bad_config = ok.clone();
         bad_config.name = "y".into();
-        bad_config.configs.insert("min.insync.replicas".into(), "zero".into());
+        bad_config
+            .configs
+            .insert("min.insync.replicas".into(), "zero".into());
         assert_eq!(
             c.create_topic(&bad_config, false).unwrap_err().code,
             ResponseError::InvalidConfig

@@ -31,7 +31,11 @@ pub fn describe_cluster(broker: &Broker, r: DescribeClusterRequest) -> DescribeC
         .with_brokers(brokers)
 }
 
-pub async fn elect_leaders(broker: &Broker, r: ElectLeadersRequest, version: i16) -> ElectLeadersResponse {
+pub async fn elect_leaders(
+    broker: &Broker,
+    r: ElectLeadersRequest,
+    version: i16,
+) -> ElectLeadersResponse {
     let forwarded = r.clone();
     let result = async {
         let mut conn = broker.connect_controller().await?;
@@ -40,7 +44,9 @@ pub async fn elect_leaders(broker: &Broker, r: ElectLeadersRequest, version: i16
     .await;
     let mut response = match result {
         Ok(response) => response,
-        Err(_) => ElectLeadersResponse::default().with_error_code(ResponseError::RequestTimedOut.code()),
+        Err(_) => {
+            ElectLeadersResponse::default().with_error_code(ResponseError::RequestTimedOut.code())
+        }
     };
     if version == 0 {
         response.error_code = 0;

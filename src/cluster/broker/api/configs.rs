@@ -1,7 +1,9 @@
 //! DescribeConfigs for topics (explicit settings and defaults, with their source) and brokers
 //! (the timings that shape failover).
 
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -23,7 +25,11 @@ fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult
         .with_read_only(source != SOURCE_TOPIC)
 }
 
-pub fn describe(broker: &Broker, r: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+pub fn describe(
+    broker: &Broker,
+    r: DescribeConfigsRequest,
+    _version: i16,
+) -> DescribeConfigsResponse {
     let image = broker.image();
     let defaults = &broker.config.topic_defaults;
     let timings = &broker.config.timings;
@@ -40,11 +46,23 @@ pub fn describe(broker: &Broker, r: DescribeConfigsRequest, _version: i16) -> De
                     let Some(topic) = image.topics.get(&name) else {
                         return out
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_error_message(Some(StrBytes::from_string(format!("topic '{name}' does not exist"))));
+                            .with_error_message(Some(StrBytes::from_string(format!(
+                                "topic '{name}' does not exist"
+                            ))));
                     };
-                    let source = |key: &str| if topic.configs.contains_key(key) { SOURCE_TOPIC } else { SOURCE_DEFAULT };
+                    let source = |key: &str| {
+                        if topic.configs.contains_key(key) {
+                            SOURCE_TOPIC
+                        } else {
+                            SOURCE_DEFAULT
+                        }
+                    };
                     let mut list = vec![
-                        entry("min.insync.replicas", topic.min_insync_replicas.to_string(), source("min.insync.replicas")),
+                        entry(
+                            "min.insync.replicas",
+                            topic.min_insync_replicas.to_string(),
+                            source("min.insync.replicas"),
+                        ),
                         entry(
                             "unclean.leader.election.enable",
                             topic.unclean_leader_election.to_string(),
@@ -56,7 +74,11 @@ pub fn describe(broker: &Broker, r: DescribeConfigsRequest, _version: i16) -> De
                             list.push(entry(k, v.clone(), SOURCE_TOPIC));
                         }
                     }
-                    for (k, v) in [("cleanup.policy", "delete"), ("retention.ms", "-1"), ("message.timestamp.type", "CreateTime")] {
+                    for (k, v) in [
+                        ("cleanup.policy", "delete"),
+                        ("retention.ms", "-1"),
+                        ("message.timestamp.type", "CreateTime"),
+                    ] {
                         if !list.iter().any(|e| e.name.as_str() == k) {
                             list.push(entry(k, v.to_string(), SOURCE_DEFAULT));
                         }
@@ -67,25 +89,64 @@ pub fn describe(broker: &Broker, r: DescribeConfigsRequest, _version: i16) -> De
                     let ms = |d: std::time::Duration| d.as_millis().to_string();
                     vec![
                         entry("broker.id", broker.id().to_string(), SOURCE_STATIC_BROKER),
-                        entry("broker.heartbeat.interval.ms", ms(timings.broker_heartbeat_interval), SOURCE_STATIC_BROKER),
-                        entry("broker.session.timeout.ms", ms(timings.broker_session_timeout), SOURCE_STATIC_BROKER),
-                        entry("replica.lag.time.max.ms", ms(timings.replica_lag_time_max), SOURCE_STATIC_BROKER),
-                        entry("replica.fetch.wait.max.ms", ms(timings.replica_fetch_wait_max), SOURCE_STATIC_BROKER),
                         entry(
-                            "leader.imbalance.check.interval.seconds",
-                            timings.leader_imbalance_check_interval.as_secs().to_string(),
+                            "broker.heartbeat.interval.ms",
+                            ms(timings.broker_heartbeat_interval),
                             SOURCE_STATIC_BROKER,
                         ),
-                        entry("auto.create.topics.enable", defaults.auto_create_topics.to_string(), SOURCE_STATIC_BROKER),
-                        entry("num.partitions", defaults.num_partitions.to_string(), SOURCE_STATIC_BROKER),
-                        entry("default.replication.factor", defaults.replication_factor.to_string(), SOURCE_STATIC_BROKER),
-                        entry("min.insync.replicas", defaults.min_insync_replicas.to_string(), SOURCE_STATIC_BROKER),
+                        entry(
+                            "broker.session.timeout.ms",
+                            ms(timings.broker_session_timeout),
+                            SOURCE_STATIC_BROKER,
+                        ),
+                        entry(
+                            "replica.lag.time.max.ms",
+                            ms(timings.replica_lag_time_max),
+                            SOURCE_STATIC_BROKER,
+                        ),
+                        entry(
+                            "replica.fetch.wait.max.ms",
+                            ms(timings.replica_fetch_wait_max),
+                            SOURCE_STATIC_BROKER,
+                        ),
+                        entry(
+                            "leader.imbalance.check.interval.seconds",
+                            timings
+                                .leader_imbalance_check_interval
+                                .as_secs()
+                                .to_string(),
+                            SOURCE_STATIC_BROKER,
+                        ),
+                        entry(
+                            "auto.create.topics.enable",
+                            defaults.auto_create_topics.to_string(),
+                            SOURCE_STATIC_BROKER,
+                        ),
+                        entry(
+                            "num.partitions",
+                            defaults.num_partitions.to_string(),
+                            SOURCE_STATIC_BROKER,
+                        ),
+                        entry(
+                            "default.replication.factor",
+                            defaults.replication_factor.to_string(),
+                            SOURCE_STATIC_BROKER,
+                        ),
+                        entry(
+                            "min.insync.replicas",
+                            defaults.min_insync_replicas.to_string(),
+                            SOURCE_STATIC_BROKER,
+                        ),
                         entry(
                             "unclean.leader.election.enable",
                             defaults.unclean_leader_election.to_string(),
                             SOURCE_STATIC_BROKER,
                         ),
-                        entry("auto.leader.rebalance.enable", defaults.auto_leader_rebalance.to_string(), SOURCE_STATIC_BROKER),
+                        entry(
+                            "auto.leader.rebalance.enable",
+                            defaults.auto_leader_rebalance.to_string(),
+                            SOURCE_STATIC_BROKER,
+                        ),
                     ]
                 }
                 other => {

@@ -37,8 +37,17 @@ pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResp
     }
 }
 
-fn read_all(broker: &Broker, r: &FetchRequest, replica_id: i32, record_progress: bool) -> (FetchResponse, usize, bool) {
-    let mut budget = if r.max_bytes > 0 { r.max_bytes as usize } else { usize::MAX };
+fn read_all(
+    broker: &Broker,
+    r: &FetchRequest,
+    replica_id: i32,
+    record_progress: bool,
+) -> (FetchResponse, usize, bool) {
+    let mut budget = if r.max_bytes > 0 {
+        r.max_bytes as usize
+    } else {
+        usize::MAX
+    };
     let mut total = 0usize;
     let mut errors = false;
     let responses = r
@@ -49,7 +58,14 @@ fn read_all(broker: &Broker, r: &FetchRequest, replica_id: i32, record_progress:
                 .partitions
                 .iter()
                 .map(|p| {
-                    let out = read_partition(broker, t.topic.as_str(), p, replica_id, record_progress, budget);
+                    let out = read_partition(
+                        broker,
+                        t.topic.as_str(),
+                        p,
+                        replica_id,
+                        record_progress,
+                        budget,
+                    );
                     if out.error_code != 0 {
                         errors = true;
                     }
@@ -65,7 +81,11 @@ fn read_all(broker: &Broker, r: &FetchRequest, replica_id: i32, record_progress:
                 .with_partitions(partitions)
         })
         .collect();
-    (FetchResponse::default().with_responses(responses), total, errors)
+    (
+        FetchResponse::default().with_responses(responses),
+        total,
+        errors,
+    )
 }
 
 fn read_partition(

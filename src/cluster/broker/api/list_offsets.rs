@@ -2,10 +2,15 @@
 //! OffsetForLeaderEpoch, which clients and followers use after a leader change to find where
 //! their history and the leader's diverge.
 
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::{
-    ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
 };
 use kafka_protocol::ResponseError;
 
@@ -18,7 +23,12 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
 /// Finds the leader replica and checks the caller's view of the leader epoch.
-fn leader_replica(broker: &Broker, topic: &str, partition: i32, current_epoch: i32) -> Result<Arc<Replica>, ResponseError> {
+fn leader_replica(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    current_epoch: i32,
+) -> Result<Arc<Replica>, ResponseError> {
     let replica = broker.replica(topic, partition).ok_or_else(|| {
         if broker.image().topics.contains_key(topic) {
             ResponseError::NotLeaderOrFollower
@@ -49,10 +59,21 @@ pub fn handle(broker: &Broker, r: ListOffsetsRequest, version: i16) -> ListOffse
                 .partitions
                 .iter()
                 .map(|p| {
-                    let out = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-                    let replica = match leader_replica(broker, t.name.as_str(), p.partition_index, p.current_leader_epoch) {
+                    let out = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    let replica = match leader_replica(
+                        broker,
+                        t.name.as_str(),
+                        p.partition_index,
+                        p.current_leader_epoch,
+                    ) {
                         Ok(r) => r,
-                        Err(code) => return out.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
+                        Err(code) => {
+                            return out
+                                .with_error_code(code.code())
+                                .with_offset(-1)
+                                .with_timestamp(-1)
+                        }
                     };
                     let epoch = replica.state().leader_epoch;
                     let log = replica.log();
@@ -79,7 +100,10 @@ pub fn handle(broker: &Broker, r: ListOffsetsRequest, version: i16) -> ListOffse
     ListOffsetsResponse::default().with_topics(topics)
 }
 
-pub fn offset_for_leader_epoch(broker: &Broker, r: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub fn offset_for_leader_epoch(
+    broker: &Broker,
+    r: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     let topics = r
         .topics
         .iter()
@@ -89,12 +113,20 @@ pub fn offset_for_leader_epoch(broker: &Broker, r: OffsetForLeaderEpochRequest) 
                 .iter()
                 .map(|p| {
                     let out = EpochEndOffset::default().with_partition(p.partition);
-                    match leader_replica(broker, t.topic.as_str(), p.partition, p.current_leader_epoch) {
+                    match leader_replica(
+                        broker,
+                        t.topic.as_str(),
+                        p.partition,
+                        p.current_leader_epoch,
+                    ) {
                         Ok(replica) => {
                             let (epoch, end) = replica.log().end_offset_for_epoch(p.leader_epoch);
                             out.with_leader_epoch(epoch).with_end_offset(end)
                         }
-                        Err(code) => out.with_error_code(code.code()).with_leader_epoch(-1).with_end_offset(-1),
+                        Err(code) => out
+                            .with_error_code(code.code())
+                            .with_leader_epoch(-1)
+                            .with_end_offset(-1),
                     }
                 })
                 .collect();

@@ -36,7 +36,11 @@ pub async fn handle(broker: &Broker, r: MetadataRequest, version: i16) -> Metada
     if let (Some(names), true) = (&requested, allow_create) {
         let missing: Vec<String> = names
             .iter()
-            .filter(|n| !image.topics.contains_key(*n) && !n.starts_with("__") && validate_topic_name(n).is_ok())
+            .filter(|n| {
+                !image.topics.contains_key(*n)
+                    && !n.starts_with("__")
+                    && validate_topic_name(n).is_ok()
+            })
             .cloned()
             .collect();
         if !missing.is_empty() {
@@ -76,7 +80,13 @@ pub async fn handle(broker: &Broker, r: MetadataRequest, version: i16) -> Metada
                         .with_leader_epoch(p.leader_epoch)
                         .with_replica_nodes(p.replicas.iter().map(|b| (*b).into()).collect())
                         .with_isr_nodes(p.isr.iter().map(|b| (*b).into()).collect())
-                        .with_offline_replicas(image.offline_replicas(p).into_iter().map(Into::into).collect())
+                        .with_offline_replicas(
+                            image
+                                .offline_replicas(p)
+                                .into_iter()
+                                .map(Into::into)
+                                .collect(),
+                        )
                 })
                 .collect();
             out.with_topic_id(topic.id).with_partitions(partitions)

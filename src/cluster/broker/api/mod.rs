@@ -32,26 +32,44 @@ impl Dispatcher for Broker {
             return Reply::Close("this broker is isolated from its peers".into());
         }
         let response = match request.body {
-            RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions_response(BROKER_APIS, 0)),
-            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
+            RequestKind::ApiVersions(_) => {
+                ResponseKind::ApiVersions(api_versions_response(BROKER_APIS, 0))
+            }
+            RequestKind::Metadata(r) => {
+                ResponseKind::Metadata(metadata::handle(self, r, version).await)
+            }
             RequestKind::Produce(r) => match produce::handle(self, r, version).await {
                 Some(response) => ResponseKind::Produce(response),
                 None => return Reply::Silent,
             },
             RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self, r, version).await),
-            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
+            RequestKind::ListOffsets(r) => {
+                ResponseKind::ListOffsets(list_offsets::handle(self, r, version))
+            }
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(list_offsets::offset_for_leader_epoch(self, r))
             }
-            RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(self, r, version).await),
-            RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(self, r, version).await),
-            RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(configs::describe(self, r, version)),
-            RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(admin::describe_cluster(self, r)),
-            RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(admin::elect_leaders(self, r, version).await),
-            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::init(self, r).await),
+            RequestKind::CreateTopics(r) => {
+                ResponseKind::CreateTopics(topics::create(self, r, version).await)
+            }
+            RequestKind::DeleteTopics(r) => {
+                ResponseKind::DeleteTopics(topics::delete(self, r, version).await)
+            }
+            RequestKind::DescribeConfigs(r) => {
+                ResponseKind::DescribeConfigs(configs::describe(self, r, version))
+            }
+            RequestKind::DescribeCluster(r) => {
+                ResponseKind::DescribeCluster(admin::describe_cluster(self, r))
+            }
+            RequestKind::ElectLeaders(r) => {
+                ResponseKind::ElectLeaders(admin::elect_leaders(self, r, version).await)
+            }
+            RequestKind::InitProducerId(r) => {
+                ResponseKind::InitProducerId(producer_id::init(self, r).await)
+            }
             _ => return Reply::Close(format!("no handler for {api_key:?}")),
         };
-        Reply::Respond(response)
+        Reply::Respond(Box::new(response))
     }
 }
 

@@ -35,15 +35,24 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
     let mut pending = Vec::new();
     for (topic_index, topic) in r.topic_data.iter().enumerate() {
         for p in &topic.partition_data {
-            let outcome = if !matches!(acks, -1 | 0 | 1) {
-                Err(KafkaError::new(ResponseError::InvalidRequiredAcks, "acks must be -1 (all), 0 or 1"))
+            let outcome = if !(-1..=1).contains(&acks) {
+                Err(KafkaError::new(
+                    ResponseError::InvalidRequiredAcks,
+                    "acks must be -1 (all), 0 or 1",
+                ))
             } else if r.transactional_id.is_some() {
                 Err(KafkaError::new(
                     ResponseError::TransactionalIdAuthorizationFailed,
                     "kafka-sandbox does not implement transactions",
                 ))
             } else {
-                append(broker, topic.name.as_str(), p.index, p.records.as_ref(), acks)
+                append(
+                    broker,
+                    topic.name.as_str(),
+                    p.index,
+                    p.records.as_ref(),
+                    acks,
+                )
             };
             pending.push(Pending {
                 topic_index,
@@ -57,7 +66,12 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
         return None;
     }
     if acks == -1 {
-        wait_for_replication(broker, &mut pending, Duration::from_millis(r.timeout_ms.max(0) as u64)).await;
+        wait_for_replication(
+            broker,
+            &mut pending,
+            Duration::from_millis(r.timeout_ms.max(0) as u64),
+        )
+        .await;
     }
     let mut responses: Vec<TopicProduceResponse> = r
         .topic_data
@@ -91,14 +105,28 @@ fn append(
     let Some(replica) = broker.replica(topic, partition) else {
         let known = broker.image().topics.contains_key(topic);
         let (code, msg) = if known {
-            (ResponseError::NotLeaderOrFollower, format!("broker {} hosts no replica of {topic}-{partition}", broker.id()))
+            (
+                ResponseError::NotLeaderOrFollower,
+                format!(
+                    "broker {} hosts no replica of {topic}-{partition}",
+                    broker.id()
+                ),
+            )
         } else {
-            (ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"))
+            (
+                ResponseError::UnknownTopicOrPartition,
+                format!("{topic}-{partition} does not exist"),
+            )
         };
         return Err(KafkaError::new(code, msg));
     };
     let batches = match records {
-        None => return Err(KafkaError::new(ResponseError::CorruptMessage, "no records in the request")),
+        None => {
+            return Err(KafkaError::new(
+                ResponseError::CorruptMessage,
+                "no records in the request",
+            ))
+        }
         Some(bytes) => split_batches(bytes).map_err(|e| {
             let code = match e {
                 BatchError::Magic(_) => ResponseError::UnsupportedForMessageFormat,
@@ -108,13 +136,19 @@ fn append(
         })?,
     };
     if batches.is_empty() {
-        return Err(KafkaError::new(ResponseError::CorruptMessage, "empty record set"));
+        return Err(KafkaError::new(
+            ResponseError::CorruptMessage,
+            "empty record set",
+        ));
     }
     let st = replica.state();
     if st.role != Role::Leader {
         return Err(KafkaError::new(
             ResponseError::NotLeaderOrFollower,
-            format!("broker {} is not the leader of {topic}-{partition}", broker.id()),
+            format!(
+                "broker {} is not the leader of {topic}-{partition}",
+                broker.id()
+            ),
         ));
     }
     if acks == -1 && (st.isr.len() as i32) < st.min_insync_replicas {
@@ -148,7 +182,9 @@ fn append(
 async fn wait_for_replication(broker: &Broker, pending: &mut [Pending], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     let mut changes = broker.watch_data();
-    let mut open: Vec<usize> = (0..pending.len()).filter(|i| pending[*i].outcome.is_ok()).collect();
+    let mut open: Vec<usize> = (0..pending.len())
+        .filter(|i| pending[*i].outcome.is_ok())
+        .collect();
     loop {
         open.retain(|i| {
             let p = &mut pending[*i];
@@ -164,7 +200,10 @@ async fn wait_for_replication(broker: &Broker, pending: &mut [Pending], timeout:
                     if (st.isr.len() as i32) < st.min_insync_replicas {
                         Some(Err(KafkaError::new(
                             ResponseError::NotEnoughReplicasAfterAppend,
-                            format!("written, but the ISR {:?} shrank below min.insync.replicas", st.isr),
+                            format!(
+                                "written, but the ISR {:?} shrank below min.insync.replicas",
+                                st.isr
+                            ),
                         )))
                     } else {
                         Some(Ok(()))

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use kafka_protocol::messages::{AllocateProducerIdsRequest, InitProducerIdRequest, InitProducerIdResponse};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, InitProducerIdRequest, InitProducerIdResponse,
+};
 use kafka_protocol::ResponseError;
 
 use crate::cluster::broker::Broker;
@@ -46,5 +48,7 @@ pub async fn init(broker: &Broker, r: InitProducerIdRequest) -> InitProducerIdRe
     }
     let id = block.0;
     block.0 += 1;
-    InitProducerIdResponse::default().with_producer_id(id.into()).with_producer_epoch(0)
+    InitProducerIdResponse::default()
+        .with_producer_id(id.into())
+        .with_producer_epoch(0)
 }

@@ -59,7 +59,10 @@ pub async fn create(broker: &Broker, r: CreateTopicsRequest, version: i16) -> Cr
             .filter(|t| t.error_code == 0)
             .map(|t| t.name.to_string())
             .collect();
-        wait_for_image(broker, r.timeout_ms, |img| created.iter().all(|n| img.topics.contains_key(n))).await;
+        wait_for_image(broker, r.timeout_ms, |img| {
+            created.iter().all(|n| img.topics.contains_key(n))
+        })
+        .await;
     }
     if version < 7 {
         for t in &mut results {
@@ -88,7 +91,11 @@ pub async fn auto_create(broker: &Broker, names: &[String]) {
     let _ = create(broker, request, 7).await;
 }
 
-pub async fn delete(broker: &Broker, r: DeleteTopicsRequest, _version: i16) -> DeleteTopicsResponse {
+pub async fn delete(
+    broker: &Broker,
+    r: DeleteTopicsRequest,
+    _version: i16,
+) -> DeleteTopicsResponse {
     let names: Vec<TopicName> = r.topic_names.clone();
     let forwarded = DeleteTopicsRequest::default()
         .with_topic_names(names.clone())
@@ -115,7 +122,10 @@ pub async fn delete(broker: &Broker, r: DeleteTopicsRequest, _version: i16) -> D
         .filter(|t| t.error_code == 0)
         .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
         .collect();
-    wait_for_image(broker, r.timeout_ms, |img| deleted.iter().all(|n| !img.topics.contains_key(n))).await;
+    wait_for_image(broker, r.timeout_ms, |img| {
+        deleted.iter().all(|n| !img.topics.contains_key(n))
+    })
+    .await;
     let responses = responses
         .into_iter()
         .map(|t| t.with_topic_id(Default::default()))

@@ -1,0 +1,223 @@
+//! Topic creation, metadata as kcat and librdkafka see it, and exact delivery.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use crate::util::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kcat_lists_three_brokers_and_a_replicated_topic_with_spread_leaders() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("failsafe-test-topic");
+        create_topic(&cluster, &topic, 8, 3, &[]).await;
+        let bootstrap = cluster.bootstrap();
+        let t = topic.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("kcat")
+                .args(["-b", &bootstrap, "-L", "-J", "-t", &t, "-m", "10"])
+                .output()
+                .expect("kcat is installed (apt-get install kcat)")
+        })
+        .await
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "kcat failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("kcat -J prints JSON");
+        let brokers: BTreeSet<i64> = json["brokers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(brokers, BTreeSet::from([1, 2, 3]));
+        let topic_json = json["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["topic"] == topic.as_str())
+            .unwrap();
+        let partitions = topic_json["partitions"].as_array().unwrap();
+        assert_eq!(partitions.len(), 8);
+        let mut led = BTreeMap::new();
+        for p in partitions {
+            let replicas: BTreeSet<i64> = p["replicas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap())
+                .collect();
+            let isr: BTreeSet<i64> = p["isrs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap())
+                .collect();
+            assert_eq!(replicas.len(), 3, "RF 3: {p}");
+            assert_eq!(isr, replicas, "every replica in sync: {p}");
+            *led.entry(p["leader"].as_i64().unwrap()).or_insert(0) += 1;
+        }
+        assert_eq!(
+            led.keys().copied().collect::<Vec<_>>(),
+            vec![1, 2, 3],
+            "leaders spread over all brokers: {led:?}"
+        );
+        assert!(
+            led.values().all(|n| (2..=3).contains(n)),
+            "each broker leads 2-3 partitions: {led:?}"
+        );
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_acks_all_messages_come_back_exactly_once_in_order() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("exact");
+        create_topic(&cluster, &topic, 8, 3, &[]).await;
+        let producer = producer(&cluster, "all");
+        let sends: Vec<_> = (0..1000)
+            .map(|i| {
+                let (producer, topic) = (producer.clone(), topic.clone());
+                async move { send(&producer, &topic, &format!("k{i}"), &format!("m{i}")).await }
+            })
+            .collect();
+        let acked: Vec<(i32, i64)> = futures_join(sends)
+            .await
+            .into_iter()
+            .map(|r| r.expect("acked"))
+            .collect();
+        let got = consume_async(&cluster, &topic, 8, 1000).await;
+        assert_eq!(got.len(), 1000, "exactly 1000 records");
+        let values: BTreeSet<&str> = got.iter().map(|c| c.value.as_str()).collect();
+        assert_eq!(values.len(), 1000, "no duplicates");
+        let by_value: BTreeMap<&str, (i32, i64)> = got
+            .iter()
+            .map(|c| (c.value.as_str(), (c.partition, c.offset)))
+            .collect();
+        for (i, ack) in acked.iter().enumerate() {
+            assert_eq!(
+                by_value[format!("m{i}").as_str()],
+                *ack,
+                "m{i} is where the broker acknowledged it"
+            );
+        }
+        for p in 0..8 {
+            let offsets: Vec<i64> = got
+                .iter()
+                .filter(|c| c.partition == p)
+                .map(|c| c.offset)
+                .collect();
+            assert!(
+                offsets.windows(2).all(|w| w[1] == w[0] + 1),
+                "partition {p} in order, no gaps"
+            );
+        }
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+/// Awaits all futures concurrently.
+async fn futures_join<T, F: std::future::Future<Output = T> + Send + 'static>(
+    futures: Vec<F>,
+) -> Vec<T>
+where
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_topics_reports_kafka_errors() {
+    use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::types::RDKafkaErrorCode;
+    bounded(async {
+        let cluster = start(3).await;
+        let admin = admin(&cluster);
+        let opts = AdminOptions::new();
+        let name = unique("dup");
+        create_topic(&cluster, &name, 2, 2, &[]).await;
+        let again = admin
+            .create_topics(
+                &[NewTopic::new(&name, 2, TopicReplication::Fixed(2))],
+                &opts,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            again[0].as_ref().unwrap_err().1,
+            RDKafkaErrorCode::TopicAlreadyExists
+        );
+        let too_wide = admin
+            .create_topics(
+                &[NewTopic::new(
+                    &unique("wide"),
+                    1,
+                    TopicReplication::Fixed(4),
+                )],
+                &opts,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            too_wide[0].as_ref().unwrap_err().1,
+            RDKafkaErrorCode::InvalidReplicationFactor
+        );
+        let deleted = admin.delete_topics(&[&name], &opts).await.unwrap();
+        assert!(deleted[0].is_ok());
+        assert!(cluster.snapshot().topic(&name).is_none());
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_python_produces_consumes_and_lists_offsets() {
+    let python = "/usr/bin/python3";
+    if !std::path::Path::new(python).exists() {
+        panic!("{python} is missing: install python3-kafka (see .ci/run)");
+    }
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("py");
+        create_topic(&cluster, &topic, 3, 3, &[]).await;
+        let script = r#"
+import sys
+from kafka import KafkaProducer, KafkaConsumer, TopicPartition
+bootstrap, topic = sys.argv[1], sys.argv[2]
+p = KafkaProducer(bootstrap_servers=bootstrap, acks='all')
+for i in range(30):
+    p.send(topic, key=b'k%d' % i, value=b'v%d' % i).get(timeout=10)
+p.flush()
+c = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset='earliest', consumer_timeout_ms=5000)
+parts = [TopicPartition(topic, i) for i in range(3)]
+c.assign(parts)
+c.seek_to_beginning()
+values = sorted(m.value.decode() for m in c)
+ends = c.end_offsets(parts)
+print(len(values), sum(ends.values()))
+"#;
+        let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
+        let output = tokio::task::spawn_blocking(move || Command::new(python).args(["-c", script, &bootstrap, &t]).output())
+            .await
+            .unwrap()
+            .expect("python runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "kafka-python failed: {stdout} {}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(stdout.trim(), "30 30", "kafka-python read back all 30 and the end offsets add up");
+        cluster.shutdown().await;
+    })
+    .await;
+}

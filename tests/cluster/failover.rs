@@ -1,0 +1,421 @@
+//! Broker failures and what clients see: crash, controlled stop, restart, pause, isolation,
+//! min.insync.replicas, and unclean leader election losing data for real.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use kafka_sandbox::backend::embedded::EmbeddedCluster;
+use kafka_sandbox::backend::snapshot::TopicSnapshot;
+
+use crate::util::*;
+
+/// Broker that leads the most partitions of `topic`.
+fn busiest_leader(cluster: &EmbeddedCluster, topic: &str) -> i32 {
+    let t = cluster.snapshot().topic(topic).unwrap().clone();
+    (1..=3)
+        .max_by_key(|b| t.partitions.iter().filter(|p| p.leader == *b).count())
+        .unwrap()
+}
+
+fn led_by_others_from_old_isr(before: &TopicSnapshot, after: &TopicSnapshot, dead: i32) -> bool {
+    after
+        .partitions
+        .iter()
+        .zip(&before.partitions)
+        .all(|(now, was)| {
+            now.leader >= 0
+                && now.leader != dead
+                && was.isr.contains(&now.leader)
+                && !now.isr.contains(&dead)
+        })
+}
+
+/// Produces `count` messages with acks=all while something happens; returns the acknowledged values.
+async fn produce_through(
+    cluster: &EmbeddedCluster,
+    topic: &str,
+    tag: &str,
+    count: usize,
+) -> Vec<String> {
+    let producer = producer(cluster, "all");
+    let mut acked = Vec::new();
+    for i in 0..count {
+        let value = format!("{tag}-{i}");
+        send(&producer, topic, &value, &value)
+            .await
+            .unwrap_or_else(|e| panic!("acks=all send of {value} failed: {e}"));
+        acked.push(value);
+    }
+    acked
+}
+
+async fn assert_nothing_lost(cluster: &EmbeddedCluster, topic: &str, acked: &[String]) {
+    let got = consume_async(cluster, topic, 8, acked.len()).await;
+    let values: BTreeSet<&str> = got.iter().map(|c| c.value.as_str()).collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|v| !values.contains(v.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "acknowledged but missing: {missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_a_leader_elects_from_the_isr_and_loses_nothing() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("kill");
+        create_topic(&cluster, &topic, 8, 3, &[]).await;
+        let mut acked = produce_through(&cluster, &topic, "before", 50).await;
+        let victim = busiest_leader(&cluster, &topic);
+        let before = cluster.snapshot().topic(&topic).unwrap().clone();
+        let killed_at = Instant::now();
+        cluster.kill_broker(victim).await.unwrap();
+        // Produce while the controller is still waiting for the session timeout.
+        let writer = {
+            let (bootstrap_cluster_topic, producer) = (topic.clone(), producer(&cluster, "all"));
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..40 {
+                    let v = format!("during-{i}");
+                    send(&producer, &bootstrap_cluster_topic, &v, &v)
+                        .await
+                        .expect("acks=all keeps succeeding");
+                    acked.push(v);
+                }
+                acked
+            })
+        };
+        let session = cluster.config().timings.broker_session_timeout;
+        let moved = cluster
+            .wait_for(session + Duration::from_millis(1500), |s| {
+                led_by_others_from_old_isr(&before, s.topic(&topic).unwrap(), victim)
+            })
+            .await;
+        assert!(
+            moved,
+            "every partition got a live leader from the old ISR: {}",
+            cluster.snapshot()
+        );
+        let elapsed = killed_at.elapsed();
+        assert!(
+            elapsed >= session / 2,
+            "a crash is only noticed by missed heartbeats ({elapsed:?})"
+        );
+        let md = client_metadata(&cluster, &topic);
+        for (p, (leader, _, isr)) in &md {
+            assert_ne!(
+                *leader, victim,
+                "metadata: partition {p} still led by the dead broker"
+            );
+            assert!(
+                !isr.contains(&victim),
+                "metadata: dead broker in ISR of {p}"
+            );
+        }
+        acked.extend(writer.await.unwrap());
+        acked.extend(produce_through(&cluster, &topic, "after", 20).await);
+        assert_nothing_lost(&cluster, &topic, &acked).await;
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_controlled_stop_moves_leaders_without_waiting_for_a_timeout() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("stop");
+        create_topic(&cluster, &topic, 8, 3, &[]).await;
+        let mut acked = produce_through(&cluster, &topic, "before", 30).await;
+        let victim = busiest_leader(&cluster, &topic);
+        let before = cluster.snapshot().topic(&topic).unwrap().clone();
+        let started = Instant::now();
+        cluster.stop_broker(victim).await.unwrap();
+        let session = cluster.config().timings.broker_session_timeout;
+        assert!(
+            started.elapsed() < session,
+            "stop took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            led_by_others_from_old_isr(&before, cluster.snapshot().topic(&topic).unwrap(), victim),
+            "leadership moved before the broker stopped: {}",
+            cluster.snapshot()
+        );
+        acked.extend(produce_through(&cluster, &topic, "after", 30).await);
+        assert_nothing_lost(&cluster, &topic, &acked).await;
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_back() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("restart");
+        create_topic(&cluster, &topic, 8, 3, &[]).await;
+        let victim = busiest_leader(&cluster, &topic);
+        let preferred: Vec<i32> = cluster
+            .snapshot()
+            .topic(&topic)
+            .unwrap()
+            .partitions
+            .iter()
+            .map(|p| p.replicas[0])
+            .collect();
+        cluster.kill_broker(victim).await.unwrap();
+        let session = cluster.config().timings.broker_session_timeout;
+        assert!(
+            cluster
+                .wait_for(session * 3, |s| s
+                    .topic(&topic)
+                    .unwrap()
+                    .partitions
+                    .iter()
+                    .all(|p| p.leader != victim))
+                .await
+        );
+        // Data written while it was away must be copied when it returns.
+        let acked = produce_through(&cluster, &topic, "while-down", 40).await;
+        cluster.start_broker(victim).await.unwrap();
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
+                .await,
+            "the broker rejoined every ISR: {}",
+            cluster.snapshot()
+        );
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |s| {
+                    s.topic(&topic)
+                        .unwrap()
+                        .partitions
+                        .iter()
+                        .zip(&preferred)
+                        .all(|(p, pref)| p.leader == *pref)
+                })
+                .await,
+            "preferred leaders are back: {}",
+            cluster.snapshot()
+        );
+        let snap = cluster.snapshot();
+        for p in &snap.topic(&topic).unwrap().partitions {
+            let ends: BTreeSet<i64> = p.offsets.iter().map(|o| o.log_end_offset).collect();
+            assert_eq!(ends.len(), 1, "all replicas hold the same log: {p:?}");
+        }
+        assert_nothing_lost(&cluster, &topic, &acked).await;
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("minisr");
+        create_topic(&cluster, &topic, 1, 3, &[("min.insync.replicas", "2")]).await;
+        let leader = cluster.snapshot().topic(&topic).unwrap().partitions[0].leader;
+        let others: Vec<i32> = (1..=3).filter(|b| *b != leader).collect();
+        send(&producer(&cluster, "all"), &topic, "k", "with three")
+            .await
+            .expect("three in sync");
+        cluster.kill_broker(others[0]).await.unwrap();
+        cluster.kill_broker(others[1]).await.unwrap();
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |s| s
+                    .topic(&topic)
+                    .unwrap()
+                    .partitions[0]
+                    .isr
+                    == vec![leader])
+                .await,
+            "ISR shrank to the leader alone"
+        );
+        // librdkafka retries NOT_ENOUGH_REPLICAS until the message times out; with retries off
+        // the broker's own error code reaches the application.
+        let strict: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap())
+            .set("acks", "all")
+            .set("retries", "0")
+            .create()
+            .unwrap();
+        let err = tokio::time::timeout(
+            Duration::from_secs(20),
+            strict.send(
+                rdkafka::producer::FutureRecord::to(&topic)
+                    .key("k")
+                    .payload("refused"),
+                Duration::from_secs(0),
+            ),
+        )
+        .await
+        .expect("answered")
+        .expect_err("acks=all must fail");
+        assert_eq!(
+            err.0.rdkafka_error_code(),
+            Some(rdkafka::types::RDKafkaErrorCode::NotEnoughReplicas),
+            "got {}",
+            err.0
+        );
+        send(&producer(&cluster, "1"), &topic, "k", "accepted")
+            .await
+            .expect("acks=1 succeeds");
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pausing_a_broker_shrinks_the_isr_and_resuming_lets_it_back() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("pause");
+        create_topic(&cluster, &topic, 8, 3, &[]).await;
+        let victim = 2;
+        cluster.pause_broker(victim).unwrap();
+        // Keep data flowing so the lag is real.
+        let acked = produce_through(&cluster, &topic, "paused", 30).await;
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |s| {
+                    s.topic(&topic)
+                        .unwrap()
+                        .partitions
+                        .iter()
+                        .all(|p| !p.isr.contains(&victim) && p.leader != victim)
+                })
+                .await,
+            "a paused broker leaves every ISR like a crashed one: {}",
+            cluster.snapshot()
+        );
+        cluster.resume_broker(victim).unwrap();
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
+                .await,
+            "it rejoins after resuming: {}",
+            cluster.snapshot()
+        );
+        assert_nothing_lost(&cluster, &topic, &acked).await;
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_isolated_leader_is_replaced_and_rejoins_after_healing() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("isolate");
+        create_topic(&cluster, &topic, 8, 3, &[]).await;
+        let victim = busiest_leader(&cluster, &topic);
+        cluster.isolate_broker(victim).unwrap();
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |s| {
+                    s.broker(victim).unwrap().fenced
+                        && s.topic(&topic)
+                            .unwrap()
+                            .partitions
+                            .iter()
+                            .all(|p| p.leader != victim)
+                })
+                .await,
+            "the controller fenced the isolated broker and moved its leadership: {}",
+            cluster.snapshot()
+        );
+        let acked = produce_through(&cluster, &topic, "split", 20).await;
+        cluster.heal_broker(victim).unwrap();
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
+                .await,
+            "healed broker rejoins: {}",
+            cluster.snapshot()
+        );
+        assert_nothing_lost(&cluster, &topic, &acked).await;
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unclean_leader_election_really_loses_acknowledged_messages() {
+    bounded(async {
+        let cluster = start(2).await;
+        let topic = unique("unclean");
+        create_topic(
+            &cluster,
+            &topic,
+            1,
+            2,
+            &[("unclean.leader.election.enable", "true")],
+        )
+        .await;
+        let p0 = cluster.snapshot().topic(&topic).unwrap().partitions[0].clone();
+        let (leader, follower) = (
+            p0.leader,
+            *p0.replicas.iter().find(|r| **r != p0.leader).unwrap(),
+        );
+        let safe = produce_through(&cluster, &topic, "replicated", 10).await;
+        // The follower dies; the leader carries on alone and acknowledges more.
+        cluster.kill_broker(follower).await.unwrap();
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |s| s
+                    .topic(&topic)
+                    .unwrap()
+                    .partitions[0]
+                    .isr
+                    == vec![leader])
+                .await
+        );
+        let doomed = produce_through(&cluster, &topic, "leader-only", 10).await;
+        // Now the leader dies and the stale follower comes back: with unclean election it leads.
+        cluster.kill_broker(leader).await.unwrap();
+        cluster.start_broker(follower).await.unwrap();
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |s| s
+                    .topic(&topic)
+                    .unwrap()
+                    .partitions[0]
+                    .leader
+                    == follower)
+                .await,
+            "the out-of-sync replica became leader: {}",
+            cluster.snapshot()
+        );
+        let after = produce_through(&cluster, &topic, "new-history", 5).await;
+        cluster.start_broker(leader).await.unwrap();
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
+                .await
+        );
+        let got = consume_async(&cluster, &topic, 1, safe.len() + after.len() + doomed.len()).await;
+        let values: Vec<&str> = got.iter().map(|c| c.value.as_str()).collect();
+        let expected: Vec<&str> = safe.iter().chain(&after).map(String::as_str).collect();
+        assert_eq!(
+            values, expected,
+            "the leader-only writes are gone, on every replica"
+        );
+        let snap = cluster.snapshot();
+        let ends: BTreeSet<i64> = snap.topic(&topic).unwrap().partitions[0]
+            .offsets
+            .iter()
+            .map(|o| o.log_end_offset)
+            .collect();
+        assert_eq!(
+            ends,
+            BTreeSet::from([15]),
+            "the old leader truncated its extra records"
+        );
+        cluster.shutdown().await;
+    })
+    .await;
+}

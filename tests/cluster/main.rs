@@ -1,0 +1,8 @@
+//! Integration tests: real Kafka clients (rdkafka, kcat, kafka-python) against a real embedded
+//! cluster, asserting outcomes — message sets, leaders, ISRs, offsets.
+
+mod basics;
+mod failover;
+mod malformed;
+mod serve;
+mod util;
