@@ -1,1 +1,187 @@
-fn main() {}
+//! Cluster benchmarks behind docs/benchmarks.md: start-up to a cluster that accepts
+//! CreateTopics, failover time after killing a leader, acks=all produce throughput on RF 3
+//! with librdkafka, and resident memory of an idle `kafka-sandbox serve`.
+//!
+//! Run with `cargo bench --bench cluster`. Set `BENCH_MESSAGES` to change the produce count.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use kafka_sandbox::backend::embedded::EmbeddedCluster;
+use kafka_sandbox::config::ClusterConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin")
+}
+
+async fn create(bootstrap: &str, name: &str, partitions: i32) -> bool {
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(3));
+    match admin(bootstrap).create_topics(&[topic], &AdminOptions::new()).await {
+        Ok(results) => results.iter().all(|r| r.is_ok()),
+        Err(_) => false,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Sends CreateTopics over a plain protocol connection and returns whether it succeeded.
+async fn create_raw(cluster: &EmbeddedCluster, name: &str) -> bool {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let addr = cluster.broker_addr(1).unwrap();
+    let mut conn = kafka_sandbox::protocol::client::Connection::connect(addr, "bench", Duration::from_secs(2))
+        .await
+        .unwrap();
+    let request = CreateTopicsRequest::default().with_timeout_ms(5000).with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(name.to_string())))
+        .with_num_partitions(8)
+        .with_replication_factor(3)]);
+    let response = conn.call(&request, 7, Duration::from_secs(5)).await.unwrap();
+    response.topics.iter().all(|t| t.error_code == 0)
+}
+
+async fn startup(runs: usize) -> (f64, f64, f64) {
+    let (mut ready, mut raw, mut rdkafka) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..runs {
+        let t0 = Instant::now();
+        let cluster = EmbeddedCluster::start(ClusterConfig::default()).await.expect("start");
+        ready.push(t0.elapsed().as_secs_f64() * 1000.0);
+        assert!(create_raw(&cluster, &format!("raw-{i}")).await);
+        raw.push(t0.elapsed().as_secs_f64() * 1000.0);
+        cluster.shutdown().await;
+
+        let t0 = Instant::now();
+        let cluster = EmbeddedCluster::start(ClusterConfig::default()).await.expect("start");
+        assert!(create(&cluster.bootstrap(), &format!("startup-{i}"), 8).await);
+        rdkafka.push(t0.elapsed().as_secs_f64() * 1000.0);
+        cluster.shutdown().await;
+    }
+    (median(ready), median(raw), median(rdkafka))
+}
+
+async fn failover(runs: usize) -> (f64, f64) {
+    let cluster = EmbeddedCluster::start(ClusterConfig::default()).await.expect("start");
+    assert!(create(&cluster.bootstrap(), "failover", 8).await);
+    let session = cluster.config().timings.broker_session_timeout.as_secs_f64() * 1000.0;
+    let mut times = Vec::new();
+    for run in 0..runs {
+        let victim = (run % 3) as i32 + 1;
+        let all_in_sync = |c: &EmbeddedCluster| {
+            c.snapshot().topic("failover").is_some_and(|t| t.partitions.iter().all(|p| p.isr.len() == 3))
+        };
+        assert!(cluster.wait_for(Duration::from_secs(20), |_| all_in_sync(&cluster)).await);
+        let t0 = Instant::now();
+        cluster.kill_broker(victim).await.unwrap();
+        let led = cluster
+            .wait_for(Duration::from_secs(20), |s| {
+                s.topic("failover").unwrap().partitions.iter().all(|p| p.leader > 0 && p.leader != victim)
+            })
+            .await;
+        assert!(led);
+        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        cluster.start_broker(victim).await.unwrap();
+    }
+    cluster.shutdown().await;
+    (median(times), session)
+}
+
+struct Counter(Arc<AtomicU64>, Arc<AtomicU64>);
+impl ClientContext for Counter {}
+impl ProducerContext for Counter {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.0.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.1.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+async fn throughput(messages: u64) -> (f64, f64) {
+    let cluster = EmbeddedCluster::start(ClusterConfig::default()).await.expect("start");
+    assert!(create(&cluster.bootstrap(), "throughput", 8).await);
+    let bootstrap = cluster.bootstrap();
+    let result = tokio::task::spawn_blocking(move || {
+        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let producer: BaseProducer<Counter> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("batch.size", "1000000")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("queue.buffering.max.kbytes", "1048576")
+            .create_with_context(Counter(ok.clone(), failed.clone()))
+            .expect("producer");
+        let payload = [b'x'; 100];
+        let t0 = Instant::now();
+        for i in 0..messages {
+            let key = (i % 1024).to_string();
+            loop {
+                match producer.send(BaseRecord::<_, _, ()>::to("throughput").key(&key).payload(&payload[..])) {
+                    Ok(()) => break,
+                    Err((_, _)) => {
+                        producer.poll(Duration::from_millis(1));
+                    }
+                }
+            }
+            if i % 1000 == 0 {
+                producer.poll(Duration::ZERO);
+            }
+        }
+        producer.flush(Duration::from_secs(120)).expect("flushed");
+        let secs = t0.elapsed().as_secs_f64();
+        assert_eq!(failed.load(Ordering::Relaxed), 0, "no failed deliveries");
+        assert_eq!(ok.load(Ordering::Relaxed), messages);
+        (messages as f64 / secs, messages as f64 * 100.0 / secs / 1e6)
+    })
+    .await
+    .expect("producer thread");
+    cluster.shutdown().await;
+    result
+}
+
+fn idle_rss_mb() -> f64 {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-sandbox"))
+        .args(["serve", "--port", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("binary");
+    std::thread::sleep(Duration::from_secs(3));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("proc status");
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    drop(child.stdin.take());
+    let _ = child.wait();
+    kb / 1024.0
+}
+
+fn main() {
+    let messages: u64 = std::env::var("BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (ready, raw, rdkafka) = rt.block_on(startup(10));
+    println!(
+        "start-up: cluster ready {ready:.1} ms; 8x3 topic created {raw:.1} ms after start (protocol client), \
+         {rdkafka:.1} ms with an rdkafka admin client created after start (medians of 10)"
+    );
+    let (fail, session) = rt.block_on(failover(5));
+    println!("failover: all partitions led again {fail:.0} ms after kill (session timeout {session:.0} ms; median of 5)");
+    let (mps, mbps) = rt.block_on(throughput(messages));
+    println!("throughput: {messages} x 100 B, acks=all, RF 3: {mps:.0} msg/s, {mbps:.1} MB/s");
+    println!("memory: idle 3-broker serve resident {:.1} MB", idle_rss_mb());
+}
