@@ -18,12 +18,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin")
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin")
 }
 
 async fn create(bootstrap: &str, name: &str, partitions: i32) -> bool {
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(3));
-    match admin(bootstrap).create_topics(&[topic], &AdminOptions::new()).await {
+    match admin(bootstrap)
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+    {
         Ok(results) => results.iter().all(|r| r.is_ok()),
         Err(_) => false,
     }
@@ -40,14 +46,20 @@ async fn create_raw(cluster: &EmbeddedCluster, name: &str) -> bool {
     use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
     use kafka_protocol::protocol::StrBytes;
     let addr = cluster.broker_addr(1).unwrap();
-    let mut conn = kafka_sandbox::protocol::client::Connection::connect(addr, "bench", Duration::from_secs(2))
+    let mut conn =
+        kafka_sandbox::protocol::client::Connection::connect(addr, "bench", Duration::from_secs(2))
+            .await
+            .unwrap();
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(8)
+            .with_replication_factor(3)]);
+    let response = conn
+        .call(&request, 7, Duration::from_secs(5))
         .await
         .unwrap();
-    let request = CreateTopicsRequest::default().with_timeout_ms(5000).with_topics(vec![CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(name.to_string())))
-        .with_num_partitions(8)
-        .with_replication_factor(3)]);
-    let response = conn.call(&request, 7, Duration::from_secs(5)).await.unwrap();
     response.topics.iter().all(|t| t.error_code == 0)
 }
 
@@ -55,14 +67,18 @@ async fn startup(runs: usize) -> (f64, f64, f64) {
     let (mut ready, mut raw, mut rdkafka) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
         let t0 = Instant::now();
-        let cluster = EmbeddedCluster::start(ClusterConfig::default()).await.expect("start");
+        let cluster = EmbeddedCluster::start(ClusterConfig::default())
+            .await
+            .expect("start");
         ready.push(t0.elapsed().as_secs_f64() * 1000.0);
         assert!(create_raw(&cluster, &format!("raw-{i}")).await);
         raw.push(t0.elapsed().as_secs_f64() * 1000.0);
         cluster.shutdown().await;
 
         let t0 = Instant::now();
-        let cluster = EmbeddedCluster::start(ClusterConfig::default()).await.expect("start");
+        let cluster = EmbeddedCluster::start(ClusterConfig::default())
+            .await
+            .expect("start");
         assert!(create(&cluster.bootstrap(), &format!("startup-{i}"), 8).await);
         rdkafka.push(t0.elapsed().as_secs_f64() * 1000.0);
         cluster.shutdown().await;
@@ -71,21 +87,38 @@ async fn startup(runs: usize) -> (f64, f64, f64) {
 }
 
 async fn failover(runs: usize) -> (f64, f64) {
-    let cluster = EmbeddedCluster::start(ClusterConfig::default()).await.expect("start");
+    let cluster = EmbeddedCluster::start(ClusterConfig::default())
+        .await
+        .expect("start");
     assert!(create(&cluster.bootstrap(), "failover", 8).await);
-    let session = cluster.config().timings.broker_session_timeout.as_secs_f64() * 1000.0;
+    let session = cluster
+        .config()
+        .timings
+        .broker_session_timeout
+        .as_secs_f64()
+        * 1000.0;
     let mut times = Vec::new();
     for run in 0..runs {
         let victim = (run % 3) as i32 + 1;
         let all_in_sync = |c: &EmbeddedCluster| {
-            c.snapshot().topic("failover").is_some_and(|t| t.partitions.iter().all(|p| p.isr.len() == 3))
+            c.snapshot()
+                .topic("failover")
+                .is_some_and(|t| t.partitions.iter().all(|p| p.isr.len() == 3))
         };
-        assert!(cluster.wait_for(Duration::from_secs(20), |_| all_in_sync(&cluster)).await);
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(20), |_| all_in_sync(&cluster))
+                .await
+        );
         let t0 = Instant::now();
         cluster.kill_broker(victim).await.unwrap();
         let led = cluster
             .wait_for(Duration::from_secs(20), |s| {
-                s.topic("failover").unwrap().partitions.iter().all(|p| p.leader > 0 && p.leader != victim)
+                s.topic("failover")
+                    .unwrap()
+                    .partitions
+                    .iter()
+                    .all(|p| p.leader > 0 && p.leader != victim)
             })
             .await;
         assert!(led);
@@ -109,7 +142,9 @@ impl ProducerContext for Counter {
 }
 
 async fn throughput(messages: u64) -> (f64, f64) {
-    let cluster = EmbeddedCluster::start(ClusterConfig::default()).await.expect("start");
+    let cluster = EmbeddedCluster::start(ClusterConfig::default())
+        .await
+        .expect("start");
     assert!(create(&cluster.bootstrap(), "throughput", 8).await);
     let bootstrap = cluster.bootstrap();
     let result = tokio::task::spawn_blocking(move || {
@@ -128,7 +163,11 @@ async fn throughput(messages: u64) -> (f64, f64) {
         for i in 0..messages {
             let key = (i % 1024).to_string();
             loop {
-                match producer.send(BaseRecord::<_, _, ()>::to("throughput").key(&key).payload(&payload[..])) {
+                match producer.send(
+                    BaseRecord::<_, _, ()>::to("throughput")
+                        .key(&key)
+                        .payload(&payload[..]),
+                ) {
                     Ok(()) => break,
                     Err((_, _)) => {
                         producer.poll(Duration::from_millis(1));
@@ -159,7 +198,8 @@ fn idle_rss_mb() -> f64 {
         .spawn()
         .expect("binary");
     std::thread::sleep(Duration::from_secs(3));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("proc status");
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("proc status");
     let kb: f64 = status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
@@ -172,7 +212,10 @@ fn idle_rss_mb() -> f64 {
 }
 
 fn main() {
-    let messages: u64 = std::env::var("BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let messages: u64 = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (ready, raw, rdkafka) = rt.block_on(startup(10));
     println!(
@@ -183,5 +226,8 @@ fn main() {
     println!("failover: all partitions led again {fail:.0} ms after kill (session timeout {session:.0} ms; median of 5)");
     let (mps, mbps) = rt.block_on(throughput(messages));
     println!("throughput: {messages} x 100 B, acks=all, RF 3: {mps:.0} msg/s, {mbps:.1} MB/s");
-    println!("memory: idle 3-broker serve resident {:.1} MB", idle_rss_mb());
+    println!(
+        "memory: idle 3-broker serve resident {:.1} MB",
+        idle_rss_mb()
+    );
 }

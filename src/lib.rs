@@ -20,9 +20,16 @@
 //!   - [`cluster::node`] — kill, pause and isolation switches of one node.
 //! - [`backend`] — cluster control surfaces; [`backend::embedded`] runs everything in-process.
 //! - [`serve`] — `kafka-sandbox serve`: the cluster in the foreground, driven from stdin.
+//! - [`alloc_guard`] — the global allocator that keeps hostile length fields from aborting
+//!   the process.
 
+pub mod alloc_guard;
 pub mod backend;
 pub mod cluster;
 pub mod config;
 pub mod protocol;
 pub mod serve;
+
+/// See [`alloc_guard`]: hostile array lengths must not abort every node in the process.
+#[global_allocator]
+static GLOBAL: alloc_guard::ReservingAllocator = alloc_guard::ReservingAllocator;

@@ -176,3 +176,39 @@ fn run() -> anyhow::Result<ExitCode> {
     runtime.block_on(kafka_sandbox::serve::run(config, stdin))?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> anyhow::Result<ClusterConfig> {
+        let mut argv = vec!["kafka-sandbox"];
+        argv.extend_from_slice(args);
+        DefaultServe::try_parse_from(argv)?.args.cluster_config()
+    }
+
+    #[test]
+    fn kafka_timings_switch_sets_every_timer_to_kafkas_default() {
+        assert_eq!(
+            config(&["--kafka-timings"]).unwrap().timings,
+            Timings::kafka_defaults()
+        );
+        assert_eq!(config(&[]).unwrap().timings, Timings::sandbox_defaults());
+        let custom = config(&["--kafka-timings", "--broker-session-timeout-ms", "4000"]).unwrap();
+        assert_eq!(
+            custom.timings.broker_session_timeout,
+            Duration::from_secs(4)
+        );
+        assert_eq!(custom.timings.replica_lag_time_max, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn rejects_settings_that_cannot_work() {
+        let err = config(&["--broker-heartbeat-interval-ms", "5000"]).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("shorter than the broker session timeout"));
+        assert!(config(&["--min-insync-replicas", "0"]).is_err());
+        assert!(config(&["--brokers", "0"]).is_err());
+    }
+}

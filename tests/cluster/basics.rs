@@ -192,14 +192,19 @@ async fn kafka_python_produces_consumes_and_lists_offsets() {
     bounded(async {
         let cluster = start(3).await;
         let topic = unique("py");
-        create_topic(&cluster, &topic, 3, 3, &[]).await;
         let script = r#"
 import sys
 from kafka import KafkaProducer, KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic, ConfigResource, ConfigResourceType
 bootstrap, topic = sys.argv[1], sys.argv[2]
+admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+admin.create_topics([NewTopic(topic, 3, 3, topic_configs={'min.insync.replicas': '2'})])
+configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+entries = {e[0]: e[1] for e in configs[0].resources[0][4]}
 p = KafkaProducer(bootstrap_servers=bootstrap, acks='all')
+base = 1700000000000
 for i in range(30):
-    p.send(topic, key=b'k%d' % i, value=b'v%d' % i).get(timeout=10)
+    p.send(topic, key=b'k%d' % i, value=b'v%d' % i, partition=i % 3, timestamp_ms=base + i).get(timeout=10)
 p.flush()
 c = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset='earliest', consumer_timeout_ms=5000)
 parts = [TopicPartition(topic, i) for i in range(3)]
@@ -207,7 +212,8 @@ c.assign(parts)
 c.seek_to_beginning()
 values = sorted(m.value.decode() for m in c)
 ends = c.end_offsets(parts)
-print(len(values), sum(ends.values()))
+by_time = c.offsets_for_times({parts[0]: base + 13})[parts[0]]
+print(len(values), sum(ends.values()), entries['min.insync.replicas'], by_time.offset, by_time.timestamp - base)
 "#;
         let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
         let output = tokio::task::spawn_blocking(move || Command::new(python).args(["-c", script, &bootstrap, &t]).output())
@@ -216,7 +222,11 @@ print(len(values), sum(ends.values()))
             .expect("python runs");
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "kafka-python failed: {stdout} {}", String::from_utf8_lossy(&output.stderr));
-        assert_eq!(stdout.trim(), "30 30", "kafka-python read back all 30 and the end offsets add up");
+        // 30 read back; end offsets add up to 30; the topic config round-trips; the first
+        // record at or after base+13 in partition 0 is i=15 (offset 5), stamped base+15.
+        assert_eq!(stdout.trim(), "30 30 2 5 15");
+        let snap = cluster.snapshot();
+        assert_eq!(snap.topic(&topic).unwrap().min_insync_replicas, 2);
         cluster.shutdown().await;
     })
     .await;

@@ -58,6 +58,18 @@ async fn malformed_frames_close_only_their_connection() {
         )
         .await;
 
+        // A Metadata v12 request whose topic array claims four billion entries.
+        expect_closed(
+            addr,
+            &[
+                0, 0, 0, 16, 0, 3, 0, 12, 0, 0, 0, 1, 0, 1, b'x', 0, 0xff, 0xff, 0xff, 0xff, 0x0f,
+            ],
+            false,
+        )
+        .await;
+        // Random bodies behind valid headers of every supported API.
+        fuzz_supported_apis(addr, 400).await;
+
         // The broker still serves everyone, old and new connections alike.
         send(&producer, &topic, "k", "after")
             .await
@@ -70,4 +82,32 @@ async fn malformed_frames_close_only_their_connection() {
         cluster.shutdown().await;
     })
     .await;
+}
+
+/// Sends `count` frames with a supported API key and version and pseudo-random body bytes,
+/// each on its own connection, without waiting for answers.
+async fn fuzz_supported_apis(addr: std::net::SocketAddr, count: u32) {
+    use kafka_sandbox::protocol::versions::BROKER_APIS;
+    let mut seed: u64 = 0x5eed_1234_abcd_ef01;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..count {
+        let api = BROKER_APIS[(next() % BROKER_APIS.len() as u64) as usize];
+        let version = api.min + (next() % (api.max - api.min + 1) as u64) as i16;
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&(api.key as i16).to_be_bytes());
+        frame.extend_from_slice(&version.to_be_bytes());
+        frame.extend_from_slice(&(i as i32).to_be_bytes());
+        let body_len = (next() % 64) as usize;
+        frame.extend((0..body_len).map(|_| next() as u8));
+        let mut wire = (frame.len() as i32).to_be_bytes().to_vec();
+        wire.extend_from_slice(&frame);
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&wire).await.unwrap();
+        drop(s);
+    }
 }

@@ -9,7 +9,11 @@ use tokio::process::{ChildStdout, Command};
 
 use crate::util::*;
 
-async fn read_until(lines: &mut Lines<BufReader<ChildStdout>>, needle: &str, seen: &mut Vec<String>) -> String {
+async fn read_until(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    needle: &str,
+    seen: &mut Vec<String>,
+) -> String {
     let found = tokio::time::timeout(Duration::from_secs(15), async {
         while let Some(line) = lines.next_line().await.expect("stdout readable") {
             seen.push(line.clone());
@@ -22,7 +26,10 @@ async fn read_until(lines: &mut Lines<BufReader<ChildStdout>>, needle: &str, see
     .await;
     match found {
         Ok(Some(line)) => line,
-        _ => panic!("'{needle}' never printed; output so far:\n{}", seen.join("\n")),
+        _ => panic!(
+            "'{needle}' never printed; output so far:\n{}",
+            seen.join("\n")
+        ),
     }
 }
 
@@ -42,7 +49,11 @@ async fn kcat(args: Vec<String>, input: &str) -> String {
         .await
         .expect("kcat finishes")
         .unwrap();
-    assert!(out.status.success(), "kcat {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kcat {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -50,7 +61,15 @@ async fn kcat(args: Vec<String>, input: &str) -> String {
 async fn serve_runs_the_tutorial_kcat_commands_and_obeys_control_lines() {
     bounded(async {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-sandbox"))
-            .args(["serve", "--port", "0", "--num-partitions", "8", "--default-replication-factor", "3"])
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--num-partitions",
+                "8",
+                "--default-replication-factor",
+                "3",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -60,11 +79,22 @@ async fn serve_runs_the_tutorial_kcat_commands_and_obeys_control_lines() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = Vec::new();
         let line = read_until(&mut lines, "bootstrap servers:", &mut seen).await;
-        let bootstrap = line.split(':').skip(1).collect::<Vec<_>>().join(":").trim().to_string();
+        let bootstrap = line
+            .split(':')
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(":")
+            .trim()
+            .to_string();
         let topic = unique("failsafe-test-topic");
 
         let b = |extra: &[&str]| -> Vec<String> {
-            let mut v = vec!["-b".to_string(), bootstrap.clone(), "-t".to_string(), topic.clone()];
+            let mut v = vec![
+                "-b".to_string(),
+                bootstrap.clone(),
+                "-t".to_string(),
+                topic.clone(),
+            ];
             v.extend(extra.iter().map(|s| s.to_string()));
             v
         };
@@ -79,9 +109,17 @@ async fn serve_runs_the_tutorial_kcat_commands_and_obeys_control_lines() {
         read_until(&mut lines, "broker 2 left the cluster", &mut seen).await;
         stdin.write_all(b"status\n").await.unwrap();
         let status = read_until(&mut lines, "  2  ", &mut seen).await;
-        assert!(status.contains("down") && status.contains("fenced"), "status row: {status}");
+        assert!(
+            status.contains("down") && status.contains("fenced"),
+            "status row: {status}"
+        );
         stdin.write_all(b"kill 9\n").await.unwrap();
-        read_until(&mut lines, "error: broker 9 does not exist; brokers are 1, 2, 3", &mut seen).await;
+        read_until(
+            &mut lines,
+            "error: broker 9 does not exist; brokers are 1, 2, 3",
+            &mut seen,
+        )
+        .await;
 
         // Still serving with a broker down.
         kcat(b(&["-P"]), "Hello again!\n").await;
@@ -90,7 +128,10 @@ async fn serve_runs_the_tutorial_kcat_commands_and_obeys_control_lines() {
 
         stdin.write_all(b"quit\n").await.unwrap();
         read_until(&mut lines, "cluster stopped", &mut seen).await;
-        let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exits").unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("exits")
+            .unwrap();
         assert!(status.success());
     })
     .await;

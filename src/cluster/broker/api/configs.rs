@@ -22,7 +22,7 @@ fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult
         .with_name(StrBytes::from_string(name.to_string()))
         .with_value(Some(StrBytes::from_string(value)))
         .with_config_source(source)
-        .with_read_only(source != SOURCE_TOPIC)
+        .with_read_only(source == SOURCE_STATIC_BROKER)
 }
 
 pub fn describe(
