@@ -419,3 +419,48 @@ async fn unclean_leader_election_really_loses_acknowledged_messages() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn preferred_leaders_come_back_on_demand_when_automatic_rebalance_is_off() {
+    bounded(async {
+        let mut config = test_config(3);
+        config.topic_defaults.auto_leader_rebalance = false;
+        let cluster = EmbeddedCluster::start(config).await.unwrap();
+        let topic = unique("elect");
+        create_topic(&cluster, &topic, 8, 3, &[]).await;
+        let victim = busiest_leader(&cluster, &topic);
+        cluster.stop_broker(victim).await.unwrap();
+        cluster.start_broker(victim).await.unwrap();
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
+                .await
+        );
+        let preferred_elsewhere = |c: &EmbeddedCluster| {
+            c.snapshot()
+                .topic(&topic)
+                .unwrap()
+                .partitions
+                .iter()
+                .filter(|p| p.leader != p.replicas[0])
+                .count()
+        };
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            preferred_elsewhere(&cluster) > 0,
+            "with automatic rebalance off, leadership stays moved"
+        );
+        let moved = cluster.elect_preferred_leaders();
+        assert!(!moved.is_empty());
+        assert!(
+            cluster
+                .wait_for(Duration::from_secs(5), |_| preferred_elsewhere(&cluster)
+                    == 0)
+                .await,
+            "every partition led by its preferred replica: {}",
+            cluster.snapshot()
+        );
+        cluster.shutdown().await;
+    })
+    .await;
+}
