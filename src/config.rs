@@ -19,6 +19,13 @@ pub struct Timings {
     /// How often the controller looks for partitions away from their preferred leader.
     /// Kafka: `leader.imbalance.check.interval.seconds` = 300.
     pub leader_imbalance_check_interval: Duration,
+    /// Shortest consumer session timeout a group accepts. Kafka: `group.min.session.timeout.ms` = 6000.
+    pub group_min_session_timeout: Duration,
+    /// Longest consumer session timeout a group accepts. Kafka: `group.max.session.timeout.ms` = 1800000.
+    pub group_max_session_timeout: Duration,
+    /// How long a new (empty) group waits for more members before its first rebalance.
+    /// Kafka: `group.initial.rebalance.delay.ms` = 3000.
+    pub group_initial_rebalance_delay: Duration,
 }
 
 impl Timings {
@@ -31,6 +38,9 @@ impl Timings {
             replica_fetch_wait_max: Duration::from_millis(500),
             replica_fetch_backoff: Duration::from_millis(100),
             leader_imbalance_check_interval: Duration::from_secs(5),
+            group_min_session_timeout: Duration::from_millis(500),
+            group_max_session_timeout: Duration::from_secs(1800),
+            group_initial_rebalance_delay: Duration::ZERO,
         }
     }
 
@@ -43,6 +53,9 @@ impl Timings {
             replica_fetch_wait_max: Duration::from_millis(500),
             replica_fetch_backoff: Duration::from_millis(1000),
             leader_imbalance_check_interval: Duration::from_secs(300),
+            group_min_session_timeout: Duration::from_millis(6000),
+            group_max_session_timeout: Duration::from_secs(1800),
+            group_initial_rebalance_delay: Duration::from_millis(3000),
         }
     }
 }
@@ -70,6 +83,10 @@ pub struct TopicDefaults {
     pub auto_leader_rebalance: bool,
     /// `leader.imbalance.per.broker.percentage` (Kafka: 10).
     pub leader_imbalance_per_broker_percentage: u32,
+    /// `offsets.topic.num.partitions` (Kafka: 50).
+    pub offsets_topic_partitions: i32,
+    /// `offsets.topic.replication.factor` (Kafka: 3), capped at the number of brokers.
+    pub offsets_topic_replication_factor: i16,
 }
 
 impl Default for TopicDefaults {
@@ -82,6 +99,8 @@ impl Default for TopicDefaults {
             unclean_leader_election: false,
             auto_leader_rebalance: true,
             leader_imbalance_per_broker_percentage: 10,
+            offsets_topic_partitions: 50,
+            offsets_topic_replication_factor: 3,
         }
     }
 }

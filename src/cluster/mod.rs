@@ -5,6 +5,7 @@
 pub mod assignment;
 pub mod broker;
 pub mod controller;
+pub mod group;
 pub mod image;
 pub mod log;
 pub mod metadata_log;

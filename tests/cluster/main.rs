@@ -3,6 +3,8 @@
 
 mod basics;
 mod failover;
+mod groups;
 mod malformed;
+mod members;
 mod serve;
 mod util;

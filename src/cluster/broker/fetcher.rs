@@ -88,11 +88,19 @@ async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiver<V
             }
         }
         let c = conn.as_mut().expect("connected above");
-        let outcome = async {
+        let work = async {
             truncate_diverged(&broker, c, leader, &current).await?;
             fetch_once(&broker, c, leader, &current).await
-        }
-        .await;
+        };
+        // A new partition to follow must not wait out a long poll that does not include it:
+        // abandon the request (and the connection it is pending on) and fetch again at once.
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            _ = partitions.changed() => {
+                conn = None;
+                continue;
+            }
+        };
         match outcome {
             Ok(true) => {}
             Ok(false) => tokio::time::sleep(backoff).await,

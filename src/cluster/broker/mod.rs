@@ -21,6 +21,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 use uuid::Uuid;
 
+use crate::cluster::group::coordinator::GroupCoordinator;
+use crate::cluster::group::state::GroupLimits;
 use crate::cluster::image::MetadataImage;
 use crate::cluster::log::PartitionLog;
 use crate::cluster::node::NodeControl;
@@ -132,6 +134,8 @@ pub struct Broker {
     wants_shutdown: AtomicBool,
     shutdown_granted: Notify,
     heartbeat_now: Notify,
+    /// The consumer groups this broker coordinates.
+    pub groups: GroupCoordinator,
 }
 
 impl Broker {
@@ -232,6 +236,11 @@ impl BrokerHandle {
             wants_shutdown: AtomicBool::new(false),
             shutdown_granted: Notify::new(),
             heartbeat_now: Notify::new(),
+            groups: GroupCoordinator::new(GroupLimits {
+                min_session_timeout: config.timings.group_min_session_timeout,
+                max_session_timeout: config.timings.group_max_session_timeout,
+                initial_rebalance_delay: config.timings.group_initial_rebalance_delay,
+            }),
             config,
         });
         node.spawn(accept_loop(listener, broker.clone(), node.clone()));
@@ -239,6 +248,7 @@ impl BrokerHandle {
         node.spawn(metadata_sync::run(broker.clone()));
         node.spawn(isr::run_shrink_checks(broker.clone()));
         node.spawn(isr::run_proposals(broker.clone(), isr_rx));
+        node.spawn(crate::cluster::group::coordinator::run(broker.clone()));
         Ok(Self { broker })
     }
 

@@ -6,9 +6,11 @@
 mod admin;
 mod configs;
 mod fetch;
+mod groups;
 mod list_offsets;
 mod metadata;
-mod produce;
+mod offsets;
+pub(crate) mod produce;
 mod producer_id;
 mod topics;
 
@@ -26,8 +28,18 @@ impl Dispatcher for Broker {
         BROKER_APIS
     }
 
-    async fn dispatch(&self, request: Request, _peer: SocketAddr) -> Reply {
+    async fn dispatch(&self, request: Request, peer: SocketAddr) -> Reply {
         let (version, api_key) = (request.version, request.api_key);
+        let client_id = request
+            .header
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        let caller = groups::Caller {
+            client_id,
+            host: format!("/{}", peer.ip()),
+        };
         if self.node.is_isolated() && is_peer_request(&request.body) {
             return Reply::Close("this broker is isolated from its peers".into());
         }
@@ -66,6 +78,32 @@ impl Dispatcher for Broker {
             }
             RequestKind::InitProducerId(r) => {
                 ResponseKind::InitProducerId(producer_id::init(self, r).await)
+            }
+            RequestKind::FindCoordinator(r) => {
+                ResponseKind::FindCoordinator(groups::find_coordinator(self, r, version).await)
+            }
+            RequestKind::JoinGroup(r) => {
+                ResponseKind::JoinGroup(groups::join(self, r, version, &caller).await)
+            }
+            RequestKind::SyncGroup(r) => {
+                ResponseKind::SyncGroup(groups::sync(self, r, version).await)
+            }
+            RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups::heartbeat(self, r)),
+            RequestKind::LeaveGroup(r) => {
+                ResponseKind::LeaveGroup(groups::leave(self, r, version).await)
+            }
+            RequestKind::DescribeGroups(r) => {
+                ResponseKind::DescribeGroups(groups::describe(self, r))
+            }
+            RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups::list(self, r)),
+            RequestKind::DeleteGroups(r) => {
+                ResponseKind::DeleteGroups(groups::delete(self, r).await)
+            }
+            RequestKind::OffsetCommit(r) => {
+                ResponseKind::OffsetCommit(offsets::commit(self, r).await)
+            }
+            RequestKind::OffsetFetch(r) => {
+                ResponseKind::OffsetFetch(offsets::fetch(self, r, version))
             }
             _ => return Reply::Close(format!("no handler for {api_key:?}")),
         };

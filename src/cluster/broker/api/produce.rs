@@ -95,6 +95,28 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
     Some(ProduceResponse::default().with_responses(responses))
 }
 
+/// Appends one record batch as leader and waits until the ISR has it (acks=all), for the
+/// broker's own writes such as group metadata and committed offsets.
+pub async fn append_and_replicate(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    batch: bytes::Bytes,
+    timeout: Duration,
+) -> Result<i64, KafkaError> {
+    let mut pending = vec![Pending {
+        topic_index: 0,
+        partition,
+        outcome: append(broker, topic, partition, Some(&batch), -1),
+    }];
+    broker.notify_data_changed();
+    wait_for_replication(broker, &mut pending, timeout).await;
+    let Some(p) = pending.pop() else {
+        unreachable!("one entry was pushed")
+    };
+    p.outcome.map(|w| w.base_offset)
+}
+
 fn append(
     broker: &Broker,
     topic: &str,

@@ -1,0 +1,470 @@
+//! The classic consumer-group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup, DescribeGroups, ListGroups, DeleteGroups. Each decodes the request, runs one
+//! transition of the group state machine, and encodes the answer for the client's version.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::{
+    delete_groups_response, list_groups_response, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::topics;
+use crate::cluster::broker::Broker;
+use crate::cluster::group::state::{JoinRequest, JoinResult, JoinStep, SyncResult, SyncStep};
+use crate::cluster::group::{partition_for, OFFSETS_TOPIC};
+
+/// Who sent a request, for DescribeGroups' client id and host.
+pub struct Caller {
+    /// Client id from the request header.
+    pub client_id: String,
+    /// Client address, in Kafka's `/ip` form.
+    pub host: String,
+}
+
+fn s(v: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(v.into())
+}
+
+fn code(e: Option<ResponseError>) -> i16 {
+    e.map_or(0, |e| e.code())
+}
+
+/// Creates `__consumer_offsets` the first time a coordinator is looked for, as Kafka does.
+async fn ensure_offsets_topic(broker: &Broker) {
+    let image = broker.image();
+    if image.topics.contains_key(OFFSETS_TOPIC) {
+        return;
+    }
+    let defaults = &broker.config.topic_defaults;
+    let replication = i32::from(defaults.offsets_topic_replication_factor)
+        .min(image.brokers.len() as i32)
+        .max(1);
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(s(OFFSETS_TOPIC)))
+        .with_num_partitions(defaults.offsets_topic_partitions)
+        .with_replication_factor(replication as i16)
+        .with_configs(vec![CreatableTopicConfig::default()
+            .with_name(s("cleanup.policy"))
+            .with_value(Some(s("compact")))]);
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(5000);
+    let _ = topics::create(broker, request, 7).await;
+}
+
+/// Waits (briefly) until the offsets partition of `group` has a live leader in this broker's metadata.
+async fn coordinator_of(broker: &Broker, group: &str) -> Result<(i32, String, i32), ResponseError> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut images = broker.watch_image();
+    loop {
+        let image = images.borrow_and_update().clone();
+        if let Some(topic) = image.topics.get(OFFSETS_TOPIC) {
+            let p = partition_for(group, topic.partitions.len() as i32) as usize;
+            let leader = topic.partitions[p].leader;
+            if let Some(b) = image.brokers.get(&leader).filter(|b| !b.fenced) {
+                return Ok((b.id, b.host.clone(), i32::from(b.port)));
+            }
+        }
+        if tokio::time::timeout_at(deadline.into(), images.changed())
+            .await
+            .is_err()
+        {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+    }
+}
+
+pub async fn find_coordinator(
+    broker: &Broker,
+    r: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let keys: Vec<String> = if version >= 4 {
+        r.coordinator_keys.iter().map(|k| k.to_string()).collect()
+    } else {
+        vec![r.key.to_string()]
+    };
+    let transactional = r.key_type == 1;
+    if !transactional {
+        ensure_offsets_topic(broker).await;
+    }
+    let mut found = Vec::new();
+    for key in &keys {
+        let result = if transactional {
+            Err(ResponseError::CoordinatorNotAvailable)
+        } else {
+            coordinator_of(broker, key).await
+        };
+        found.push((key.clone(), result));
+    }
+    if version >= 4 {
+        let coordinators = found
+            .into_iter()
+            .map(|(key, result)| {
+                let out = Coordinator::default().with_key(s(key));
+                match result {
+                    Ok((id, host, port)) => out
+                        .with_node_id(id.into())
+                        .with_host(s(host))
+                        .with_port(port),
+                    Err(e) => out
+                        .with_error_code(e.code())
+                        .with_node_id((-1).into())
+                        .with_port(-1)
+                        .with_error_message(Some(s(message_for(e)))),
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let (_, result) = found.into_iter().next().expect("one key below v4");
+    match result {
+        Ok((id, host, port)) => FindCoordinatorResponse::default()
+            .with_node_id(id.into())
+            .with_host(s(host))
+            .with_port(port),
+        Err(e) => {
+            let out = FindCoordinatorResponse::default()
+                .with_error_code(e.code())
+                .with_node_id((-1).into())
+                .with_port(-1);
+            if version >= 1 {
+                out.with_error_message(Some(s(message_for(e))))
+            } else {
+                out
+            }
+        }
+    }
+}
+
+fn message_for(e: ResponseError) -> &'static str {
+    match e {
+        ResponseError::CoordinatorNotAvailable => {
+            "the group coordinator is not available yet; retry"
+        }
+        _ => "coordinator lookup failed",
+    }
+}
+
+fn join_response(r: JoinResult, version: i16) -> JoinGroupResponse {
+    let members = r
+        .members
+        .into_iter()
+        .map(|(id, instance, metadata)| {
+            let m = JoinGroupResponseMember::default()
+                .with_member_id(s(id))
+                .with_metadata(metadata);
+            if version >= 5 {
+                m.with_group_instance_id(instance.map(s))
+            } else {
+                m
+            }
+        })
+        .collect();
+    let out = JoinGroupResponse::default()
+        .with_error_code(code(r.error))
+        .with_generation_id(r.generation)
+        .with_leader(s(r.leader))
+        .with_member_id(s(r.member_id))
+        .with_members(members);
+    if version >= 7 {
+        out.with_protocol_type(r.protocol_type.map(s))
+            .with_protocol_name(r.protocol.map(s))
+    } else {
+        out.with_protocol_name(Some(s(r.protocol.unwrap_or_default())))
+    }
+}
+
+pub async fn join(
+    broker: &Broker,
+    r: JoinGroupRequest,
+    version: i16,
+    caller: &Caller,
+) -> JoinGroupResponse {
+    let session_timeout = Duration::from_millis(r.session_timeout_ms.max(0) as u64);
+    let rebalance_ms = if version >= 1 {
+        r.rebalance_timeout_ms
+    } else {
+        r.session_timeout_ms
+    };
+    let request = JoinRequest {
+        member_id: r.member_id.to_string(),
+        group_instance_id: r.group_instance_id.as_ref().map(|i| i.to_string()),
+        client_id: caller.client_id.clone(),
+        client_host: caller.host.clone(),
+        session_timeout,
+        rebalance_timeout: Duration::from_millis(rebalance_ms.max(0) as u64),
+        protocol_type: r.protocol_type.to_string(),
+        protocols: r
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
+        require_known_member_id: version >= 4,
+    };
+    let wait_limit = request.rebalance_timeout + Duration::from_secs(5);
+    let member_id = request.member_id.clone();
+    let failed = |e: ResponseError| {
+        join_response(
+            JoinResult {
+                error: Some(e),
+                generation: -1,
+                protocol_type: None,
+                protocol: None,
+                leader: String::new(),
+                member_id: member_id.clone(),
+                members: Vec::new(),
+            },
+            version,
+        )
+    };
+    let step = match broker
+        .groups
+        .with_group(broker, r.group_id.as_str(), true, |g, limits| {
+            g.join(request, limits, Instant::now())
+        }) {
+        Ok(step) => step,
+        Err(e) => return failed(e),
+    };
+    match step {
+        JoinStep::Respond(result) => join_response(result, version),
+        JoinStep::Wait(rx) => match tokio::time::timeout(wait_limit, rx).await {
+            Ok(Ok(result)) => join_response(result, version),
+            Ok(Err(_)) => failed(ResponseError::NotCoordinator),
+            Err(_) => failed(ResponseError::RebalanceInProgress),
+        },
+    }
+}
+
+fn sync_response(r: SyncResult, version: i16) -> SyncGroupResponse {
+    let out = SyncGroupResponse::default()
+        .with_error_code(code(r.error))
+        .with_assignment(r.assignment);
+    if version >= 5 {
+        out.with_protocol_type(r.protocol_type.map(s))
+            .with_protocol_name(r.protocol.map(s))
+    } else {
+        out
+    }
+}
+
+pub async fn sync(broker: &Broker, r: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+    let group = r.group_id.to_string();
+    let assignments: Vec<(String, Bytes)> = r
+        .assignments
+        .iter()
+        .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+        .collect();
+    let instance = r.group_instance_id.as_ref().map(|i| i.to_string());
+    let failed = |e: ResponseError| {
+        sync_response(
+            SyncResult {
+                error: Some(e),
+                assignment: Bytes::new(),
+                protocol_type: None,
+                protocol: None,
+            },
+            version,
+        )
+    };
+    let outcome = broker.groups.with_group(broker, &group, false, |g, _| {
+        g.sync(
+            r.member_id.as_str(),
+            instance.as_deref(),
+            r.generation_id,
+            assignments,
+            Instant::now(),
+        )
+    });
+    let (step, became_stable) = match outcome {
+        Ok(x) => x,
+        Err(ResponseError::GroupIdNotFound) => return failed(ResponseError::UnknownMemberId),
+        Err(e) => return failed(e),
+    };
+    if became_stable {
+        if let Err(e) = broker.groups.persist_membership(broker, &group).await {
+            tracing::warn!("group {group}: assignment not persisted: {e}");
+        }
+    }
+    match step {
+        SyncStep::Respond(result) => sync_response(result, version),
+        SyncStep::Wait(rx) => match tokio::time::timeout(Duration::from_secs(60), rx).await {
+            Ok(Ok(result)) => sync_response(result, version),
+            Ok(Err(_)) => failed(ResponseError::NotCoordinator),
+            Err(_) => failed(ResponseError::RebalanceInProgress),
+        },
+    }
+}
+
+pub fn heartbeat(broker: &Broker, r: HeartbeatRequest) -> HeartbeatResponse {
+    let instance = r.group_instance_id.as_ref().map(|i| i.to_string());
+    let result = broker
+        .groups
+        .with_group(broker, r.group_id.as_str(), false, |g, _| {
+            g.heartbeat(
+                r.member_id.as_str(),
+                instance.as_deref(),
+                r.generation_id,
+                Instant::now(),
+            )
+        })
+        .and_then(|r| r);
+    let error = match result {
+        Ok(()) => 0,
+        Err(ResponseError::GroupIdNotFound) => ResponseError::UnknownMemberId.code(),
+        Err(e) => e.code(),
+    };
+    HeartbeatResponse::default().with_error_code(error)
+}
+
+pub async fn leave(broker: &Broker, r: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+    let group = r.group_id.to_string();
+    let leaving: Vec<(String, Option<String>)> = if version >= 3 {
+        r.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|i| i.to_string()),
+                )
+            })
+            .collect()
+    } else {
+        vec![(r.member_id.to_string(), None)]
+    };
+    let results = broker
+        .groups
+        .with_group(broker, &group, false, |g, limits| {
+            let now = Instant::now();
+            leaving
+                .iter()
+                .map(|(id, instance)| g.leave(id, instance.as_deref(), limits, now).err())
+                .collect::<Vec<_>>()
+        });
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            let e = if e == ResponseError::GroupIdNotFound {
+                ResponseError::UnknownMemberId
+            } else {
+                e
+            };
+            return LeaveGroupResponse::default().with_error_code(e.code());
+        }
+    };
+    let emptied = broker
+        .groups
+        .with_group(broker, &group, false, |g, _| g.members.is_empty())
+        .unwrap_or(false);
+    if emptied {
+        let _ = broker.groups.persist_membership(broker, &group).await;
+    }
+    if version >= 3 {
+        let members = leaving
+            .into_iter()
+            .zip(results)
+            .map(|((id, instance), err)| {
+                MemberResponse::default()
+                    .with_member_id(s(id))
+                    .with_group_instance_id(instance.map(s))
+                    .with_error_code(code(err))
+            })
+            .collect();
+        LeaveGroupResponse::default().with_members(members)
+    } else {
+        LeaveGroupResponse::default().with_error_code(code(results.into_iter().next().flatten()))
+    }
+}
+
+pub fn describe(broker: &Broker, r: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let groups = r
+        .groups
+        .iter()
+        .map(|id| {
+            let out = DescribedGroup::default().with_group_id(id.clone());
+            let described = broker
+                .groups
+                .with_group(broker, id.as_str(), false, |g, _| {
+                    let protocol = g.protocol.clone().unwrap_or_default();
+                    let members = g
+                        .members
+                        .iter()
+                        .map(|m| {
+                            DescribedGroupMember::default()
+                                .with_member_id(s(m.member_id.clone()))
+                                .with_group_instance_id(m.group_instance_id.clone().map(s))
+                                .with_client_id(s(m.client_id.clone()))
+                                .with_client_host(s(m.client_host.clone()))
+                                .with_member_metadata(m.metadata(&protocol))
+                                .with_member_assignment(m.assignment.clone())
+                        })
+                        .collect::<Vec<_>>();
+                    (
+                        g.state.name(),
+                        g.protocol_type.clone().unwrap_or_default(),
+                        protocol,
+                        members,
+                    )
+                });
+            match described {
+                Ok((state, protocol_type, protocol, members)) => out
+                    .with_group_state(s(state))
+                    .with_protocol_type(s(protocol_type))
+                    .with_protocol_data(s(protocol))
+                    .with_members(members),
+                Err(ResponseError::GroupIdNotFound) => out.with_group_state(s("Dead")),
+                Err(e) => out.with_error_code(e.code()),
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+pub fn list(broker: &Broker, r: ListGroupsRequest) -> ListGroupsResponse {
+    let wanted: Vec<String> = r
+        .states_filter
+        .iter()
+        .map(|f| f.to_string().to_ascii_lowercase())
+        .collect();
+    let groups = broker
+        .groups
+        .list(broker)
+        .into_iter()
+        .filter(|g| wanted.is_empty() || wanted.contains(&g.state.to_ascii_lowercase()))
+        .map(|g| {
+            list_groups_response::ListedGroup::default()
+                .with_group_id(kafka_protocol::messages::GroupId(s(g.id)))
+                .with_protocol_type(s(g.protocol_type))
+                .with_group_state(s(g.state))
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}
+
+pub async fn delete(broker: &Broker, r: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let mut results = Vec::new();
+    for id in &r.groups_names {
+        let error = match broker.groups.delete(broker, id.as_str()).await {
+            Ok(()) => 0,
+            Err(e) => e.code(),
+        };
+        results.push(
+            delete_groups_response::DeletableGroupResult::default()
+                .with_group_id(id.clone())
+                .with_error_code(error),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}

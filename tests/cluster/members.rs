@@ -1,0 +1,134 @@
+//! A group consumer for tests: a real rdkafka `BaseConsumer` polling on its own thread,
+//! recording what it received and which partitions it owns.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+
+use crate::util::Consumed;
+
+/// Settings every test member uses: short sessions and frequent heartbeats.
+pub const SESSION_TIMEOUT_MS: u64 = 3000;
+
+/// A running group member.
+pub struct Member {
+    stop: Arc<AtomicBool>,
+    received: Arc<Mutex<Vec<Consumed>>>,
+    assignment: Arc<Mutex<BTreeSet<i32>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Member {
+    /// Subscribes to `topic` in `group`; `extra` overrides librdkafka settings. With
+    /// `commit_each` the member commits synchronously after every message.
+    pub fn start(
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+        extra: &[(&str, &str)],
+        commit_each: bool,
+    ) -> Self {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", group)
+            .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
+            .set("heartbeat.interval.ms", "300")
+            .set("auto.offset.reset", "earliest")
+            .set(
+                "enable.auto.commit",
+                if commit_each { "false" } else { "true" },
+            )
+            .set("auto.commit.interval.ms", "200")
+            .set("topic.metadata.refresh.interval.ms", "500");
+        for (k, v) in extra {
+            config.set(*k, *v);
+        }
+        let consumer: BaseConsumer = config.create().expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let assignment = Arc::new(Mutex::new(BTreeSet::new()));
+        let (s, r, a) = (stop.clone(), received.clone(), assignment.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                    r.lock().unwrap().push(Consumed {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        value: String::from_utf8_lossy(m.payload().unwrap_or_default())
+                            .into_owned(),
+                    });
+                    if commit_each {
+                        let _ = consumer.commit_message(&m, CommitMode::Sync);
+                    }
+                }
+                if let Ok(tpl) = consumer.assignment() {
+                    *a.lock().unwrap() = tpl.elements().iter().map(|e| e.partition()).collect();
+                }
+            }
+            // Dropping the consumer closes it: it leaves the group (LeaveGroup).
+            consumer.unsubscribe();
+            drop(consumer);
+        });
+        Self {
+            stop,
+            received,
+            assignment,
+            thread: Some(thread),
+        }
+    }
+
+    /// Messages received so far.
+    pub fn received(&self) -> Vec<Consumed> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Values received so far.
+    pub fn values(&self) -> Vec<String> {
+        self.received().into_iter().map(|c| c.value).collect()
+    }
+
+    /// Partitions currently owned.
+    pub fn assignment(&self) -> BTreeSet<i32> {
+        self.assignment.lock().unwrap().clone()
+    }
+
+    /// Clean close: the member leaves the group.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Waits (polling) until `condition` holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
