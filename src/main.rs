@@ -64,6 +64,13 @@ struct TimingArgs {
     /// leader.imbalance.check.interval (sandbox 5000 ms, Kafka 300000 ms).
     #[arg(long, value_name = "MS")]
     leader_imbalance_check_interval_ms: Option<u64>,
+    /// group.min.session.timeout.ms: shortest consumer session accepted (sandbox 500, Kafka 6000).
+    #[arg(long, value_name = "MS")]
+    group_min_session_timeout_ms: Option<u64>,
+    /// group.initial.rebalance.delay.ms: wait for more members before a new group's first
+    /// rebalance (sandbox 0, Kafka 3000).
+    #[arg(long, value_name = "MS")]
+    group_initial_rebalance_delay_ms: Option<u64>,
 }
 
 /// Topic defaults (Kafka's names).
@@ -87,6 +94,9 @@ struct TopicArgs {
     /// Turn off auto.leader.rebalance.enable.
     #[arg(long)]
     no_auto_leader_rebalance: bool,
+    /// offsets.topic.num.partitions: partitions of __consumer_offsets.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    offsets_topic_partitions: i32,
 }
 
 impl TimingArgs {
@@ -109,6 +119,12 @@ impl TimingArgs {
         if let Some(v) = self.leader_imbalance_check_interval_ms {
             t.leader_imbalance_check_interval = ms(v);
         }
+        if let Some(v) = self.group_min_session_timeout_ms {
+            t.group_min_session_timeout = ms(v);
+        }
+        if let Some(v) = self.group_initial_rebalance_delay_ms {
+            t.group_initial_rebalance_delay = ms(v);
+        }
         t
     }
 }
@@ -118,6 +134,12 @@ impl ServeArgs {
         let timings = self.timings.timings();
         if timings.broker_heartbeat_interval >= timings.broker_session_timeout {
             anyhow::bail!("the heartbeat interval must be shorter than the broker session timeout");
+        }
+        if timings.group_min_session_timeout > timings.group_max_session_timeout {
+            anyhow::bail!(
+                "the minimum group session timeout is above the maximum ({} ms)",
+                timings.group_max_session_timeout.as_millis()
+            );
         }
         if timings.broker_heartbeat_interval.is_zero()
             || timings.leader_imbalance_check_interval.is_zero()
@@ -140,6 +162,7 @@ impl ServeArgs {
                 min_insync_replicas: t.min_insync_replicas,
                 unclean_leader_election: t.unclean_leader_election,
                 auto_leader_rebalance: !t.no_auto_leader_rebalance,
+                offsets_topic_partitions: t.offsets_topic_partitions,
                 ..TopicDefaults::default()
             },
             ..ClusterConfig::default()

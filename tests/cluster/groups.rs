@@ -471,6 +471,146 @@ print(g.state, sorted(m.client_id for m in g.members), sorted(set(m.client_host 
         assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(stdout.trim(), "Stable ['alpha', 'beta'] ['/127.0.0.1'] [0, 1, 2, 3, 4, 5, 6, 7] True");
         drop(members);
+        // Once empty, the group can be deleted and disappears from ListGroups.
+        let delete = r#"
+import sys
+from kafka.admin import KafkaAdminClient
+a = KafkaAdminClient(bootstrap_servers=sys.argv[1])
+print(a.describe_consumer_groups([sys.argv[2]])[0].state, [str(e[1].__name__) for e in a.delete_consumer_groups([sys.argv[2]])], sys.argv[2] in [x[0] for x in a.list_consumer_groups()])
+"#;
+        let (b, g) = (cluster.bootstrap(), group.clone());
+        let out = tokio::task::spawn_blocking(move || std::process::Command::new("/usr/bin/python3").args(["-c", delete, &b, &g]).output())
+            .await
+            .unwrap()
+            .expect("python runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(stdout.trim(), "Empty ['NoError'] False");
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_started_from_the_end_sees_only_new_messages() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("from-end");
+        create_topic(&cluster, &topic, 8, 3, &[]).await;
+        produce_keyed(&cluster, &topic, &batch("old", 30)).await;
+        let member = Member::start(
+            &cluster.bootstrap(),
+            &topic,
+            &unique("g"),
+            &[("auto.offset.reset", "latest")],
+            false,
+        );
+        assert!(eventually(Duration::from_secs(20), || member.assignment().len() == 8).await);
+        // Assignment is not enough: wait until every partition's position is resolved to the end.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let new = batch("new", 30);
+        produce_keyed(&cluster, &topic, &new).await;
+        assert!(eventually(Duration::from_secs(20), || member.received().len() >= 30).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut got = member.values();
+        got.sort();
+        let mut want = new.clone();
+        want.sort();
+        assert_eq!(got, want, "only messages produced after the group started");
+        drop(member);
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_that_stops_polling_is_removed_after_max_poll_interval() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("stuck");
+        let group = unique("g");
+        create_topic(&cluster, &topic, 4, 3, &[]).await;
+        let opts = [("max.poll.interval.ms", "4000")];
+        let members: Vec<Member> = (0..2)
+            .map(|_| Member::start(&cluster.bootstrap(), &topic, &group, &opts, false))
+            .collect();
+        assert!(
+            eventually(Duration::from_secs(20), || sizes(
+                &members.iter().collect::<Vec<_>>()
+            ) == vec![2, 2])
+            .await
+        );
+        members[1].stall();
+        let stalled_at = Instant::now();
+        assert!(
+            eventually(Duration::from_secs(15), || members[0].assignment().len()
+                == 4)
+            .await,
+            "the polling member takes over every partition"
+        );
+        assert!(
+            stalled_at.elapsed() >= Duration::from_millis(3000),
+            "not before max.poll.interval.ms"
+        );
+        drop(members);
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_a_rebalance() {
+    bounded(async {
+        let cluster = start(3).await;
+        let topic = unique("static");
+        let group = unique("g");
+        create_topic(&cluster, &topic, 4, 3, &[]).await;
+        let a = Member::start(
+            &cluster.bootstrap(),
+            &topic,
+            &group,
+            &[("group.instance.id", "a")],
+            false,
+        );
+        let b = Member::start(
+            &cluster.bootstrap(),
+            &topic,
+            &group,
+            &[("group.instance.id", "b")],
+            false,
+        );
+        assert!(
+            eventually(Duration::from_secs(20), || a.assignment().len() == 2
+                && b.assignment().len() == 2)
+            .await
+        );
+        let (kept_a, kept_b) = (a.assignment(), b.assignment());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rebalances_of_a = a.rebalances();
+        b.close(); // a static member does not send LeaveGroup on close
+        let b = Member::start(
+            &cluster.bootstrap(),
+            &topic,
+            &group,
+            &[("group.instance.id", "b")],
+            false,
+        );
+        assert!(
+            eventually(Duration::from_secs(10), || b.assignment() == kept_b).await,
+            "same partitions back"
+        );
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(
+            a.assignment(),
+            kept_a,
+            "the other member kept its partitions"
+        );
+        assert_eq!(
+            a.rebalances(),
+            rebalances_of_a,
+            "and saw no rebalance at all"
+        );
+        drop((a, b));
         cluster.shutdown().await;
     })
     .await;

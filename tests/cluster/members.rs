@@ -8,17 +8,30 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
+use rdkafka::ClientContext;
+use std::sync::atomic::AtomicUsize;
 
 use crate::util::Consumed;
 
 /// Settings every test member uses: short sessions and frequent heartbeats.
 pub const SESSION_TIMEOUT_MS: u64 = 3000;
 
+/// Counts the rebalances librdkafka reports to the application.
+struct Counting(Arc<AtomicUsize>);
+impl ClientContext for Counting {}
+impl ConsumerContext for Counting {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// A running group member.
 pub struct Member {
     stop: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
+    rebalances: Arc<AtomicUsize>,
     received: Arc<Mutex<Vec<Consumed>>>,
     assignment: Arc<Mutex<BTreeSet<i32>>>,
     thread: Option<JoinHandle<()>>,
@@ -50,14 +63,28 @@ impl Member {
         for (k, v) in extra {
             config.set(*k, *v);
         }
-        let consumer: BaseConsumer = config.create().expect("consumer");
+        let rebalances = Arc::new(AtomicUsize::new(0));
+        let consumer: BaseConsumer<Counting> = config
+            .create_with_context(Counting(rebalances.clone()))
+            .expect("consumer");
         consumer.subscribe(&[topic]).expect("subscribe");
         let stop = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(AtomicBool::new(false));
         let received = Arc::new(Mutex::new(Vec::new()));
         let assignment = Arc::new(Mutex::new(BTreeSet::new()));
-        let (s, r, a) = (stop.clone(), received.clone(), assignment.clone());
+        let (s, r, a, st) = (
+            stop.clone(),
+            received.clone(),
+            assignment.clone(),
+            stalled.clone(),
+        );
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
+                if st.load(Ordering::SeqCst) {
+                    // An application stuck in its processing: no poll() calls at all.
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
                 if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
                     r.lock().unwrap().push(Consumed {
                         partition: m.partition(),
@@ -79,6 +106,8 @@ impl Member {
         });
         Self {
             stop,
+            stalled,
+            rebalances,
             received,
             assignment,
             thread: Some(thread),
@@ -98,6 +127,16 @@ impl Member {
     /// Partitions currently owned.
     pub fn assignment(&self) -> BTreeSet<i32> {
         self.assignment.lock().unwrap().clone()
+    }
+
+    /// Rebalance callbacks (assign and revoke each count) seen so far.
+    pub fn rebalances(&self) -> usize {
+        self.rebalances.load(Ordering::SeqCst)
+    }
+
+    /// Stops calling poll() without leaving (a stuck application).
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
     }
 
     /// Clean close: the member leaves the group.

@@ -221,6 +221,8 @@ pub struct Group {
     /// Member ids handed out with MEMBER_ID_REQUIRED, not yet rejoined.
     pending: HashMap<String, Instant>,
     rebalance_started: Option<Instant>,
+    /// The running rebalance started from Empty, so it waits out the initial delay.
+    initial_rebalance: bool,
 }
 
 impl Group {
@@ -237,6 +239,7 @@ impl Group {
             offsets: BTreeMap::new(),
             pending: HashMap::new(),
             rebalance_started: None,
+            initial_rebalance: false,
         }
     }
 
@@ -518,6 +521,7 @@ impl Group {
                 }
             }
         }
+        self.initial_rebalance = self.state == GroupState::Empty;
         self.state = GroupState::PreparingRebalance;
         self.rebalance_started = Some(now);
     }
@@ -1046,6 +1050,24 @@ mod tests {
             panic!()
         };
         assert_eq!(sync.assignment, Bytes::from_static(b"P"));
+    }
+
+    #[test]
+    fn a_new_group_waits_out_the_initial_rebalance_delay() {
+        let limits = GroupLimits {
+            initial_rebalance_delay: Duration::from_secs(3),
+            ..LIMITS
+        };
+        let t0 = Instant::now();
+        let mut g = Group::new("g");
+        let JoinStep::Respond(first) = g.join(request("", "a"), &limits, t0) else {
+            panic!()
+        };
+        let mut rx = waiting(g.join(request(&first.member_id, "a"), &limits, t0));
+        g.expire(&limits, t0 + Duration::from_secs(2));
+        assert!(rx.try_recv().is_err(), "still waiting for more members");
+        g.expire(&limits, t0 + Duration::from_secs(3));
+        assert_eq!(rx.try_recv().unwrap().generation, 1);
     }
 
     #[test]
