@@ -25,9 +25,13 @@
 
 pub mod alloc_guard;
 pub mod backend;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod protocol;
+pub mod repl;
+pub mod runner;
+pub mod script;
 pub mod serve;
 
 /// See [`alloc_guard`]: hostile array lengths must not abort every node in the process.

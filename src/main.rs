@@ -8,17 +8,18 @@ use kafka_sandbox::config::{ClusterConfig, Timings, TopicDefaults};
 
 /// Learn how Kafka behaves under failure, on a cluster you can break on purpose.
 #[derive(Parser, Debug)]
-#[command(name = "kafka-sandbox", version, about)]
+#[command(
+    name = "kafka-sandbox",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-}
-
-/// `serve`'s arguments on their own, to run it with defaults when no subcommand is given.
-#[derive(Parser, Debug)]
-struct DefaultServe {
+    /// With no subcommand: the REPL on an embedded cluster.
     #[command(flatten)]
-    args: ServeArgs,
+    cluster: ServeArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -27,6 +28,24 @@ enum Command {
     /// kafka-python), controlled by commands on stdin: stop N, kill N, start N, pause N,
     /// resume N, isolate N, heal, status, quit.
     Serve(ServeArgs),
+    /// Run a Rhai script against a fresh embedded cluster, then clean up. Exits non-zero on
+    /// any error, naming FILE:LINE:COLUMN.
+    Run(RunArgs),
+    /// (internal) One consumer process, started by the REPL and scripts.
+    #[command(hide = true)]
+    Consume {
+        /// The consumer's settings as JSON.
+        #[arg(long)]
+        spec: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The script.
+    file: std::path::PathBuf,
+    #[command(flatten)]
+    cluster: ServeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -35,8 +54,9 @@ struct ServeArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=32))]
     brokers: i32,
     /// Port of broker 1; broker N listens on PORT+N-1. 0 picks free ports.
-    #[arg(long, default_value_t = 9092)]
-    port: u16,
+    /// [default: 9092; 0 for `run`]
+    #[arg(long)]
+    port: Option<u16>,
     /// Address to bind and advertise.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -131,6 +151,10 @@ impl TimingArgs {
 
 impl ServeArgs {
     fn cluster_config(&self) -> anyhow::Result<ClusterConfig> {
+        self.cluster_config_with_port(9092)
+    }
+
+    fn cluster_config_with_port(&self, default_port: u16) -> anyhow::Result<ClusterConfig> {
         let timings = self.timings.timings();
         if timings.broker_heartbeat_interval >= timings.broker_session_timeout {
             anyhow::bail!("the heartbeat interval must be shorter than the broker session timeout");
@@ -152,7 +176,7 @@ impl ServeArgs {
         }
         Ok(ClusterConfig {
             brokers: self.brokers,
-            base_port: self.port,
+            base_port: self.port.unwrap_or(default_port),
             host: self.host.clone(),
             timings,
             topic_defaults: TopicDefaults {
@@ -190,13 +214,28 @@ fn run() -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Runtime::new()?;
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => DefaultServe::parse_from(["kafka-sandbox"]).args,
-    };
-    let config = args.cluster_config()?;
-    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    runtime.block_on(kafka_sandbox::serve::run(config, stdin))?;
+    match cli.command {
+        Some(Command::Serve(args)) => {
+            let config = args.cluster_config()?;
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            runtime.block_on(kafka_sandbox::serve::run(config, stdin))?;
+        }
+        Some(Command::Run(args)) => {
+            let config = args.cluster.cluster_config_with_port(0)?;
+            return Ok(kafka_sandbox::runner::run_file(
+                &runtime, config, &args.file,
+            ));
+        }
+        Some(Command::Consume { spec }) => {
+            let spec = serde_json::from_str(&spec)
+                .map_err(|e| anyhow::anyhow!("bad consumer spec: {e}"))?;
+            kafka_sandbox::client::consumer::run_child(spec)?;
+        }
+        None => {
+            let config = cli.cluster.cluster_config()?;
+            kafka_sandbox::runner::repl(&runtime, config).map_err(anyhow::Error::msg)?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -207,7 +246,7 @@ mod tests {
     fn config(args: &[&str]) -> anyhow::Result<ClusterConfig> {
         let mut argv = vec!["kafka-sandbox"];
         argv.extend_from_slice(args);
-        DefaultServe::try_parse_from(argv)?.args.cluster_config()
+        Cli::try_parse_from(argv)?.cluster.cluster_config()
     }
 
     #[test]

@@ -52,3 +52,84 @@ fn list(ids: &[i32]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// A boxed future, so that cluster control can sit behind `dyn`.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What the REPL, scripts and lessons can do to a cluster, whatever runs it.
+pub trait ClusterControl: Send + Sync {
+    /// Broker ids, ascending.
+    fn brokers(&self) -> Vec<i32>;
+    /// Bootstrap servers for clients.
+    fn bootstrap(&self) -> String;
+    /// Controlled shutdown of a broker.
+    fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Crash a broker.
+    fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Start a stopped broker.
+    fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Stop, then start a broker.
+    fn restart(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Freeze a broker.
+    fn pause(&self, id: i32) -> Result<(), ClusterError>;
+    /// Thaw a broker.
+    fn resume(&self, id: i32) -> Result<(), ClusterError>;
+    /// Cut a broker off from its peers.
+    fn isolate(&self, id: i32) -> Result<(), ClusterError>;
+    /// Reconnect one broker, or all.
+    fn heal(&self, id: Option<i32>) -> Result<(), ClusterError>;
+    /// The cluster's state, as a snapshot.
+    fn snapshot(&self) -> snapshot::ClusterSnapshot;
+    /// Cluster events from now on.
+    fn events(&self) -> tokio::sync::mpsc::UnboundedReceiver<events::ClusterEvent>;
+    /// Stop everything.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}
+
+impl ClusterControl for embedded::EmbeddedCluster {
+    fn brokers(&self) -> Vec<i32> {
+        self.broker_ids()
+    }
+    fn bootstrap(&self) -> String {
+        embedded::EmbeddedCluster::bootstrap(self)
+    }
+    fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(self.stop_broker(id))
+    }
+    fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(self.kill_broker(id))
+    }
+    fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(self.start_broker(id))
+    }
+    fn restart(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(self.restart_broker(id))
+    }
+    fn pause(&self, id: i32) -> Result<(), ClusterError> {
+        self.pause_broker(id)
+    }
+    fn resume(&self, id: i32) -> Result<(), ClusterError> {
+        self.resume_broker(id)
+    }
+    fn isolate(&self, id: i32) -> Result<(), ClusterError> {
+        self.isolate_broker(id)
+    }
+    fn heal(&self, id: Option<i32>) -> Result<(), ClusterError> {
+        match id {
+            Some(id) => self.heal_broker(id),
+            None => {
+                self.heal_all();
+                Ok(())
+            }
+        }
+    }
+    fn snapshot(&self) -> snapshot::ClusterSnapshot {
+        embedded::EmbeddedCluster::snapshot(self)
+    }
+    fn events(&self) -> tokio::sync::mpsc::UnboundedReceiver<events::ClusterEvent> {
+        self.watch_events()
+    }
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(embedded::EmbeddedCluster::shutdown(self))
+    }
+}

@@ -1,0 +1,85 @@
+//! Entry points for the two ways to drive a cluster with scripts: the REPL and
+//! `kafka-sandbox run FILE`. Both start the embedded cluster and always clean up after.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::backend::embedded::EmbeddedCluster;
+use crate::backend::ClusterControl;
+use crate::config::ClusterConfig;
+use crate::script::output::Output;
+use crate::script::{self, Session};
+
+async fn start(config: ClusterConfig) -> Result<Arc<dyn ClusterControl>, String> {
+    EmbeddedCluster::start(config)
+        .await
+        .map(|c| Arc::new(c) as Arc<dyn ClusterControl>)
+        .map_err(|e| e.to_string())
+}
+
+/// Starts a cluster and runs the REPL on it.
+pub fn repl(rt: &tokio::runtime::Runtime, config: ClusterConfig) -> Result<(), String> {
+    let started = Instant::now();
+    let brokers = config.brokers;
+    let cluster = rt.block_on(start(config))?;
+    let banner = format!(
+        "kafka-sandbox: {brokers} brokers ready in {} ms\nbootstrap servers: {}  (kcat -b {} -L)\ntype help() for the script API, Tab to complete, exit or Ctrl-D to quit",
+        started.elapsed().as_millis(),
+        cluster.bootstrap(),
+        cluster.bootstrap().split(',').next().unwrap_or_default()
+    );
+    crate::repl::run(rt, cluster, &banner)
+}
+
+/// Runs a script file on a fresh cluster. Errors print as `FILE:LINE:COLUMN: message`.
+pub fn run_file(rt: &tokio::runtime::Runtime, config: ClusterConfig, file: &Path) -> ExitCode {
+    let source = match std::fs::read_to_string(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kafka-sandbox: cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let cluster = match rt.block_on(start(config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kafka-sandbox: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let out = Output::stdout();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    let code = match Session::new(rt.handle().clone(), cluster.clone(), out.clone(), cancel) {
+        Ok(session) => {
+            let engine = script::engine(&session);
+            let mut scope = script::scope();
+            let result = script::run_script(&engine, &mut scope, &source);
+            out.flush();
+            session.close_consumers();
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err((message, position)) => {
+                    let (line, column) = position.unwrap_or((1, 1));
+                    eprintln!("{}:{line}:{column}: {message}", file.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("kafka-sandbox: {e}");
+            ExitCode::FAILURE
+        }
+    };
+    out.flush();
+    rt.block_on(cluster.shutdown());
+    code
+}

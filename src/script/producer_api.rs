@@ -1,0 +1,86 @@
+//! `producer([opts])` and `send`: a real librdkafka producer that waits for each acknowledgement.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, Map};
+
+use super::{fail, RhaiResult, Session};
+use crate::client::producer::{ProducerOptions, SandboxProducer};
+
+/// A producer handle in scripts.
+#[derive(Clone)]
+pub struct Producer(Rc<SandboxProducer>);
+
+fn options(opts: &Map) -> RhaiResult<ProducerOptions> {
+    let mut o = ProducerOptions::default();
+    for (k, v) in opts {
+        match k.as_str() {
+            "acks" => o.acks = v.to_string(),
+            "idempotence" => {
+                o.idempotence = v
+                    .as_bool()
+                    .or_else(|_| fail("idempotence must be true or false"))?
+            }
+            "timeout_ms" => {
+                let ms = v
+                    .as_int()
+                    .or_else(|_| fail("timeout_ms must be a number of milliseconds"))?;
+                o.timeout = Duration::from_millis(ms.max(1) as u64);
+            }
+            "config" => {
+                let map = v
+                    .clone()
+                    .try_cast::<Map>()
+                    .ok_or("config must be a map of librdkafka settings")?;
+                o.config = map
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+            }
+            other => return fail(format!(
+                "unknown producer option '{other}'; use acks, idempotence, timeout_ms or config"
+            )),
+        }
+    }
+    Ok(o)
+}
+
+fn send(s: &Session, p: &Producer, topic: &str, key: Option<&str>, value: &str) -> RhaiResult<Map> {
+    match s.block_on(p.0.send(topic, key, value))? {
+        Ok((partition, offset)) => {
+            let mut m = Map::new();
+            m.insert("partition".into(), Dynamic::from(i64::from(partition)));
+            m.insert("offset".into(), Dynamic::from(offset));
+            Ok(m)
+        }
+        Err(e) => fail(format!("send to {topic} failed: {e}")),
+    }
+}
+
+pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+    engine.register_type_with_name::<Producer>("Producer");
+    let s = session.clone();
+    engine.register_fn("producer", move || -> RhaiResult<Producer> {
+        let p = SandboxProducer::new(&s.cluster.bootstrap(), &ProducerOptions::default())
+            .or_else(|e| fail(e.to_string()))?;
+        Ok(Producer(Rc::new(p)))
+    });
+    let s = session.clone();
+    engine.register_fn("producer", move |opts: Map| -> RhaiResult<Producer> {
+        let p = SandboxProducer::new(&s.cluster.bootstrap(), &options(&opts)?)
+            .or_else(|e| fail(e.to_string()))?;
+        Ok(Producer(Rc::new(p)))
+    });
+    let s = session.clone();
+    engine.register_fn("send", move |p: Producer, topic: &str, value: Dynamic| {
+        send(&s, &p, topic, None, &value.to_string())
+    });
+    let s = session.clone();
+    engine.register_fn(
+        "send",
+        move |p: Producer, topic: &str, key: Dynamic, value: Dynamic| {
+            send(&s, &p, topic, Some(&key.to_string()), &value.to_string())
+        },
+    );
+}

@@ -1,0 +1,108 @@
+//! The script API's reference: one entry per function or method, used by `help()` and checked
+//! against both the engine's registrations and docs/scripting.md by tests.
+
+/// Documentation of one script function or method.
+#[derive(Debug, Clone, Copy)]
+pub struct FnDoc {
+    /// Name as called (methods are written `cluster.stop`).
+    pub name: &'static str,
+    /// Call forms.
+    pub signature: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// A one-line example.
+    pub example: &'static str,
+}
+
+const fn doc(
+    name: &'static str,
+    signature: &'static str,
+    summary: &'static str,
+    example: &'static str,
+) -> FnDoc {
+    FnDoc {
+        name,
+        signature,
+        summary,
+        example,
+    }
+}
+
+/// Every function and method scripts can call.
+pub const FUNCTIONS: &[FnDoc] = &[
+    doc("cluster.brokers", "cluster.brokers() -> array", "Broker ids of the cluster.", "cluster.brokers()"),
+    doc("cluster.bootstrap", "cluster.bootstrap() -> string", "Bootstrap servers, for kcat -b or any client.", "cluster.bootstrap()"),
+    doc("cluster.status", "cluster.status()", "Prints brokers (up, down, paused, isolated; fenced or not) and every partition's leader, replicas, ISR and log end / high watermark per replica.", "cluster.status()"),
+    doc("cluster.stop", "cluster.stop(id)", "Controlled shutdown: the controller moves the broker's leaderships first, then it stops.", "cluster.stop(2)"),
+    doc("cluster.kill", "cluster.kill(id)", "Crash: the broker vanishes; the controller notices when its heartbeats stop.", "cluster.kill(2)"),
+    doc("cluster.start", "cluster.start(id)", "Starts a stopped or killed broker with the data it had.", "cluster.start(2)"),
+    doc("cluster.restart", "cluster.restart(id)", "Controlled stop, then start.", "cluster.restart(2)"),
+    doc("cluster.pause", "cluster.pause(id)", "Freezes a broker (like docker pause): it answers nothing and sends nothing.", "cluster.pause(3)"),
+    doc("cluster.resume", "cluster.resume(id)", "Thaws a paused broker.", "cluster.resume(3)"),
+    doc("cluster.isolate", "cluster.isolate(id)", "Cuts a broker off from its peers and the controller; clients can still reach it.", "cluster.isolate(1)"),
+    doc("cluster.heal", "cluster.heal() / cluster.heal(id)", "Reconnects every isolated broker, or one.", "cluster.heal()"),
+    doc("create_topic", "create_topic(name, partitions, replication[, configs])", "Creates a topic; configs is a map of Kafka topic configs.", "create_topic(\"failsafe-test-topic\", 8, 3, #{\"min.insync.replicas\": \"2\"})"),
+    doc("delete_topic", "delete_topic(name)", "Deletes a topic.", "delete_topic(\"old-topic\")"),
+    doc("topics", "topics() -> array", "Topic names (internal topics left out).", "topics()"),
+    doc("describe", "describe(topic) -> array", "Prints the partition table like kafka-topics --describe and returns one map per partition: partition, leader, replicas, isr, offline.", "let parts = describe(\"failsafe-test-topic\"); parts[0].leader"),
+    doc("producer", "producer() / producer(opts) -> Producer", "A producer. opts: acks (\"all\", \"1\", \"0\"), idempotence (bool), timeout_ms, config (map of librdkafka settings).", "let p = producer(#{acks: \"all\"})"),
+    doc("send", "p.send(topic, value) / p.send(topic, key, value) -> map", "Sends and waits for the acknowledgement; returns #{partition, offset} or raises the Kafka error.", "p.send(\"failsafe-test-topic\", \"Hello Kafka!\")"),
+    doc("consumer", "consumer(topic) / consumer(topic, opts) -> Consumer", "A consumer in its own process. opts: group (omit to read every partition alone, like kcat without -G), from (\"end\" or \"beginning\"), name, config (map).", "let c = consumer(\"failsafe-test-topic\", #{group: \"test-group\", from: \"end\"})"),
+    doc("group", "group(name, topic, n) -> array", "Starts n consumers in one group (reading from the end), named name/c1 … name/cn.", "let g = group(\"test-group\", \"failsafe-test-topic\", 3)"),
+    doc("received", "c.received() -> array", "Messages received so far: maps with partition, offset, key, value.", "c.received().len()"),
+    doc("values", "c.values() -> array", "Values received so far, in arrival order.", "c.values()"),
+    doc("assignment", "c.assignment() -> array", "Partitions the consumer owns now.", "c.assignment()"),
+    doc("name", "c.name() -> string", "The consumer's label in live output.", "c.name()"),
+    doc("close", "c.close()", "Clean close: commits and leaves the group, so the others take over at once.", "c.close()"),
+    doc("kill", "c.kill()", "Crash (SIGKILL): no goodbye, so the group waits for the session timeout.", "c.kill()"),
+    doc("mute", "c.mute()", "Stops printing this consumer's live output (it keeps consuming).", "c.mute()"),
+    doc("unmute", "c.unmute()", "Prints this consumer's live output again.", "c.unmute()"),
+    doc("describe_group", "describe_group(name) -> map", "Prints and returns a group's state, members with their partitions, and committed offsets with lag.", "describe_group(\"test-group\")"),
+    doc("sleep", "sleep(ms)", "Waits (Ctrl-C interrupts).", "sleep(500)"),
+    doc("wait_until", "wait_until(fn, timeout_ms) -> bool", "Calls fn until it returns true or the time is up; returns whether it became true.", "wait_until(|| c.assignment().len() == 8, 10000)"),
+    doc("assert", "assert(condition, message)", "Raises an error with message unless condition is true.", "assert(c.received().len() == 3, \"three messages\")"),
+    doc("quiet", "quiet(on)", "Turns live consumer and cluster output off (true) or on (false).", "quiet(true)"),
+    doc("help", "help() / help(name)", "Lists the API, or explains one function.", "help(\"describe\")"),
+];
+
+/// Looks up a function by name (with or without `cluster.`).
+pub fn find(name: &str) -> Option<&'static FnDoc> {
+    FUNCTIONS
+        .iter()
+        .find(|f| f.name == name || f.name.strip_prefix("cluster.") == Some(name))
+}
+
+/// The text `help()` prints.
+pub fn overview() -> String {
+    let width = FUNCTIONS
+        .iter()
+        .map(|f| f.signature.len())
+        .max()
+        .unwrap_or(0)
+        .min(58);
+    let mut out = String::from("kafka-sandbox script API (help(\"name\") for details):\n");
+    for f in FUNCTIONS {
+        let first = f
+            .summary
+            .split(". ")
+            .next()
+            .unwrap_or(f.summary)
+            .trim_end_matches('.');
+        out.push_str(&format!("  {:<width$}  {first}\n", f.signature));
+    }
+    out
+}
+
+/// The text `help(name)` prints.
+pub fn detail(f: &FnDoc) -> String {
+    format!("{}\n  {}\n  example: {}", f.signature, f.summary, f.example)
+}
+
+/// Names a script can complete: functions, `cluster.` methods and other methods.
+pub fn completions() -> Vec<String> {
+    let mut names: Vec<String> = FUNCTIONS.iter().map(|f| f.name.to_string()).collect();
+    names.extend(["cluster".to_string(), "exit".to_string()]);
+    names.sort();
+    names.dedup();
+    names
+}

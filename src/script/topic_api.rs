@@ -1,0 +1,79 @@
+//! Topics: create, delete, list, and describe like `kafka-topics --describe`.
+
+use std::rc::Rc;
+
+use rhai::{Array, Dynamic, Engine, Map};
+
+use super::{fail, RhaiResult, Session};
+
+fn ids(list: &[i32]) -> Array {
+    list.iter().map(|i| Dynamic::from(i64::from(*i))).collect()
+}
+
+fn create(
+    s: &Session,
+    name: &str,
+    partitions: i64,
+    replication: i64,
+    configs: Map,
+) -> RhaiResult<()> {
+    if partitions < 1 || replication < 1 {
+        return fail(format!("create_topic(\"{name}\", {partitions}, {replication}): partitions and replication must be at least 1"));
+    }
+    let configs: Vec<(String, String)> = configs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    s.block_on(
+        s.admin
+            .create_topic(name, partitions as i32, replication as i32, &configs),
+    )?
+    .or_else(|e| fail(e.to_string()))?;
+    s.out.print(&format!(
+        "created topic {name} ({partitions} partitions, replication factor {replication})"
+    ));
+    Ok(())
+}
+
+pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+    let s = session.clone();
+    engine.register_fn("create_topic", move |name: &str, p: i64, rf: i64| {
+        create(&s, name, p, rf, Map::new())
+    });
+    let s = session.clone();
+    engine.register_fn(
+        "create_topic",
+        move |name: &str, p: i64, rf: i64, configs: Map| create(&s, name, p, rf, configs),
+    );
+    let s = session.clone();
+    engine.register_fn("delete_topic", move |name: &str| -> RhaiResult<()> {
+        s.block_on(s.admin.delete_topic(name))?
+            .or_else(|e| fail(e.to_string()))?;
+        s.out.print(&format!("deleted topic {name}"));
+        Ok(())
+    });
+    let s = session.clone();
+    engine.register_fn("topics", move || -> RhaiResult<Array> {
+        let names = s.admin.topics().or_else(|e| fail(e.to_string()))?;
+        Ok(names.into_iter().map(Dynamic::from).collect())
+    });
+    let s = session.clone();
+    engine.register_fn("describe", move |topic: &str| -> RhaiResult<Array> {
+        let layout = s.admin.describe(topic).or_else(|e| fail(e.to_string()))?;
+        s.out.print(&layout.to_string());
+        s.printed.set(true);
+        Ok(layout
+            .partitions
+            .iter()
+            .map(|p| {
+                let mut m = Map::new();
+                m.insert("partition".into(), Dynamic::from(i64::from(p.partition)));
+                m.insert("leader".into(), Dynamic::from(i64::from(p.leader)));
+                m.insert("replicas".into(), Dynamic::from(ids(&p.replicas)));
+                m.insert("isr".into(), Dynamic::from(ids(&p.isr)));
+                m.insert("offline".into(), Dynamic::from(ids(&p.offline)));
+                Dynamic::from(m)
+            })
+            .collect())
+    });
+}
