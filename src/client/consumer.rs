@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
@@ -117,21 +117,97 @@ fn emit(report: &Report) {
     let _ = out.flush();
 }
 
-struct Reporting;
+/// Reports rebalances and, for consumers that start from the end, pins the start position of
+/// every newly assigned partition that has no committed offset: it is resolved to the log end
+/// and committed before fetching starts, so messages produced right after the assignment (or
+/// during a later rebalance) are never skipped by a late "latest" lookup.
+struct Reporting {
+    from_end: bool,
+}
+
+impl Reporting {
+    fn pin_end_offsets(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &TopicPartitionList,
+    ) -> Option<TopicPartitionList> {
+        if !self.from_end || tpl.count() == 0 {
+            return None;
+        }
+        let committed = consumer
+            .committed_offsets(tpl.clone(), Duration::from_secs(5))
+            .ok()?;
+        let mut pinned = TopicPartitionList::new();
+        for e in committed.elements() {
+            let offset = match e.offset() {
+                Offset::Offset(o) if o >= 0 => o,
+                _ => {
+                    consumer
+                        .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
+                        .ok()?
+                        .1
+                }
+            };
+            pinned
+                .add_partition_offset(e.topic(), e.partition(), Offset::Offset(offset))
+                .ok()?;
+        }
+        let _ = consumer.commit(&pinned, rdkafka::consumer::CommitMode::Sync);
+        Some(pinned)
+    }
+}
+
 impl ClientContext for Reporting {}
 impl ConsumerContext for Reporting {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            emit(&Report::Revoked {
-                partitions: tpl.elements().iter().map(|e| e.partition()).collect(),
-            });
-        }
-    }
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            emit(&Report::Assigned {
-                partitions: tpl.elements().iter().map(|e| e.partition()).collect(),
-            });
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        use rdkafka::consumer::RebalanceProtocol;
+        use rdkafka::types::RDKafkaRespErr;
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let pinned = self.pin_end_offsets(consumer, tpl);
+                let list = pinned.as_ref().unwrap_or(tpl);
+                let result = if cooperative {
+                    consumer.incremental_assign(list)
+                } else {
+                    consumer.assign(list)
+                };
+                if let Err(e) = result {
+                    emit(&Report::Error {
+                        message: format!("assign failed: {e}"),
+                    });
+                }
+                emit(&Report::Assigned { partitions });
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                emit(&Report::Revoked { partitions });
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = result {
+                    emit(&Report::Error {
+                        message: format!("unassign failed: {e}"),
+                    });
+                }
+            }
+            other => {
+                let code: rdkafka::types::RDKafkaErrorCode = other.into();
+                emit(&Report::Error {
+                    message: format!("rebalance error: {code}"),
+                });
+                let _ = consumer.unassign();
+            }
         }
     }
 }
@@ -166,7 +242,9 @@ pub fn run_child(spec: ConsumerSpec) -> Result<(), ClientError> {
     for (k, v) in &spec.config {
         config.set(k, v);
     }
-    let consumer: BaseConsumer<Reporting> = config.create_with_context(Reporting)?;
+    let consumer: BaseConsumer<Reporting> = config.create_with_context(Reporting {
+        from_end: spec.from == StartFrom::End && spec.group.is_some(),
+    })?;
     match &spec.group {
         Some(_) => consumer.subscribe(&[&spec.topic])?,
         None => {

@@ -200,7 +200,6 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     });
     engine.register_fn("mute", |c: Consumer| c.0.set_muted(true));
     engine.register_fn("unmute", |c: Consumer| c.0.set_muted(false));
-    engine.register_fn("to_string", |c: Consumer| format!("consumer {}", c.0.name));
     let s = session.clone();
     engine.register_fn("describe_group", move |name: &str| -> RhaiResult<Map> {
         let d = s

@@ -38,9 +38,11 @@ fn options(opts: &Map) -> RhaiResult<ProducerOptions> {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect();
             }
-            other => return fail(format!(
+            other => {
+                return fail(format!(
                 "unknown producer option '{other}'; use acks, idempotence, timeout_ms or config"
-            )),
+            ))
+            }
         }
     }
     Ok(o)

@@ -6,5 +6,6 @@ mod failover;
 mod groups;
 mod malformed;
 mod members;
+mod scripts;
 mod serve;
 mod util;
