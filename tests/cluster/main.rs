@@ -1,11 +1,13 @@
 //! Integration tests: real Kafka clients (rdkafka, kcat, kafka-python) against a real embedded
 //! cluster, asserting outcomes — message sets, leaders, ISRs, offsets.
 
+mod api_docs;
 mod basics;
 mod failover;
 mod groups;
 mod malformed;
 mod members;
+mod repl;
 mod scripts;
 mod serve;
 mod util;

@@ -1,0 +1,138 @@
+//! The real REPL in a pseudo-terminal, driven like a person would: prompt, Tab completion, a
+//! bad line, describe, a consumer, and Ctrl-D — after which nothing is left running.
+
+use std::time::Duration;
+
+use crate::util::*;
+
+/// Drives the REPL through a pty with Python's standard `pty` module.
+const DRIVER: &str = r#"
+import os, pty, sys, time, select
+exe, home, topic = sys.argv[1], sys.argv[2], sys.argv[3]
+os.environ["HOME"] = home
+os.environ["NO_COLOR"] = "1"
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "--port", "0"])
+seen = b""
+def expect(pattern, timeout=30):
+    global seen
+    end = time.time() + timeout
+    while pattern.encode() not in seen:
+        if time.time() > end:
+            sys.stdout.write("TIMEOUT waiting for %r\n---\n%s\n" % (pattern, seen.decode(errors="replace")))
+            sys.exit(3)
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    i = seen.index(pattern.encode()) + len(pattern)
+    before, seen = seen[:i], seen[i:]
+    return before.decode(errors="replace")
+def send(text):
+    os.write(fd, text.encode())
+banner = expect("kafka> ")
+print("BANNER", [l for l in banner.splitlines() if "bootstrap servers" in l][0].split()[2])
+# Tab must complete create_top -> create_topic, or the call below fails.
+send("create_top")
+time.sleep(0.3)
+send("\t")
+time.sleep(0.3)
+send('("%s", 3, 3)\r' % topic)
+expect("created topic %s" % topic)
+expect("kafka> ")
+send("this is not a command\r")
+print("ERROR", expect("kafka> ").count("error:"))
+send('describe("%s")\r' % topic)
+table = expect("kafka> ")
+print("TABLE", "Partition: 2" in table and "Replicas:" in table and "Isr:" in table)
+send('let c = consumer("%s", #{group: "pty-group"})\r' % topic)
+expect("kafka> ")
+send('producer().send("%s", "hello from the pty")\r' % topic)
+print("LIVE", "hello from the pty" in expect("[pty-group/c1] hello from the pty", 20))
+expect("kafka> ")
+time.sleep(0.2)
+send("\x04")
+expect("bye")
+_, status = os.waitpid(pid, 0)
+print("EXIT", os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repl_works_in_a_terminal_and_leaves_nothing_behind() {
+    bounded(async {
+        let home = std::env::temp_dir().join(format!("kafka-sandbox-pty-{}", std::process::id()));
+        std::fs::create_dir_all(&home).unwrap();
+        let topic = unique("pty");
+        let output = tokio::time::timeout(
+            Duration::from_secs(80),
+            tokio::process::Command::new("/usr/bin/python3")
+                .args([
+                    "-c",
+                    DRIVER,
+                    env!("CARGO_BIN_EXE_kafka-sandbox"),
+                    home.to_str().unwrap(),
+                    &topic,
+                ])
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("the session finishes")
+        .expect("python runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "driver failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("ERROR 1"),
+            "a bad line prints one error and the prompt returns:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("TABLE True"),
+            "describe prints the table:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("LIVE True"),
+            "consumer output appears live:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("EXIT 0"),
+            "Ctrl-D exits with status 0:\n{stdout}"
+        );
+        // Nothing left behind: the broker ports are free and no consumer process survives.
+        let bootstrap = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("BANNER "))
+            .expect("banner")
+            .to_string();
+        for addr in bootstrap.split(',') {
+            assert!(
+                std::net::TcpStream::connect(addr).is_err(),
+                "{addr} still accepts connections"
+            );
+        }
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap();
+        let ps = String::from_utf8_lossy(&ps.stdout);
+        assert!(
+            !ps.lines()
+                .any(|l| l.contains("consume") && l.contains(&topic)),
+            "a consumer process survived:\n{ps}"
+        );
+        assert!(
+            home.join(".kafka_sandbox_history").exists(),
+            "history is saved"
+        );
+    })
+    .await;
+}
