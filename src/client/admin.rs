@@ -300,13 +300,26 @@ impl Admin {
 
     /// Partition layout of a topic, as a client sees it in Metadata.
     pub fn describe(&self, topic: &str) -> Result<TopicLayout, ClientError> {
-        let md = self.client.inner().fetch_metadata(Some(topic), TIMEOUT)?;
+        // Ask for every topic: a Metadata request naming an unknown topic could create it.
+        let md = self.client.inner().fetch_metadata(None, TIMEOUT)?;
         let live: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
-        let t = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .ok_or_else(|| ClientError::Invalid(format!("topic '{topic}' does not exist")))?;
+        let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+            let mut names: Vec<&str> = md
+                .topics()
+                .iter()
+                .map(|t| t.name())
+                .filter(|n| !n.starts_with("__"))
+                .collect();
+            names.sort();
+            let list = if names.is_empty() {
+                "there are none yet; create_topic() makes one".to_string()
+            } else {
+                format!("topics are {}", names.join(", "))
+            };
+            return Err(ClientError::Invalid(format!(
+                "topic '{topic}' does not exist; {list}"
+            )));
+        };
         if let Some(err) = t.error() {
             let code: rdkafka::types::RDKafkaErrorCode = err.into();
             return Err(ClientError::Invalid(format!(
