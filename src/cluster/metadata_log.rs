@@ -2,10 +2,10 @@
 //! (the image as JSON) in a real v2 record batch at the image's offset; brokers fetch the
 //! partition with the ordinary Fetch API and apply the newest record.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+
+use crate::protocol::records::{encode_batch, now_millis, plain_record};
 
 use super::image::MetadataImage;
 
@@ -15,34 +15,8 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// Encodes `image` as a one-record batch at offset `image.offset`.
 pub fn encode(image: &MetadataImage) -> Bytes {
     let value = serde_json::to_vec(image).expect("images always serialize");
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: image.offset,
-        sequence: -1,
-        timestamp: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
-        key: None,
-        value: Some(Bytes::from(value)),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [&record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("a single uncompressed record always encodes");
-    buf.freeze()
+    let record = plain_record(image.offset, now_millis(), None, Some(Bytes::from(value)));
+    encode_batch(&[record])
 }
 
 /// Decodes the newest image in a fetched record set.

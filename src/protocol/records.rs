@@ -155,6 +155,54 @@ pub fn split_trusted(records: &Bytes) -> Vec<(BatchHeader, Bytes)> {
     out
 }
 
+/// A plain (non-transactional, non-idempotent) record at `offset` for [`encode_batch`].
+pub fn plain_record(
+    offset: i64,
+    timestamp: i64,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+) -> kafka_protocol::records::Record {
+    kafka_protocol::records::Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset,
+        // The encoder keeps records in one batch only while offsets and sequences move together.
+        sequence: offset as i32 - 1,
+        timestamp,
+        key,
+        value,
+        headers: Default::default(),
+    }
+}
+
+/// Encodes records (with consecutive offsets) as uncompressed v2 batches.
+pub fn encode_batch(records: &[kafka_protocol::records::Record]) -> Bytes {
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("uncompressed batches always encode");
+    buf.freeze()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Returns a copy of `batch` with its base offset and partition leader epoch set.
 pub fn restamp(batch: &Bytes, base_offset: i64, leader_epoch: i32) -> Bytes {
     let mut owned = batch.to_vec();
@@ -167,43 +215,22 @@ pub fn restamp(batch: &Bytes, base_offset: i64, leader_epoch: i32) -> Bytes {
 pub(crate) mod tests {
     use super::*;
     use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
 
     /// Encodes `values` as one v2 batch, the way a client would.
     pub(crate) fn batch_of(values: &[&str]) -> Bytes {
-        let records: Vec<Record> = values
+        let records: Vec<_> = values
             .iter()
             .enumerate()
-            .map(|(i, v)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // Offsets and sequences must stay in step for the encoder to keep one batch.
-                sequence: i as i32 - 1,
-                timestamp: 1_000 + i as i64,
-                key: None,
-                value: Some(Bytes::copy_from_slice(v.as_bytes())),
-                headers: Default::default(),
+            .map(|(i, v)| {
+                plain_record(
+                    i as i64,
+                    1_000 + i as i64,
+                    None,
+                    Some(Bytes::copy_from_slice(v.as_bytes())),
+                )
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        buf.freeze()
+        encode_batch(&records)
     }
 
     #[test]

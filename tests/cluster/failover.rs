@@ -49,6 +49,23 @@ async fn produce_through(
     acked
 }
 
+/// Waits until every replica of `topic` is back in sync, then checks nothing acknowledged is lost.
+async fn rejoins_and_nothing_lost(
+    cluster: &EmbeddedCluster,
+    topic: &str,
+    acked: &[String],
+    what: &str,
+) {
+    assert!(
+        cluster
+            .wait_for(Duration::from_secs(10), |_| fully_in_sync(cluster, topic))
+            .await,
+        "{what}: {}",
+        cluster.snapshot()
+    );
+    assert_nothing_lost(cluster, topic, acked).await;
+}
+
 async fn assert_nothing_lost(cluster: &EmbeddedCluster, topic: &str, acked: &[String]) {
     let got = consume_async(cluster, topic, 8, acked.len()).await;
     let values: BTreeSet<&str> = got.iter().map(|c| c.value.as_str()).collect();
@@ -293,14 +310,7 @@ async fn pausing_a_broker_shrinks_the_isr_and_resuming_lets_it_back() {
             cluster.snapshot()
         );
         cluster.resume_broker(victim).unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
-                .await,
-            "it rejoins after resuming: {}",
-            cluster.snapshot()
-        );
-        assert_nothing_lost(&cluster, &topic, &acked).await;
+        rejoins_and_nothing_lost(&cluster, &topic, &acked, "it rejoins after resuming: {}").await;
         cluster.shutdown().await;
     })
     .await;
@@ -351,14 +361,7 @@ async fn an_isolated_leader_is_replaced_and_rejoins_after_healing() {
             acked.push(v);
         }
         cluster.heal_broker(victim).unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
-                .await,
-            "healed broker rejoins: {}",
-            cluster.snapshot()
-        );
-        assert_nothing_lost(&cluster, &topic, &acked).await;
+        rejoins_and_nothing_lost(&cluster, &topic, &acked, "healed broker rejoins: {}").await;
         cluster.shutdown().await;
     })
     .await;

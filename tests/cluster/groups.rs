@@ -21,6 +21,16 @@ async fn produce_keyed(
     }
 }
 
+/// Waits until `members` together have received every one of `values`.
+async fn assert_all_arrive(members: &[&Member], values: &[String], what: &str) {
+    let arrived = eventually(Duration::from_secs(20), || {
+        let got: BTreeSet<String> = members.iter().flat_map(|m| m.values()).collect();
+        values.iter().all(|v| got.contains(v))
+    })
+    .await;
+    assert!(arrived, "{what}");
+}
+
 fn batch(tag: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{tag}-{i}")).collect()
 }
@@ -168,14 +178,12 @@ async fn a_clean_close_hands_its_partitions_over_within_a_second() {
         );
         let values = batch("after-leave", 40);
         produce_keyed(&cluster, &topic, &values).await;
-        assert!(
-            eventually(Duration::from_secs(20), || {
-                let got: BTreeSet<String> = survivors.iter().flat_map(|m| m.values()).collect();
-                values.iter().all(|v| got.contains(v))
-            })
-            .await,
-            "every message produced after the leave arrives"
-        );
+        assert_all_arrive(
+            &survivors,
+            &values,
+            "every message produced after the leave arrives",
+        )
+        .await;
         drop(members);
         cluster.shutdown().await;
     })
@@ -240,14 +248,7 @@ async fn a_crashed_member_is_replaced_after_its_session_timeout_and_nothing_comm
         );
         let after = batch("after-crash", 40);
         produce_keyed(&cluster, &topic, &after).await;
-        assert!(
-            eventually(Duration::from_secs(20), || {
-                let got: BTreeSet<String> = refs.iter().flat_map(|m| m.values()).collect();
-                after.iter().all(|v| got.contains(v))
-            })
-            .await,
-            "messages after the crash arrive"
-        );
+        assert_all_arrive(&refs, &after, "messages after the crash arrive").await;
         drop(members);
         cluster.shutdown().await;
     })

@@ -8,11 +8,11 @@
 pub mod coordinator;
 pub mod state;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
 use serde::{Deserialize, Serialize};
+
+use crate::protocol::records::{self, now_millis, plain_record};
 
 use state::{CommittedOffset, GroupRecord};
 
@@ -63,10 +63,8 @@ pub enum StoredRecord {
 
 /// Encodes records as one v2 batch (offsets are assigned by the leader on append).
 pub fn encode_batch(records: &[StoredRecord]) -> Bytes {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let encoded: Vec<Record> = records
+    let now = now_millis();
+    let encoded: Vec<_> = records
         .iter()
         .enumerate()
         .map(|(i, r)| {
@@ -77,47 +75,23 @@ pub fn encode_batch(records: &[StoredRecord]) -> Bytes {
                         topic: topic.clone(),
                         partition: *partition,
                     },
-                    value
-                        .as_ref()
-                        .map(|v| serde_json::to_vec(v).expect("serializable")),
+                    value.as_ref().map(json),
                 ),
                 StoredRecord::Group(group, value) => (
                     StoredKey::Group {
                         group: group.clone(),
                     },
-                    value
-                        .as_ref()
-                        .map(|v| serde_json::to_vec(v).expect("serializable")),
+                    value.as_ref().map(json),
                 ),
             };
-            Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32 - 1,
-                timestamp: now,
-                key: Some(Bytes::from(serde_json::to_vec(&key).expect("serializable"))),
-                value: value.map(Bytes::from),
-                headers: Default::default(),
-            }
+            plain_record(i as i64, now, Some(json(&key)), value)
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &encoded,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("uncompressed batches always encode");
-    buf.freeze()
+    records::encode_batch(&encoded)
+}
+
+fn json<T: Serialize>(value: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).expect("record keys and values serialize"))
 }
 
 /// Decodes every record in a run of batches read from the log; undecodable records are skipped.
