@@ -28,6 +28,7 @@ pub mod backend;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod lesson;
 pub mod protocol;
 pub mod repl;
 pub mod runner;

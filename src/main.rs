@@ -31,6 +31,8 @@ enum Command {
     /// Run a Rhai script against a fresh embedded cluster, then clean up. Exits non-zero on
     /// any error, naming FILE:LINE:COLUMN.
     Run(RunArgs),
+    /// List the bundled lessons, or run one on a fresh embedded cluster.
+    Lesson(LessonArgs),
     /// (internal) One consumer process, started by the REPL and scripts.
     #[command(hide = true)]
     Consume {
@@ -38,6 +40,17 @@ enum Command {
         #[arg(long)]
         spec: String,
     },
+}
+
+#[derive(Args, Debug)]
+struct LessonArgs {
+    /// The lesson (omit to list them).
+    name: Option<String>,
+    /// No pauses; show the model answers (for reading, and for CI).
+    #[arg(long)]
+    auto: bool,
+    #[command(flatten)]
+    cluster: ServeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -224,6 +237,16 @@ fn run() -> anyhow::Result<ExitCode> {
             let config = args.cluster.cluster_config_with_port(0)?;
             return Ok(kafka_sandbox::runner::run_file(
                 &runtime, config, &args.file,
+            ));
+        }
+        Some(Command::Lesson(args)) => {
+            let Some(name) = args.name else {
+                print!("{}", kafka_sandbox::lesson::listing());
+                return Ok(ExitCode::SUCCESS);
+            };
+            let config = args.cluster.cluster_config_with_port(0)?;
+            return Ok(kafka_sandbox::runner::run_lesson(
+                &runtime, config, &name, args.auto,
             ));
         }
         Some(Command::Consume { spec }) => {

@@ -34,15 +34,41 @@ pub fn repl(rt: &tokio::runtime::Runtime, config: ClusterConfig) -> Result<(), S
     crate::repl::run(rt, cluster, &banner)
 }
 
+/// Runs a bundled lesson on a fresh cluster.
+pub fn run_lesson(
+    rt: &tokio::runtime::Runtime,
+    config: ClusterConfig,
+    name: &str,
+    auto: bool,
+) -> ExitCode {
+    if crate::lesson::find(name).is_none() {
+        eprintln!(
+            "kafka-sandbox: there is no lesson '{name}'\n{}",
+            crate::lesson::listing()
+        );
+        return ExitCode::FAILURE;
+    }
+    let source = format!("lesson({name:?}, #{{auto: {auto}}});");
+    run_source(rt, config, Path::new("lesson"), &source)
+}
+
 /// Runs a script file on a fresh cluster. Errors print as `FILE:LINE:COLUMN: message`.
 pub fn run_file(rt: &tokio::runtime::Runtime, config: ClusterConfig, file: &Path) -> ExitCode {
-    let source = match std::fs::read_to_string(file) {
-        Ok(s) => s,
+    match std::fs::read_to_string(file) {
+        Ok(source) => run_source(rt, config, file, &source),
         Err(e) => {
             eprintln!("kafka-sandbox: cannot read {}: {e}", file.display());
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
+    }
+}
+
+fn run_source(
+    rt: &tokio::runtime::Runtime,
+    config: ClusterConfig,
+    file: &Path,
+    source: &str,
+) -> ExitCode {
     let cluster = match rt.block_on(start(config)) {
         Ok(c) => c,
         Err(e) => {
@@ -62,7 +88,7 @@ pub fn run_file(rt: &tokio::runtime::Runtime, config: ClusterConfig, file: &Path
         Ok(session) => {
             let engine = script::engine(&session);
             let mut scope = script::scope();
-            let result = script::run_script(&engine, &mut scope, &source);
+            let result = script::run_script(&engine, &mut scope, source);
             out.flush();
             session.close_consumers();
             match result {

@@ -5,6 +5,7 @@
 
 mod cluster_api;
 mod consumer_api;
+mod lesson_api;
 pub mod output;
 mod producer_api;
 pub mod registry;
@@ -60,6 +61,7 @@ pub struct Session {
     /// The binary to run consumer processes with.
     pub exe: PathBuf,
     consumers: RefCell<Vec<Arc<ConsumerHandle>>>,
+    lesson: lesson_api::LessonSlot,
     group_sizes: RefCell<std::collections::BTreeMap<String, usize>>,
     solo_count: Cell<usize>,
 }
@@ -99,6 +101,7 @@ impl Session {
             printed: Cell::new(false),
             exe,
             consumers: RefCell::new(Vec::new()),
+            lesson: RefCell::new(None),
             group_sizes: RefCell::new(Default::default()),
             solo_count: Cell::new(0),
         }))
@@ -185,6 +188,7 @@ pub fn engine(session: &Rc<Session>) -> Engine {
     producer_api::register(&mut engine, session);
     consumer_api::register(&mut engine, session);
     util_api::register(&mut engine, session);
+    lesson_api::register(&mut engine, session);
     engine
 }
 

@@ -63,6 +63,13 @@ pub const FUNCTIONS: &[FnDoc] = &[
     doc("assert", "assert(condition, message)", "Raises an error with message unless condition is true.", "assert(c.received().len() == 3, \"three messages\")"),
     doc("quiet", "quiet(on)", "Turns live consumer and cluster output off (true) or on (false).", "quiet(true)"),
     doc("help", "help() / help(name)", "Lists the API, or explains one function.", "help(\"describe\")"),
+    doc("lessons", "lessons() -> array", "Lists the bundled lessons.", "lessons()"),
+    doc("lesson", "lesson(name) / lesson(name, opts)", "Runs a bundled lesson; opts: auto (no pauses, model answers) and the lesson's own knobs.", "lesson(\"broker-failover\")"),
+    doc("step", "step(title, text)", "Lesson step: explains what comes next; interactive lessons pause here (Enter, or try a command).", "step(\"Stop broker 2\", \"Watch the leaders move.\")"),
+    doc("observe", "observe(text)", "Lesson output: prints an observation computed from this run.", "observe(`c1 owns ${c.assignment()}`)"),
+    doc("check", "check(condition, claim)", "Lesson claim: prints it when it holds, stops the lesson saying the cluster did not behave as expected when it does not.", "check(c.values().len() == 3, \"c1 got all three\")"),
+    doc("question", "question(text, concepts, hint, model) -> bool", "Review question: judges the learner's answer against concepts (arrays of accepted phrasings), gives the hint and a second try, then shows the model answer.", "question(\"Why?\", [[\"own group\", \"different group\"]], \"Look at the groups.\", \"Each was in its own group.\")"),
+    doc("fresh_topic", "fresh_topic(name, partitions, replication)", "Deletes the topic if it exists, then creates it anew (for repeatable lessons).", "fresh_topic(\"failsafe-test-topic\", 8, 3)"),
 ];
 
 /// Looks up a function by name (with or without `cluster.`).

@@ -5,6 +5,7 @@ mod api_docs;
 mod basics;
 mod failover;
 mod groups;
+mod lessons;
 mod malformed;
 mod members;
 mod repl;

@@ -81,6 +81,24 @@ pub async fn run(broker: Arc<Broker>) {
     }
 }
 
+/// A deleted topic takes its committed offsets with it: drop them from the groups this broker
+/// coordinates and record that in `__consumer_offsets`, so a re-created topic of the same name
+/// starts clean.
+fn forget_committed_offsets(broker: &Arc<Broker>, topic: &str) {
+    use crate::cluster::group::StoredRecord;
+    for (group, partitions) in broker.groups.forget_topic(topic) {
+        let b = broker.clone();
+        let topic = topic.to_string();
+        broker.node.spawn(async move {
+            let tombstones: Vec<StoredRecord> = partitions
+                .iter()
+                .map(|p| StoredRecord::Offset(group.clone(), topic.clone(), *p, None))
+                .collect();
+            let _ = b.groups.write(&b, &group, move |_| tombstones).await;
+        });
+    }
+}
+
 /// Applies a new image: roles, ISR, deletions, fetcher assignments.
 pub fn apply_image(broker: &Arc<Broker>, image: MetadataImage) {
     let me = broker.id();
@@ -159,7 +177,17 @@ pub fn apply_image(broker: &Arc<Broker>, image: MetadataImage) {
             keep
         });
     }
+    let previous = broker.image();
+    let replaced: Vec<String> = previous
+        .topics
+        .iter()
+        .filter(|(name, t)| image.topics.get(*name).is_none_or(|now| now.id != t.id))
+        .map(|(name, _)| name.clone())
+        .collect();
     broker.image.send_replace(Arc::new(image));
+    for topic in replaced {
+        forget_committed_offsets(broker, &topic);
+    }
     fetcher::assign(broker, follow);
     broker.notify_data_changed();
 }

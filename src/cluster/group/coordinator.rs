@@ -248,6 +248,28 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// Drops the committed offsets of a deleted (or re-created) topic from every group this
+    /// broker coordinates, as Kafka does, and returns (group, partitions) to write tombstones for.
+    pub fn forget_topic(&self, topic: &str) -> Vec<(String, Vec<i32>)> {
+        let mut partitions = self.partitions.lock().expect("groups lock");
+        let mut forgotten = Vec::new();
+        for loaded in partitions.values_mut() {
+            for g in loaded.groups.values_mut() {
+                let gone: Vec<i32> = g
+                    .offsets
+                    .keys()
+                    .filter(|(t, _)| t == topic)
+                    .map(|(_, p)| *p)
+                    .collect();
+                if !gone.is_empty() {
+                    g.offsets.retain(|(t, _), _| t != topic);
+                    forgotten.push((g.id.clone(), gone));
+                }
+            }
+        }
+        forgotten
+    }
+
     /// One housekeeping pass: expire silent members, finish timed-out rebalances, and drop
     /// partitions this broker no longer leads. Returns groups that became empty (to persist).
     fn tick(&self, broker: &Broker) -> Vec<String> {
