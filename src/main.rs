@@ -221,8 +221,9 @@ fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KAFKA_SANDBOX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("KAFKA_SANDBOX_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,rdkafka=off,librdkafka=off")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

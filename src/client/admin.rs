@@ -223,7 +223,23 @@ fn decode_assignment(bytes: &[u8]) -> Vec<(String, i32)> {
     }
 }
 
+/// Per-attempt metadata timeout: a request that went to a broker which just died is abandoned
+/// quickly and asked again (librdkafka picks a live broker the next time).
+const METADATA_ATTEMPT: Duration = Duration::from_millis(1500);
+
 impl Admin {
+    /// Metadata for every topic, retried across brokers for up to [`TIMEOUT`].
+    fn metadata(&self) -> Result<rdkafka::metadata::Metadata, ClientError> {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            match self.client.inner().fetch_metadata(None, METADATA_ATTEMPT) {
+                Ok(md) => return Ok(md),
+                Err(e) if std::time::Instant::now() >= deadline => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+    }
+
     /// Connects to `bootstrap`.
     pub fn new(bootstrap: &str) -> Result<Self, ClientError> {
         let client = ClientConfig::new()
@@ -281,7 +297,7 @@ impl Admin {
 
     /// Topic names, internal topics left out, sorted.
     pub fn topics(&self) -> Result<Vec<String>, ClientError> {
-        let md = self.client.inner().fetch_metadata(None, TIMEOUT)?;
+        let md = self.metadata()?;
         let mut names: Vec<String> = md
             .topics()
             .iter()
@@ -294,14 +310,14 @@ impl Admin {
 
     /// Broker ids in the cluster's metadata.
     pub fn live_brokers(&self) -> Result<Vec<i32>, ClientError> {
-        let md = self.client.inner().fetch_metadata(None, TIMEOUT)?;
+        let md = self.metadata()?;
         Ok(md.brokers().iter().map(|b| b.id()).collect())
     }
 
     /// Partition layout of a topic, as a client sees it in Metadata.
     pub fn describe(&self, topic: &str) -> Result<TopicLayout, ClientError> {
         // Ask for every topic: a Metadata request naming an unknown topic could create it.
-        let md = self.client.inner().fetch_metadata(None, TIMEOUT)?;
+        let md = self.metadata()?;
         let live: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
         let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
             let mut names: Vec<&str> = md

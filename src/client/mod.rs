@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod consumer;
+pub mod ledger;
 pub mod producer;
 
 use thiserror::Error;

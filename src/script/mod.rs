@@ -5,6 +5,7 @@
 
 mod cluster_api;
 mod consumer_api;
+mod ledger_api;
 mod lesson_api;
 pub mod output;
 mod producer_api;
@@ -62,6 +63,7 @@ pub struct Session {
     pub exe: PathBuf,
     consumers: RefCell<Vec<Arc<ConsumerHandle>>>,
     lesson: lesson_api::LessonSlot,
+    sends: RefCell<std::collections::BTreeMap<String, Vec<crate::client::ledger::Sent>>>,
     group_sizes: RefCell<std::collections::BTreeMap<String, usize>>,
     solo_count: Cell<usize>,
 }
@@ -102,6 +104,7 @@ impl Session {
             exe,
             consumers: RefCell::new(Vec::new()),
             lesson: RefCell::new(None),
+            sends: RefCell::new(Default::default()),
             group_sizes: RefCell::new(Default::default()),
             solo_count: Cell::new(0),
         }))
@@ -151,6 +154,15 @@ impl Session {
         }
     }
 
+    /// Records a send for the delivery ledger.
+    pub fn record_send(&self, topic: &str, sent: crate::client::ledger::Sent) {
+        self.sends
+            .borrow_mut()
+            .entry(topic.to_string())
+            .or_default()
+            .push(sent);
+    }
+
     fn track(&self, consumer: Arc<ConsumerHandle>) {
         self.consumers.borrow_mut().push(consumer);
     }
@@ -189,6 +201,7 @@ pub fn engine(session: &Rc<Session>) -> Engine {
     consumer_api::register(&mut engine, session);
     util_api::register(&mut engine, session);
     lesson_api::register(&mut engine, session);
+    ledger_api::register(&mut engine, session);
     engine
 }
 

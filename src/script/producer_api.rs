@@ -49,7 +49,15 @@ fn options(opts: &Map) -> RhaiResult<ProducerOptions> {
 }
 
 fn send(s: &Session, p: &Producer, topic: &str, key: Option<&str>, value: &str) -> RhaiResult<Map> {
-    match s.block_on(p.0.send(topic, key, value))? {
+    let outcome = s.block_on(p.0.send(topic, key, value))?;
+    s.record_send(
+        topic,
+        crate::client::ledger::Sent {
+            value: value.to_string(),
+            result: outcome.as_ref().map(|a| *a).map_err(|e| e.to_string()),
+        },
+    );
+    match outcome {
         Ok((partition, offset)) => {
             let mut m = Map::new();
             m.insert("partition".into(), Dynamic::from(i64::from(partition)));
@@ -83,6 +91,21 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
         "send",
         move |p: Producer, topic: &str, key: Dynamic, value: Dynamic| {
             send(&s, &p, topic, Some(&key.to_string()), &value.to_string())
+        },
+    );
+    // `try_send` records a refusal in the ledger and returns it instead of raising it.
+    let s = session.clone();
+    engine.register_fn(
+        "try_send",
+        move |p: Producer, topic: &str, value: Dynamic| -> RhaiResult<Map> {
+            match send(&s, &p, topic, None, &value.to_string()) {
+                Ok(m) => Ok(m),
+                Err(e) => {
+                    let mut m = Map::new();
+                    m.insert("error".into(), Dynamic::from(super::error_message(&e)));
+                    Ok(m)
+                }
+            }
         },
     );
 }

@@ -62,18 +62,28 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
         let layout = s.admin.describe(topic).or_else(|e| fail(e.to_string()))?;
         s.out.print(&layout.to_string());
         s.printed.set(true);
-        Ok(layout
-            .partitions
-            .iter()
-            .map(|p| {
-                let mut m = Map::new();
-                m.insert("partition".into(), Dynamic::from(i64::from(p.partition)));
-                m.insert("leader".into(), Dynamic::from(i64::from(p.leader)));
-                m.insert("replicas".into(), Dynamic::from(ids(&p.replicas)));
-                m.insert("isr".into(), Dynamic::from(ids(&p.isr)));
-                m.insert("offline".into(), Dynamic::from(ids(&p.offline)));
-                Dynamic::from(m)
-            })
-            .collect())
+        Ok(as_maps(&layout))
     });
+    let s = session.clone();
+    engine.register_fn("partitions", move |topic: &str| -> RhaiResult<Array> {
+        Ok(as_maps(
+            &s.admin.describe(topic).or_else(|e| fail(e.to_string()))?,
+        ))
+    });
+}
+
+fn as_maps(layout: &crate::client::admin::TopicLayout) -> Array {
+    layout
+        .partitions
+        .iter()
+        .map(|p| {
+            let mut m = Map::new();
+            m.insert("partition".into(), Dynamic::from(i64::from(p.partition)));
+            m.insert("leader".into(), Dynamic::from(i64::from(p.leader)));
+            m.insert("replicas".into(), Dynamic::from(ids(&p.replicas)));
+            m.insert("isr".into(), Dynamic::from(ids(&p.isr)));
+            m.insert("offline".into(), Dynamic::from(ids(&p.offline)));
+            Dynamic::from(m)
+        })
+        .collect()
 }

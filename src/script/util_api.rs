@@ -30,9 +30,12 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
         move |ctx: NativeCallContext, f: FnPtr, timeout_ms: i64| -> RhaiResult<bool> {
             let deadline = Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
             loop {
-                let done: bool = f.call_within_context(&ctx, ())?;
-                if done {
-                    return Ok(true);
+                // An error while waiting (say, metadata while brokers are down) counts as "not yet".
+                match f.call_within_context::<bool>(&ctx, ()) {
+                    Ok(true) => return Ok(true),
+                    Ok(false) => {}
+                    Err(e) if Instant::now() >= deadline => return Err(e),
+                    Err(_) => {}
                 }
                 if Instant::now() >= deadline {
                     return Ok(false);

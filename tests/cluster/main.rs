@@ -3,6 +3,7 @@
 
 mod api_docs;
 mod basics;
+mod experiments;
 mod failover;
 mod groups;
 mod lessons;

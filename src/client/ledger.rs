@@ -1,0 +1,236 @@
+//! The delivery ledger: what a script sent, what the brokers acknowledged, and what is really
+//! in the topic afterwards, read back from the beginning. From these it reports messages lost
+//! (acknowledged but gone), duplicated, and out of order within a partition.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::ClientError;
+
+/// One `send` as the script made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Value sent (experiments make them unique).
+    pub value: String,
+    /// Where it was acknowledged, or the error.
+    pub result: Result<(i32, i64), String>,
+}
+
+/// One record read back: (partition, offset, value).
+pub type Stored = (i32, i64, String);
+
+/// The ledger of one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ledger {
+    /// Topic.
+    pub topic: String,
+    /// Sends attempted.
+    pub sent: usize,
+    /// Sends acknowledged.
+    pub acknowledged: usize,
+    /// Sends refused, with the first few errors.
+    pub refused: usize,
+    /// Records in the topic now.
+    pub in_log: usize,
+    /// Acknowledged values no longer in the topic.
+    pub lost: Vec<String>,
+    /// Values stored more than once.
+    pub duplicated: Vec<String>,
+    /// Values stored after a value that was sent later, within one partition.
+    pub out_of_order: Vec<String>,
+    /// Distinct error messages of refused sends.
+    pub errors: Vec<String>,
+}
+
+/// Computes the ledger from what was sent and what is stored.
+pub fn reconcile(topic: &str, sent: &[Sent], stored: &[Stored]) -> Ledger {
+    let order: HashMap<&str, usize> = sent
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.value.as_str(), i))
+        .collect();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for (_, _, v) in stored {
+        *counts.entry(v.as_str()).or_default() += 1;
+    }
+    let lost = sent
+        .iter()
+        .filter(|s| s.result.is_ok() && !counts.contains_key(s.value.as_str()))
+        .map(|s| s.value.clone())
+        .collect();
+    let mut duplicated: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(v, _)| v.to_string())
+        .collect();
+    duplicated.sort();
+    let mut by_partition: BTreeMap<i32, Vec<(i64, &str)>> = BTreeMap::new();
+    for (p, o, v) in stored {
+        by_partition.entry(*p).or_default().push((*o, v.as_str()));
+    }
+    let mut out_of_order = Vec::new();
+    for records in by_partition.values_mut() {
+        records.sort();
+        let mut highest: Option<usize> = None;
+        for (_, v) in records.iter() {
+            if let Some(&i) = order.get(v) {
+                if highest.is_some_and(|h| i < h) {
+                    out_of_order.push(v.to_string());
+                }
+                highest = Some(highest.map_or(i, |h| h.max(i)));
+            }
+        }
+    }
+    let mut errors: Vec<String> = sent
+        .iter()
+        .filter_map(|s| s.result.as_ref().err().cloned())
+        .collect();
+    errors.sort();
+    errors.dedup();
+    Ledger {
+        topic: topic.to_string(),
+        sent: sent.len(),
+        acknowledged: sent.iter().filter(|s| s.result.is_ok()).count(),
+        refused: sent.iter().filter(|s| s.result.is_err()).count(),
+        in_log: stored.len(),
+        lost,
+        duplicated,
+        out_of_order,
+        errors,
+    }
+}
+
+fn first(list: &[String]) -> String {
+    let shown: Vec<&str> = list.iter().take(5).map(String::as_str).collect();
+    let more = if list.len() > 5 {
+        format!(" (+{} more)", list.len() - 5)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join(", "))
+}
+
+impl fmt::Display for Ledger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "ledger of {}: sent {}, acknowledged {}, refused {}, in the topic {}, lost {}, duplicated {}, out of order {}",
+            self.topic,
+            self.sent,
+            self.acknowledged,
+            self.refused,
+            self.in_log,
+            self.lost.len(),
+            self.duplicated.len(),
+            self.out_of_order.len()
+        )?;
+        if !self.lost.is_empty() {
+            writeln!(f, "  lost (acknowledged, then gone): {}", first(&self.lost))?;
+        }
+        if !self.duplicated.is_empty() {
+            writeln!(f, "  duplicated: {}", first(&self.duplicated))?;
+        }
+        if !self.out_of_order.is_empty() {
+            writeln!(f, "  out of order: {}", first(&self.out_of_order))?;
+        }
+        for e in self.errors.iter().take(3) {
+            writeln!(f, "  refused with: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads every record of `topic` from the beginning up to each partition's current end.
+pub fn read_back(bootstrap: &str, topic: &str) -> Result<Vec<Stored>, ClientError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("kafka-sandbox-ledger-{}", uuid::Uuid::new_v4()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.sparse.connections", "false")
+        .create()?;
+    let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+    let partitions: Vec<i32> = md
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(ClientError::Invalid(format!(
+            "topic '{topic}' does not exist"
+        )));
+    }
+    let mut ends = BTreeMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in &partitions {
+        let (_, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10))?;
+        ends.insert(*p, high);
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut positions: BTreeMap<i32, i64> = partitions.iter().map(|p| (*p, 0)).collect();
+    let mut stored = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while positions.iter().any(|(p, pos)| *pos < ends[p]) {
+        if Instant::now() > deadline {
+            return Err(ClientError::Timeout(format!(
+                "could not read {topic} back to its end within 20 s"
+            )));
+        }
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            positions.insert(m.partition(), m.offset() + 1);
+            stored.push((
+                m.partition(),
+                m.offset(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            ));
+        }
+    }
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(value: &str, ok: bool) -> Sent {
+        Sent {
+            value: value.into(),
+            result: if ok {
+                Ok((0, 0))
+            } else {
+                Err("NotEnoughReplicas".into())
+            },
+        }
+    }
+
+    #[test]
+    fn counts_losses_duplicates_and_reordering() {
+        let sent = vec![
+            sent("a", true),
+            sent("b", true),
+            sent("c", true),
+            sent("d", false),
+        ];
+        let stored = vec![
+            (0, 0, "b".to_string()),
+            (0, 1, "a".to_string()),
+            (0, 2, "b".to_string()),
+        ];
+        let l = reconcile("t", &sent, &stored);
+        assert_eq!((l.sent, l.acknowledged, l.refused, l.in_log), (4, 3, 1, 3));
+        assert_eq!(l.lost, vec!["c".to_string()]);
+        assert_eq!(l.duplicated, vec!["b".to_string()]);
+        assert_eq!(l.out_of_order, vec!["a".to_string()]);
+        assert!(l.to_string().contains("lost 1"));
+    }
+}

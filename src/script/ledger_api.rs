@@ -1,0 +1,44 @@
+//! `ledger(topic)`: the delivery ledger of everything this session sent to a topic, checked
+//! against what the topic holds now; and `now_ms()` for timing experiments.
+
+use std::rc::Rc;
+
+use rhai::{Array, Dynamic, Engine, Map};
+
+use super::{fail, RhaiResult, Session};
+use crate::client::ledger::{read_back, reconcile};
+
+fn strings(list: &[String]) -> Array {
+    list.iter().map(|s| Dynamic::from(s.clone())).collect()
+}
+
+pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+    let s = session.clone();
+    engine.register_fn("ledger", move |topic: &str| -> RhaiResult<Map> {
+        let stored = read_back(&s.cluster.bootstrap(), topic).or_else(|e| fail(e.to_string()))?;
+        let sent = s.sends.borrow().get(topic).cloned().unwrap_or_default();
+        let l = reconcile(topic, &sent, &stored);
+        s.out.print(&l.to_string());
+        s.printed.set(true);
+        let mut m = Map::new();
+        for (k, v) in [
+            ("sent", l.sent),
+            ("acknowledged", l.acknowledged),
+            ("refused", l.refused),
+            ("in_log", l.in_log),
+            ("lost", l.lost.len()),
+            ("duplicated", l.duplicated.len()),
+            ("out_of_order", l.out_of_order.len()),
+        ] {
+            m.insert(k.into(), Dynamic::from(v as i64));
+        }
+        m.insert("lost_values".into(), Dynamic::from(strings(&l.lost)));
+        m.insert("errors".into(), Dynamic::from(strings(&l.errors)));
+        Ok(m)
+    });
+    engine.register_fn("now_ms", || -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    });
+}
