@@ -19,6 +19,11 @@
 //!   - [`cluster::image`] / [`cluster::metadata_log`] — the metadata the controller publishes;
 //!   - [`cluster::node`] — kill, pause and isolation switches of one node.
 //! - [`backend`] — cluster control surfaces; [`backend::embedded`] runs everything in-process.
+//! - [`client`] — real Kafka clients (librdkafka): producer, consumer processes, admin, the
+//!   delivery ledger.
+//! - [`script`] — the Rhai engine and one binding module per concept; [`repl`] the line
+//!   editor around it; [`runner`] the REPL, `run FILE` and `lesson NAME` entry points.
+//! - [`lesson`] — the bundled lessons and the judging of review answers.
 //! - [`serve`] — `kafka-sandbox serve`: the cluster in the foreground, driven from stdin.
 //! - [`alloc_guard`] — the global allocator that keeps hostile length fields from aborting
 //!   the process.

@@ -32,6 +32,19 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
         ] {
             m.insert(k.into(), Dynamic::from(v as i64));
         }
+        // What this session's own consumers saw: per group (or lone consumer), how many
+        // distinct values arrived and how many arrived more than once (re-deliveries).
+        let mut per_reader: std::collections::HashMap<(String, String), usize> = Default::default();
+        for key in s.consumed(topic) {
+            *per_reader.entry(key).or_default() += 1;
+        }
+        let received = per_reader.keys().map(|(_, v)| v.as_str()).collect::<std::collections::HashSet<_>>().len();
+        let redelivered = per_reader.values().filter(|n| **n > 1).count();
+        if !per_reader.is_empty() {
+            s.out.print(&format!("  consumers of {topic} in this session received {received} distinct values; {redelivered} arrived more than once at the same group"));
+        }
+        m.insert("received".into(), Dynamic::from(received as i64));
+        m.insert("redelivered".into(), Dynamic::from(redelivered as i64));
         m.insert("lost_values".into(), Dynamic::from(strings(&l.lost)));
         m.insert("errors".into(), Dynamic::from(strings(&l.errors)));
         Ok(m)

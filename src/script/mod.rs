@@ -167,6 +167,21 @@ impl Session {
         self.consumers.borrow_mut().push(consumer);
     }
 
+    /// Values received by this session's consumers of `topic`, as (consumer group or label, value).
+    pub fn consumed(&self, topic: &str) -> Vec<(String, String)> {
+        self.consumers
+            .borrow()
+            .iter()
+            .filter(|c| c.spec.topic == topic)
+            .flat_map(|c| {
+                let who = c.spec.group.clone().unwrap_or_else(|| c.name.clone());
+                c.received()
+                    .into_iter()
+                    .map(move |r| (who.clone(), r.value))
+            })
+            .collect()
+    }
+
     /// Closes every consumer (they leave their groups), in parallel.
     pub fn close_consumers(&self) {
         let consumers: Vec<Arc<ConsumerHandle>> = self.consumers.borrow_mut().drain(..).collect();
