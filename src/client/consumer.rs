@@ -255,13 +255,18 @@ pub fn run_child(spec: ConsumerSpec) -> Result<(), ClientError> {
                 .iter()
                 .flat_map(|t| t.partitions().iter().map(|p| p.id()))
                 .collect();
+            // "End" is resolved here, before reporting the assignment, so that anything
+            // produced once the parent sees it is read.
             let mut tpl = TopicPartitionList::new();
-            let offset = if spec.from == StartFrom::End {
-                Offset::End
-            } else {
-                Offset::Beginning
-            };
             for p in &partitions {
+                let offset = match spec.from {
+                    StartFrom::End => Offset::Offset(
+                        consumer
+                            .fetch_watermarks(&spec.topic, *p, Duration::from_secs(10))?
+                            .1,
+                    ),
+                    StartFrom::Beginning => Offset::Beginning,
+                };
                 tpl.add_partition_offset(&spec.topic, *p, offset)?;
             }
             consumer.assign(&tpl)?;

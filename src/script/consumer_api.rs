@@ -16,8 +16,6 @@ pub struct Consumer(Arc<ConsumerHandle>);
 
 /// How long `consumer()`/`group()` wait for partitions to be assigned.
 const ASSIGN_TIMEOUT: Duration = Duration::from_secs(20);
-/// Extra time for freshly assigned partitions to resolve their start offsets.
-const SETTLE: Duration = Duration::from_millis(400);
 
 fn spawn(s: &Session, topic: &str, opts: &Map) -> RhaiResult<Arc<ConsumerHandle>> {
     let mut group = None;
@@ -90,7 +88,6 @@ fn wait_assigned(
             && total == partitions
             && (!busy || sets.iter().all(|a| !a.is_empty()));
         if ready {
-            std::thread::sleep(SETTLE);
             return Ok(());
         }
         if consumers.iter().any(|c| c.ended()) {
@@ -141,7 +138,6 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = partitions;
-            std::thread::sleep(SETTLE);
             Ok(Consumer(handle))
         }
     };

@@ -44,6 +44,7 @@ async fn publish_subscribe_and_load_sharing_through_a_script() {
 create_topic("failsafe-test-topic", 8, 3);
 let solo = [];
 for i in 1..=3 { solo.push(consumer("failsafe-test-topic", #{group: `solo-${i}`})); }
+solo.push(consumer("failsafe-test-topic"));  // no group at all, like kcat without -G
 let p = producer();
 for v in ["Hello World!", "Hello Events!", "Hello Kafka!"] { p.send("failsafe-test-topic", v); }
 assert(wait_until(|| solo.all(|c| c.values().len() == 3), 15000), "every group gets every message");
