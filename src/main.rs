@@ -12,7 +12,8 @@ use kafka_sandbox::config::{ClusterConfig, Timings, TopicDefaults};
     name = "kafka-sandbox",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = "With no command, kafka-sandbox starts the cluster (with the options above) and opens the REPL; type help() there."
 )]
 struct Cli {
     #[command(subcommand)]
