@@ -129,15 +129,15 @@ async fn the_repl_works_in_a_terminal_and_leaves_nothing_behind() {
                 "{addr} still accepts connections"
             );
         }
-        let ps = std::process::Command::new("ps")
-            .args(["-eo", "args"])
-            .output()
-            .unwrap();
-        let ps = String::from_utf8_lossy(&ps.stdout);
+        let survivors: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+            .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+            .filter(|cmd| cmd.contains("consume") && cmd.contains(&topic))
+            .collect();
         assert!(
-            !ps.lines()
-                .any(|l| l.contains("consume") && l.contains(&topic)),
-            "a consumer process survived:\n{ps}"
+            survivors.is_empty(),
+            "a consumer process survived: {survivors:?}"
         );
         assert!(
             home.join(".kafka_sandbox_history").exists(),
