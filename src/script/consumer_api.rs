@@ -120,7 +120,8 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     let start = {
         let s = session.clone();
         move |topic: &str, opts: Map| -> RhaiResult<Consumer> {
-            let partitions = partition_count(&s, topic)?;
+            // Fails early, with the list of topics, if the topic does not exist.
+            partition_count(&s, topic)?;
             let handle = spawn(&s, topic, &opts)?;
             // A lone group member, or a group-less reader, owns every partition; a member
             // joining an existing group owns some.
@@ -137,7 +138,6 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = partitions;
             Ok(Consumer(handle))
         }
     };
