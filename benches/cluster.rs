@@ -202,6 +202,7 @@ impl BenchMember {
         bootstrap: &str,
         topic: &str,
         group: &str,
+        fetch_wait_ms: u64,
         seen: std::sync::mpsc::Sender<(i32, String, Instant)>,
     ) -> Self {
         use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -212,6 +213,7 @@ impl BenchMember {
             .set("session.timeout.ms", "3000")
             .set("heartbeat.interval.ms", "300")
             .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
             .create()
             .expect("consumer");
         consumer.subscribe(&[topic]).expect("subscribe");
@@ -251,7 +253,7 @@ impl BenchMember {
 
 /// Time from a member leaving (cleanly, or by SIGKILL of a kcat member) until the survivors
 /// have received a message produced, right after the departure, to each of its partitions.
-async fn group_takeover(crash: bool, runs: usize) -> f64 {
+async fn group_takeover(crash: bool, runs: usize, fetch_wait_ms: u64) -> f64 {
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let cluster = EmbeddedCluster::start(ClusterConfig::default())
         .await
@@ -259,12 +261,12 @@ async fn group_takeover(crash: bool, runs: usize) -> f64 {
     let bootstrap = cluster.bootstrap();
     let mut times = Vec::new();
     for run in 0..runs {
-        let topic = format!("takeover-{crash}-{run}");
-        let group = format!("group-{crash}-{run}");
+        let topic = format!("takeover-{crash}-{fetch_wait_ms}-{run}");
+        let group = format!("group-{crash}-{fetch_wait_ms}-{run}");
         assert!(create(&bootstrap, &topic, 8).await);
         let (tx, rx) = std::sync::mpsc::channel();
         let survivors: Vec<BenchMember> = (0..2)
-            .map(|_| BenchMember::start(&bootstrap, &topic, &group, tx.clone()))
+            .map(|_| BenchMember::start(&bootstrap, &topic, &group, fetch_wait_ms, tx.clone()))
             .collect();
         let mut kcat = None;
         let mut third = None;
@@ -289,7 +291,13 @@ async fn group_takeover(crash: bool, runs: usize) -> f64 {
                     .expect("kcat is installed"),
             );
         } else {
-            third = Some(BenchMember::start(&bootstrap, &topic, &group, tx.clone()));
+            third = Some(BenchMember::start(
+                &bootstrap,
+                &topic,
+                &group,
+                fetch_wait_ms,
+                tx.clone(),
+            ));
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         while survivors.iter().map(|m| m.owned().len()).sum::<usize>() > 6
@@ -449,10 +457,12 @@ fn main() {
         }
         None => println!("repl: skipped (needs /usr/bin/python3 for its pty module)"),
     }
-    let leave = rt.block_on(group_takeover(false, 5));
-    println!("group: survivors consume a cleanly departed member's partitions {leave:.0} ms after it closes (median of 5)");
-    let crash = rt.block_on(group_takeover(true, 3));
+    for fetch_wait in [100, 500] {
+        let leave = rt.block_on(group_takeover(false, 5, fetch_wait));
+        println!("group (fetch.wait.max.ms={fetch_wait}): survivors consume a cleanly departed member's partitions {leave:.0} ms after it closes (median of 5)");
+    }
+    let crash = rt.block_on(group_takeover(true, 3, 100));
     println!(
-        "group: survivors consume a crashed member's partitions {crash:.0} ms after SIGKILL (session timeout 3000 ms; median of 3)"
+        "group (fetch.wait.max.ms=100): survivors consume a crashed member's partitions {crash:.0} ms after SIGKILL (session timeout 3000 ms; median of 3)"
     );
 }

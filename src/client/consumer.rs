@@ -221,6 +221,9 @@ pub fn run_child(spec: ConsumerSpec) -> Result<(), ClientError> {
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
         .set("auto.commit.interval.ms", "500")
+        // librdkafka's default is 500 ms; a shorter long poll lets partitions taken over in a
+        // rebalance start flowing sooner, which is what a learner watches for.
+        .set("fetch.wait.max.ms", "100")
         .set("topic.metadata.refresh.interval.ms", "1000")
         .set(
             "auto.offset.reset",
