@@ -39,7 +39,18 @@ pub fn assign(broker: &Arc<Broker>, follow: BTreeMap<i32, Vec<Arc<Replica>>>) {
     for (leader, replicas) in follow {
         match fetchers.get(&leader) {
             Some(tx) => {
-                tx.send_replace(replicas);
+                // Only a changed partition set interrupts the fetcher's long poll.
+                let unchanged = {
+                    let current = tx.borrow();
+                    current.len() == replicas.len()
+                        && current
+                            .iter()
+                            .zip(&replicas)
+                            .all(|(a, b)| Arc::ptr_eq(a, b))
+                };
+                if !unchanged {
+                    tx.send_replace(replicas);
+                }
             }
             None => {
                 let (tx, rx) = watch::channel(replicas);
