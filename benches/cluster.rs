@@ -46,10 +46,13 @@ async fn create_raw(cluster: &EmbeddedCluster, name: &str) -> bool {
     use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
     use kafka_protocol::protocol::StrBytes;
     let addr = cluster.broker_addr(1).unwrap();
-    let mut conn =
-        kafka_sandbox::protocol::client::Connection::connect(addr, "bench", Duration::from_secs(2))
-            .await
-            .unwrap();
+    let mut conn = kafka_sandbox::protocol::client::Connection::connect(
+        &addr.to_string(),
+        "bench",
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
     let request = CreateTopicsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![CreatableTopic::default()

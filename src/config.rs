@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// Every timer that shapes failover. Kafka's own default is in each field's doc.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timings {
     /// How often a broker heartbeats to the controller. Kafka: `broker.heartbeat.interval.ms` = 2000.
     pub broker_heartbeat_interval: Duration,
@@ -67,7 +69,7 @@ impl Default for Timings {
 }
 
 /// Defaults applied to topics that do not set their own configs. Kafka's names and defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicDefaults {
     /// `auto.create.topics.enable` (Kafka: true).
     pub auto_create_topics: bool,
@@ -106,7 +108,7 @@ impl Default for TopicDefaults {
 }
 
 /// How to start a cluster.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterConfig {
     /// Number of brokers; ids are 1..=brokers.
     pub brokers: i32,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 
-use super::events::{diff, ClusterEvent};
+use super::events::ClusterEvent;
 
 use super::snapshot::{
     BrokerState, BrokerStatus, ClusterSnapshot, PartitionSnapshot, ReplicaOffsets, TopicSnapshot,
@@ -95,7 +95,7 @@ impl EmbeddedCluster {
             let storage = BrokerStorage::default();
             let handle = BrokerHandle::start(
                 listener,
-                BrokerConfig::new(id, &config, controller.addr),
+                BrokerConfig::new(id, &config, &controller.addr.to_string()),
                 storage.clone(),
             )?;
             slots.insert(
@@ -241,7 +241,7 @@ impl EmbeddedCluster {
         };
         let handle = BrokerHandle::start(
             listener,
-            BrokerConfig::new(id, &self.config, self.controller.addr),
+            BrokerConfig::new(id, &self.config, &self.controller.addr.to_string()),
             storage,
         )?;
         self.with_slot(id, |s| {
@@ -376,29 +376,7 @@ impl EmbeddedCluster {
     /// A stream of cluster events (fencing, leader moves, ISR changes) from now on. The
     /// watcher ends when the receiver is dropped.
     pub fn watch_events(&self) -> mpsc::UnboundedReceiver<ClusterEvent> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut images = self.controller.subscribe();
-        let mut previous = images.borrow_and_update().image.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tx.closed() => return,
-                    changed = images.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                    }
-                }
-                let current = images.borrow_and_update().image.clone();
-                for event in diff(&previous, &current) {
-                    if tx.send(event).is_err() {
-                        return;
-                    }
-                }
-                previous = current;
-            }
-        });
-        rx
+        super::events::watch(self.controller.subscribe(), |c| c.image.clone())
     }
 
     /// Polls the snapshot until `condition` holds or `timeout` passes. Returns whether it held.

@@ -3,6 +3,9 @@
 //! and going. Nothing here is scripted; every line comes from a real change.
 
 use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
 
 use crate::cluster::image::{MetadataImage, NO_LEADER};
 
@@ -143,6 +146,37 @@ pub fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent> {
         }
     }
     out
+}
+
+/// Turns a stream of images into a stream of events, from now on. `image` picks the metadata
+/// image out of whatever the channel carries. The watcher ends when the receiver is dropped or
+/// the images stop.
+pub fn watch<T: Send + Sync + 'static>(
+    mut images: watch::Receiver<T>,
+    image: fn(&T) -> Arc<MetadataImage>,
+) -> mpsc::UnboundedReceiver<ClusterEvent> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut previous = image(&images.borrow_and_update());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                changed = images.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+            let current = image(&images.borrow_and_update());
+            for event in diff(&previous, &current) {
+                if tx.send(event).is_err() {
+                    return;
+                }
+            }
+            previous = current;
+        }
+    });
+    rx
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Cluster backends behind one control surface. Today: the embedded cluster. The snapshot
 //! types describe any backend's cluster the same way.
 
+pub mod docker;
 pub mod embedded;
 pub mod events;
 pub mod snapshot;

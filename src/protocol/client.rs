@@ -2,7 +2,6 @@
 //! with the controller, a follower fetching from its leader. One request in flight per
 //! connection, like Kafka's own inter-broker channels; each caller owns its connection.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -21,13 +20,13 @@ pub struct Connection {
     writer: BufWriter<OwnedWriteHalf>,
     client_id: StrBytes,
     next_correlation_id: i32,
-    peer: SocketAddr,
+    peer: String,
 }
 
 impl Connection {
-    /// Connects to `addr`, giving up after `timeout`.
+    /// Connects to `addr` (`host:port`; the host may be a name), giving up after `timeout`.
     pub async fn connect(
-        addr: SocketAddr,
+        addr: &str,
         client_id: &str,
         timeout: Duration,
     ) -> Result<Self, ProtocolError> {
@@ -41,13 +40,13 @@ impl Connection {
             writer: BufWriter::new(write),
             client_id: StrBytes::from_string(client_id.to_string()),
             next_correlation_id: 1,
-            peer: addr,
+            peer: addr.to_string(),
         })
     }
 
     /// The address this connection talks to.
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
+    pub fn peer(&self) -> &str {
+        &self.peer
     }
 
     /// Sends `request` at `version` and waits up to `timeout` for its response.

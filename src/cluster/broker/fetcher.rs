@@ -4,7 +4,6 @@
 //! from its log end with its replica id, which is how the leader learns its progress.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,10 +60,10 @@ pub fn assign(broker: &Arc<Broker>, follow: BTreeMap<i32, Vec<Arc<Replica>>>) {
     }
 }
 
-fn leader_addr(broker: &Broker, leader: i32) -> Option<SocketAddr> {
+fn leader_addr(broker: &Broker, leader: i32) -> Option<String> {
     let image = broker.image();
     let b = image.brokers.get(&leader)?;
-    format!("{}:{}", b.host, b.port).parse().ok()
+    Some(format!("{}:{}", b.host, b.port))
 }
 
 async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiver<Vec<Arc<Replica>>>) {
@@ -82,7 +81,7 @@ async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiver<V
             continue;
         }
         let addr = leader_addr(&broker, leader);
-        if conn.as_ref().map(|c| Some(c.peer())) != Some(addr) {
+        if conn.as_ref().map(|c| c.peer()) != addr.as_deref() {
             conn = None;
         }
         if conn.is_none() {
@@ -90,7 +89,7 @@ async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiver<V
                 tokio::time::sleep(backoff).await;
                 continue;
             };
-            match broker.connect_peer(addr).await {
+            match broker.connect_peer(&addr).await {
                 Ok(c) => conn = Some(c),
                 Err(_) => {
                     tokio::time::sleep(backoff).await;

@@ -76,8 +76,8 @@ pub struct BrokerConfig {
     pub id: i32,
     /// Host to advertise.
     pub host: String,
-    /// Where the controller listens.
-    pub controller: SocketAddr,
+    /// Where the controller listens (`host:port`).
+    pub controller: String,
     /// Failover timers.
     pub timings: Timings,
     /// Topic defaults.
@@ -88,11 +88,11 @@ pub struct BrokerConfig {
 
 impl BrokerConfig {
     /// Settings for broker `id` of `cluster`.
-    pub fn new(id: i32, cluster: &ClusterConfig, controller: SocketAddr) -> Self {
+    pub fn new(id: i32, cluster: &ClusterConfig, controller: &str) -> Self {
         Self {
             id,
             host: cluster.host.clone(),
-            controller,
+            controller: controller.to_string(),
             timings: cluster.timings.clone(),
             topic_defaults: cluster.topic_defaults.clone(),
             cluster_id: cluster.cluster_id.clone(),
@@ -180,11 +180,11 @@ impl Broker {
 
     /// Opens a connection to the controller; refused while isolated.
     pub async fn connect_controller(&self) -> Result<Connection, ProtocolError> {
-        self.connect_peer(self.config.controller).await
+        self.connect_peer(&self.config.controller).await
     }
 
     /// Opens a connection to a peer node; refused while isolated, like a cut network.
-    pub async fn connect_peer(&self, addr: SocketAddr) -> Result<Connection, ProtocolError> {
+    pub async fn connect_peer(&self, addr: &str) -> Result<Connection, ProtocolError> {
         if self.node.is_isolated() {
             return Err(ProtocolError::Io(std::io::Error::new(
                 std::io::ErrorKind::HostUnreachable,

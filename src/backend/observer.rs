@@ -1,0 +1,283 @@
+//! Watches a cluster from outside, over the Kafka protocol only, the way `kafka-topics
+//! --describe` would: a Metadata request every [`POLL_INTERVAL`] to the first broker that
+//! answers, and DescribeConfigs once per new topic for `min.insync.replicas` and
+//! `unclean.leader.election.enable`. Each answer becomes a [`MetadataImage`], so cluster events
+//! come from the same diff the embedded cluster uses. Works against any Kafka: the sandbox's
+//! own nodes, or Apache Kafka.
+//!
+//! Brokers missing from a Metadata answer are shown as fenced: outside the controller, that is
+//! all a client can see.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{DescribeConfigsRequest, MetadataRequest, MetadataResponse};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::cluster::image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
+use crate::protocol::client::Connection;
+
+/// How often the observer asks for metadata.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long one broker gets to answer before the next is tried.
+const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
+/// DescribeConfigs resource type for topics.
+const TOPIC_RESOURCE: i8 = 2;
+
+/// A running observer; dropping it stops the polling.
+pub struct Observer {
+    images: watch::Receiver<Arc<MetadataImage>>,
+    stop: CancellationToken,
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Observer {
+    /// Starts polling `bootstrap` (`host:port` each). `known` are broker ids to show even before
+    /// they first answer (as fenced).
+    pub fn start(bootstrap: Vec<String>, known: &[i32]) -> Self {
+        let mut first = MetadataImage::default();
+        for id in known {
+            first.brokers.insert(
+                *id,
+                BrokerImage {
+                    id: *id,
+                    host: String::new(),
+                    port: 0,
+                    epoch: 0,
+                    fenced: true,
+                },
+            );
+        }
+        let (tx, images) = watch::channel(Arc::new(first.clone()));
+        let stop = CancellationToken::new();
+        let mut poller = Poller {
+            bootstrap,
+            conn: None,
+            image: first,
+            topic_settings: HashMap::new(),
+        };
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(image) = poller.poll().await {
+                    tx.send_if_modified(|current| {
+                        if **current == image {
+                            return false;
+                        }
+                        *current = Arc::new(image);
+                        true
+                    });
+                }
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                }
+            }
+        });
+        Self { images, stop }
+    }
+
+    /// The newest image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.images.borrow().clone()
+    }
+
+    /// A receiver that sees every new image.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.images.clone()
+    }
+
+    /// Waits until `condition` holds for an image, or `timeout` passes. Returns whether it held.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        condition: impl Fn(&MetadataImage) -> bool,
+    ) -> bool {
+        let mut rx = self.images.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|image| condition(image)))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+struct Poller {
+    bootstrap: Vec<String>,
+    conn: Option<Connection>,
+    image: MetadataImage,
+    /// `(min.insync.replicas, unclean.leader.election.enable)` by topic id.
+    topic_settings: HashMap<Uuid, (i32, bool)>,
+}
+
+impl Poller {
+    /// Every address worth trying: bootstrap first, then brokers learnt from metadata.
+    fn candidates(&self) -> Vec<String> {
+        let mut out = self.bootstrap.clone();
+        for b in self.image.brokers.values().filter(|b| b.port != 0) {
+            let addr = format!("{}:{}", b.host, b.port);
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+        out
+    }
+
+    async fn metadata(&mut self) -> Option<MetadataResponse> {
+        let request = MetadataRequest::default()
+            .with_topics(None)
+            .with_allow_auto_topic_creation(false);
+        if let Some(conn) = self.conn.as_mut() {
+            if let Ok(r) = conn.call(&request, 12, CALL_TIMEOUT).await {
+                return Some(r);
+            }
+            self.conn = None;
+        }
+        for addr in self.candidates() {
+            let Ok(mut conn) =
+                Connection::connect(&addr, "kafka-sandbox-observer", CALL_TIMEOUT).await
+            else {
+                continue;
+            };
+            if let Ok(r) = conn.call(&request, 12, CALL_TIMEOUT).await {
+                self.conn = Some(conn);
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    async fn poll(&mut self) -> Option<MetadataImage> {
+        let response = self.metadata().await?;
+        let mut image = MetadataImage {
+            offset: self.image.offset,
+            cluster_id: response
+                .cluster_id
+                .as_ref()
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            brokers: self.image.brokers.clone(),
+            topics: BTreeMap::new(),
+        };
+        for b in image.brokers.values_mut() {
+            b.fenced = true;
+        }
+        for b in &response.brokers {
+            let id = b.node_id.0;
+            image.brokers.insert(
+                id,
+                BrokerImage {
+                    id,
+                    host: b.host.to_string(),
+                    port: u16::try_from(b.port).unwrap_or(0),
+                    epoch: 0,
+                    fenced: false,
+                },
+            );
+        }
+        let mut unknown = Vec::new();
+        for t in &response.topics {
+            let Some(name) = t.name.as_ref().map(|n| n.to_string()) else {
+                continue;
+            };
+            if t.error_code != 0 {
+                continue;
+            }
+            let mut partitions: Vec<(i32, PartitionImage)> = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    (
+                        p.partition_index,
+                        PartitionImage {
+                            replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                            isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                            leader: p.leader_id.0,
+                            leader_epoch: p.leader_epoch,
+                            partition_epoch: 0,
+                        },
+                    )
+                })
+                .collect();
+            partitions.sort_by_key(|(i, _)| *i);
+            if !self.topic_settings.contains_key(&t.topic_id) {
+                unknown.push((name.clone(), t.topic_id));
+            }
+            image.topics.insert(
+                name,
+                TopicImage {
+                    id: t.topic_id,
+                    configs: BTreeMap::new(),
+                    min_insync_replicas: 0,
+                    unclean_leader_election: false,
+                    partitions: partitions.into_iter().map(|(_, p)| p).collect(),
+                },
+            );
+        }
+        if !unknown.is_empty() {
+            self.describe_configs(&unknown).await;
+        }
+        for t in image.topics.values_mut() {
+            if let Some((min_isr, unclean)) = self.topic_settings.get(&t.id) {
+                t.min_insync_replicas = *min_isr;
+                t.unclean_leader_election = *unclean;
+            }
+        }
+        if image.brokers != self.image.brokers || image.topics != self.image.topics {
+            image.offset += 1;
+        }
+        self.image = image.clone();
+        Some(image)
+    }
+
+    async fn describe_configs(&mut self, topics: &[(String, Uuid)]) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let request = DescribeConfigsRequest::default().with_resources(
+            topics
+                .iter()
+                .map(|(name, _)| {
+                    DescribeConfigsResource::default()
+                        .with_resource_type(TOPIC_RESOURCE)
+                        .with_resource_name(StrBytes::from_string(name.clone()))
+                        .with_configuration_keys(Some(vec![
+                            StrBytes::from_static_str("min.insync.replicas"),
+                            StrBytes::from_static_str("unclean.leader.election.enable"),
+                        ]))
+                })
+                .collect(),
+        );
+        let Ok(response) = conn.call(&request, 4, CALL_TIMEOUT).await else {
+            return;
+        };
+        for result in response.results.iter().filter(|r| r.error_code == 0) {
+            let Some((_, id)) = topics
+                .iter()
+                .find(|(name, _)| name.as_str() == result.resource_name.as_str())
+            else {
+                continue;
+            };
+            let value = |key: &str| {
+                result
+                    .configs
+                    .iter()
+                    .find(|c| c.name.as_str() == key)
+                    .and_then(|c| c.value.as_ref().map(|v| v.to_string()))
+            };
+            let min_isr = value("min.insync.replicas")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let unclean = value("unclean.leader.election.enable").is_some_and(|v| v == "true");
+            self.topic_settings.insert(*id, (min_isr, unclean));
+        }
+    }
+}
