@@ -18,7 +18,11 @@
 //!   - [`cluster::assignment`] — Kafka-style replica placement;
 //!   - [`cluster::image`] / [`cluster::metadata_log`] — the metadata the controller publishes;
 //!   - [`cluster::node`] — kill, pause and isolation switches of one node.
-//! - [`backend`] — cluster control surfaces; [`backend::embedded`] runs everything in-process.
+//! - [`backend`] — cluster control surfaces: [`backend::embedded`] runs everything in-process;
+//!   [`backend::remote`] watches a cluster over the wire ([`backend::observer`]) and controls it
+//!   through child processes ([`backend::processes`]), containers ([`backend::docker`]) or not
+//!   at all ([`backend::attach`]).
+//! - [`node_process`] — `kafka-sandbox node`: one node in its own process or container.
 //! - [`client`] — real Kafka clients (librdkafka): producer, consumer processes, admin, the
 //!   delivery ledger.
 //! - [`script`] — the Rhai engine and one binding module per concept; [`repl`] the line
@@ -34,6 +38,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod lesson;
+pub mod node_process;
 pub mod protocol;
 pub mod repl;
 pub mod runner;

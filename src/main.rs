@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use kafka_sandbox::backend::Backend;
 use kafka_sandbox::config::{ClusterConfig, Timings, TopicDefaults};
 
 /// Learn how Kafka behaves under failure, on a cluster you can break on purpose.
@@ -34,6 +35,19 @@ enum Command {
     Run(RunArgs),
     /// List the bundled lessons, or run one on a fresh embedded cluster.
     Lesson(LessonArgs),
+    /// Run one node of the sandbox cluster in the foreground, as the processes and docker
+    /// backends do: SIGTERM is a controlled shutdown, SIGUSR1/SIGUSR2 isolate and heal.
+    Node(NodeArgs),
+    /// The sandbox's own node image: `image build` builds it locally (no registry needed).
+    Image {
+        #[command(subcommand)]
+        action: ImageAction,
+    },
+    /// Docker housekeeping: `docker clean` removes containers and networks a sandbox left.
+    Docker {
+        #[command(subcommand)]
+        action: DockerAction,
+    },
     /// (internal) One consumer process, started by the REPL and scripts.
     #[command(hide = true)]
     Consume {
@@ -41,6 +55,69 @@ enum Command {
         #[arg(long)]
         spec: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageAction {
+    /// Build the `FROM scratch` node image from this binary and the libraries it links.
+    Build,
+}
+
+#[derive(Subcommand, Debug)]
+enum DockerAction {
+    /// Remove every container and network labelled by a sandbox (leftovers of a crash).
+    Clean,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeRole {
+    Controller,
+    Broker,
+}
+
+#[derive(Args, Debug)]
+struct NodeArgs {
+    /// Which node to run.
+    role: NodeRole,
+    /// Broker id (brokers only).
+    #[arg(long, required_if_eq("role", "broker"))]
+    id: Option<i32>,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:9092")]
+    listen: std::net::SocketAddr,
+    /// Host a broker advertises to clients and peers [default: the listen address].
+    #[arg(long)]
+    advertise: Option<String>,
+    /// The controller's HOST:PORT (brokers only).
+    #[arg(long, required_if_eq("role", "broker"))]
+    controller: Option<String>,
+    /// Cluster settings (timings, topic defaults) as JSON, as the backends pass them
+    /// [default: the sandbox defaults].
+    #[arg(long)]
+    config: Option<String>,
+}
+
+impl NodeArgs {
+    fn settings(self) -> anyhow::Result<kafka_sandbox::node_process::NodeSettings> {
+        use kafka_sandbox::node_process::{NodeSettings, Role};
+        let cluster = match &self.config {
+            Some(json) => {
+                serde_json::from_str(json).map_err(|e| anyhow::anyhow!("bad --config JSON: {e}"))?
+            }
+            None => ClusterConfig::default(),
+        };
+        let role = match (self.role, self.id, self.controller) {
+            (NodeRole::Controller, _, _) => Role::Controller,
+            (NodeRole::Broker, Some(id), Some(controller)) => Role::Broker { id, controller },
+            _ => anyhow::bail!("a broker needs --id and --controller"),
+        };
+        Ok(NodeSettings {
+            role,
+            listen: self.listen,
+            advertise: self.advertise,
+            cluster,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -74,6 +151,18 @@ struct ServeArgs {
     /// Address to bind and advertise.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Which cluster: embedded (in this process), processes (one child process per node),
+    /// docker (containers; see --image) or attach=HOST:PORT[,HOST:PORT…] (an existing cluster).
+    #[arg(long, default_value = "embedded", value_name = "BACKEND")]
+    cluster: String,
+    /// Image for --cluster docker: Apache Kafka (default apache/kafka, pinned) or the sandbox's
+    /// own node image from `kafka-sandbox image build`.
+    #[arg(long)]
+    image: Option<String>,
+    /// With attach: broker id → container, e.g. 1=kafka-1,2=kafka-2 (default: ask Docker
+    /// which container publishes each broker's port).
+    #[arg(long)]
+    containers: Option<String>,
     #[command(flatten)]
     timings: TimingArgs,
     #[command(flatten)]
@@ -164,6 +253,15 @@ impl TimingArgs {
 }
 
 impl ServeArgs {
+    fn backend(&self) -> anyhow::Result<Backend> {
+        Backend::parse(
+            &self.cluster,
+            self.image.as_deref(),
+            self.containers.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)
+    }
+
     fn cluster_config(&self) -> anyhow::Result<ClusterConfig> {
         self.cluster_config_with_port(9092)
     }
@@ -231,6 +329,11 @@ fn run() -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Some(Command::Serve(args)) => {
+            if args.backend()? != Backend::Embedded {
+                anyhow::bail!(
+                    "serve runs the embedded cluster; use --cluster with the REPL, run or lesson"
+                );
+            }
             let config = args.cluster_config()?;
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             runtime.block_on(kafka_sandbox::serve::run(config, stdin))?;
@@ -238,7 +341,10 @@ fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Run(args)) => {
             let config = args.cluster.cluster_config_with_port(0)?;
             return Ok(kafka_sandbox::runner::run_file(
-                &runtime, config, &args.file,
+                &runtime,
+                &args.cluster.backend()?,
+                config,
+                &args.file,
             ));
         }
         Some(Command::Lesson(args)) => {
@@ -248,7 +354,11 @@ fn run() -> anyhow::Result<ExitCode> {
             };
             let config = args.cluster.cluster_config_with_port(0)?;
             return Ok(kafka_sandbox::runner::run_lesson(
-                &runtime, config, &name, args.auto,
+                &runtime,
+                &args.cluster.backend()?,
+                config,
+                &name,
+                args.auto,
             ));
         }
         Some(Command::Consume { spec }) => {
@@ -256,9 +366,49 @@ fn run() -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("bad consumer spec: {e}"))?;
             kafka_sandbox::client::consumer::run_child(spec)?;
         }
+        Some(Command::Node(args)) => {
+            runtime.block_on(kafka_sandbox::node_process::run(args.settings()?))?;
+        }
+        Some(Command::Image {
+            action: ImageAction::Build,
+        }) => {
+            let exe = std::env::current_exe()?;
+            let id = runtime.block_on(async {
+                let engine = kafka_sandbox::backend::docker::containers::Engine::connect().await?;
+                let image = kafka_sandbox::backend::docker::image::NODE_IMAGE;
+                kafka_sandbox::backend::docker::image::build(
+                    engine.docker(),
+                    &exe,
+                    image,
+                    &mut |line| eprintln!("{line}"),
+                )
+                .await
+                .map_err(anyhow::Error::msg)
+            })?;
+            println!(
+                "built {} ({id}); use it with --cluster docker --image {}",
+                kafka_sandbox::backend::docker::image::NODE_IMAGE,
+                kafka_sandbox::backend::docker::image::NODE_IMAGE
+            );
+        }
+        Some(Command::Docker {
+            action: DockerAction::Clean,
+        }) => {
+            let removed = runtime.block_on(async {
+                let engine = kafka_sandbox::backend::docker::containers::Engine::connect().await?;
+                engine.clean(None).await
+            })?;
+            if removed.is_empty() {
+                println!("nothing to remove");
+            }
+            for what in removed {
+                println!("removed {what}");
+            }
+        }
         None => {
             let config = cli.cluster.cluster_config()?;
-            kafka_sandbox::runner::repl(&runtime, config).map_err(anyhow::Error::msg)?;
+            kafka_sandbox::runner::repl(&runtime, &cli.cluster.backend()?, config)
+                .map_err(anyhow::Error::msg)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,26 +7,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::backend::embedded::EmbeddedCluster;
-use crate::backend::ClusterControl;
+use crate::backend::{Backend, ClusterControl};
 use crate::config::ClusterConfig;
 use crate::script::output::Output;
 use crate::script::{self, Session};
 
-async fn start(config: ClusterConfig) -> Result<Arc<dyn ClusterControl>, String> {
-    EmbeddedCluster::start(config)
-        .await
-        .map(|c| Arc::new(c) as Arc<dyn ClusterControl>)
-        .map_err(|e| e.to_string())
+async fn start(
+    backend: &Backend,
+    config: ClusterConfig,
+) -> Result<Arc<dyn ClusterControl>, String> {
+    backend.start(config).await.map_err(|e| e.to_string())
 }
 
 /// Starts a cluster and runs the REPL on it.
-pub fn repl(rt: &tokio::runtime::Runtime, config: ClusterConfig) -> Result<(), String> {
+pub fn repl(
+    rt: &tokio::runtime::Runtime,
+    backend: &Backend,
+    config: ClusterConfig,
+) -> Result<(), String> {
     let started = Instant::now();
-    let brokers = config.brokers;
-    let cluster = rt.block_on(start(config))?;
+    let cluster = rt.block_on(start(backend, config))?;
     let banner = format!(
-        "kafka-sandbox: {brokers} brokers ready in {} ms\nbootstrap servers: {}  (kcat -b {} -L)\ntype help() for the script API, Tab to complete, exit or Ctrl-D to quit",
+        "kafka-sandbox: {} brokers ready in {} ms\nbootstrap servers: {}  (kcat -b {} -L)\ntype help() for the script API, Tab to complete, exit or Ctrl-D to quit",
+        cluster.brokers().len(),
         started.elapsed().as_millis(),
         cluster.bootstrap(),
         cluster.bootstrap().split(',').next().unwrap_or_default()
@@ -37,6 +40,7 @@ pub fn repl(rt: &tokio::runtime::Runtime, config: ClusterConfig) -> Result<(), S
 /// Runs a bundled lesson on a fresh cluster.
 pub fn run_lesson(
     rt: &tokio::runtime::Runtime,
+    backend: &Backend,
     config: ClusterConfig,
     name: &str,
     auto: bool,
@@ -49,13 +53,18 @@ pub fn run_lesson(
         return ExitCode::FAILURE;
     }
     let source = format!("lesson({name:?}, #{{auto: {auto}}});");
-    run_source(rt, config, Path::new("lesson"), &source)
+    run_source(rt, backend, config, Path::new("lesson"), &source)
 }
 
 /// Runs a script file on a fresh cluster. Errors print as `FILE:LINE:COLUMN: message`.
-pub fn run_file(rt: &tokio::runtime::Runtime, config: ClusterConfig, file: &Path) -> ExitCode {
+pub fn run_file(
+    rt: &tokio::runtime::Runtime,
+    backend: &Backend,
+    config: ClusterConfig,
+    file: &Path,
+) -> ExitCode {
     match std::fs::read_to_string(file) {
-        Ok(source) => run_source(rt, config, file, &source),
+        Ok(source) => run_source(rt, backend, config, file, &source),
         Err(e) => {
             eprintln!("kafka-sandbox: cannot read {}: {e}", file.display());
             ExitCode::FAILURE
@@ -65,11 +74,12 @@ pub fn run_file(rt: &tokio::runtime::Runtime, config: ClusterConfig, file: &Path
 
 fn run_source(
     rt: &tokio::runtime::Runtime,
+    backend: &Backend,
     config: ClusterConfig,
     file: &Path,
     source: &str,
 ) -> ExitCode {
-    let cluster = match rt.block_on(start(config)) {
+    let cluster = match rt.block_on(start(backend, config)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("kafka-sandbox: {e}");

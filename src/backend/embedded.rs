@@ -325,7 +325,7 @@ impl EmbeddedCluster {
                 let registration = image.brokers.get(id);
                 BrokerStatus {
                     id: *id,
-                    addr: s.addr,
+                    addr: s.addr.to_string(),
                     state,
                     fenced: registration.is_none_or(|b| b.fenced),
                     metadata_offset: s.running.as_ref().map_or(-1, |h| h.broker().image().offset),

@@ -1,9 +1,15 @@
-//! Cluster backends behind one control surface. Today: the embedded cluster. The snapshot
-//! types describe any backend's cluster the same way.
+//! Cluster backends behind one control surface: the embedded cluster in this process, and
+//! clusters watched over the Kafka protocol ([`remote`]) whose brokers are child processes
+//! ([`processes`]), containers ([`docker`]) or someone else's ([`attach`]). The snapshot types
+//! describe any backend's cluster the same way.
 
+pub mod attach;
 pub mod docker;
 pub mod embedded;
 pub mod events;
+pub mod observer;
+pub mod processes;
+pub mod remote;
 pub mod snapshot;
 
 use thiserror::Error;
@@ -42,6 +48,15 @@ pub enum ClusterError {
     /// The cluster did not come up.
     #[error("the cluster did not become ready: {0}")]
     NotReady(String),
+    /// The cluster is watched, not run, by the sandbox.
+    #[error("this cluster can be observed but not controlled: {0}")]
+    NotControllable(String),
+    /// A node process failed.
+    #[error("{0}")]
+    Process(String),
+    /// The Docker engine refused or failed.
+    #[error("{0}")]
+    Docker(String),
     /// Any other I/O failure.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -72,13 +87,15 @@ pub trait ClusterControl: Send + Sync {
     /// Stop, then start a broker.
     fn restart(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// Freeze a broker.
-    fn pause(&self, id: i32) -> Result<(), ClusterError>;
+    fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// Thaw a broker.
-    fn resume(&self, id: i32) -> Result<(), ClusterError>;
+    fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// Cut a broker off from its peers.
-    fn isolate(&self, id: i32) -> Result<(), ClusterError>;
+    fn isolate(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// Reconnect one broker, or all.
-    fn heal(&self, id: Option<i32>) -> Result<(), ClusterError>;
+    fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// The broker's recent log lines.
+    fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>>;
     /// The cluster's state, as a snapshot.
     fn snapshot(&self) -> snapshot::ClusterSnapshot;
     /// Cluster events from now on.
@@ -106,23 +123,30 @@ impl ClusterControl for embedded::EmbeddedCluster {
     fn restart(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(self.restart_broker(id))
     }
-    fn pause(&self, id: i32) -> Result<(), ClusterError> {
-        self.pause_broker(id)
+    fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(std::future::ready(self.pause_broker(id)))
     }
-    fn resume(&self, id: i32) -> Result<(), ClusterError> {
-        self.resume_broker(id)
+    fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(std::future::ready(self.resume_broker(id)))
     }
-    fn isolate(&self, id: i32) -> Result<(), ClusterError> {
-        self.isolate_broker(id)
+    fn isolate(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(std::future::ready(self.isolate_broker(id)))
     }
-    fn heal(&self, id: Option<i32>) -> Result<(), ClusterError> {
-        match id {
+    fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(std::future::ready(match id {
             Some(id) => self.heal_broker(id),
             None => {
                 self.heal_all();
                 Ok(())
             }
-        }
+        }))
+    }
+    fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
+        Box::pin(std::future::ready(self.broker_addr(id).and(Err(
+            ClusterError::InvalidConfig(
+                "embedded brokers log to this terminal: start with KAFKA_SANDBOX_LOG=info to see them".into(),
+            ),
+        ))))
     }
     fn snapshot(&self) -> snapshot::ClusterSnapshot {
         embedded::EmbeddedCluster::snapshot(self)
@@ -132,5 +156,79 @@ impl ClusterControl for embedded::EmbeddedCluster {
     }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(embedded::EmbeddedCluster::shutdown(self))
+    }
+}
+
+/// Which backend runs the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// Every node in this process.
+    Embedded,
+    /// Every node a child process of `exe` (the kafka-sandbox binary).
+    Processes {
+        /// The binary to run as `exe node ...`.
+        exe: std::path::PathBuf,
+    },
+    /// Every broker a container of `image`: Apache Kafka, or the sandbox's node image.
+    Docker {
+        /// The image.
+        image: String,
+    },
+    /// Someone else's cluster.
+    Attach(attach::AttachSpec),
+}
+
+impl Backend {
+    /// Parses `--cluster`: `embedded`, `processes`, `docker` or `attach=HOST:PORT[,…]`.
+    pub fn parse(
+        value: &str,
+        image: Option<&str>,
+        containers: Option<&str>,
+    ) -> Result<Self, String> {
+        let backend = match value {
+            "embedded" => Backend::Embedded,
+            "processes" => Backend::Processes {
+                exe: std::env::current_exe()
+                    .map_err(|e| format!("cannot find the kafka-sandbox binary: {e}"))?,
+            },
+            "docker" => Backend::Docker {
+                image: image.unwrap_or(docker::apache_kafka::DEFAULT_IMAGE).to_string(),
+            },
+            other => match other.strip_prefix("attach=") {
+                Some(servers) => {
+                    let mut spec = attach::AttachSpec::parse(servers)?;
+                    if let Some(map) = containers {
+                        spec.containers = attach::AttachSpec::parse_containers(map)?;
+                    }
+                    Backend::Attach(spec)
+                }
+                None => {
+                    return Err(format!(
+                        "unknown cluster '{other}'; use embedded, processes, docker or attach=HOST:PORT[,HOST:PORT…]"
+                    ))
+                }
+            },
+        };
+        if image.is_some() && !matches!(backend, Backend::Docker { .. }) {
+            return Err("--image is for --cluster docker".into());
+        }
+        if containers.is_some() && !matches!(backend, Backend::Attach(_)) {
+            return Err("--containers is for --cluster attach=…".into());
+        }
+        Ok(backend)
+    }
+
+    /// Starts (or attaches to) the cluster.
+    pub async fn start(
+        &self,
+        config: crate::config::ClusterConfig,
+    ) -> Result<std::sync::Arc<dyn ClusterControl>, ClusterError> {
+        use std::sync::Arc;
+        Ok(match self {
+            Backend::Embedded => Arc::new(embedded::EmbeddedCluster::start(config).await?),
+            Backend::Processes { exe } => Arc::new(processes::start(exe.clone(), config).await?),
+            Backend::Docker { image } => Arc::new(docker::start(image, config).await?),
+            Backend::Attach(spec) => Arc::new(attach::start(spec.clone()).await?),
+        })
     }
 }

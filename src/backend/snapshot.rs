@@ -3,7 +3,6 @@
 //! `status` table, laid out like `kafka-topics --describe`.
 
 use std::fmt;
-use std::net::SocketAddr;
 
 use crate::cluster::image::NO_LEADER;
 
@@ -36,8 +35,8 @@ impl fmt::Display for BrokerState {
 pub struct BrokerStatus {
     /// Broker id.
     pub id: i32,
-    /// Listener address.
-    pub addr: SocketAddr,
+    /// Advertised address (`host:port`).
+    pub addr: String,
     /// Process state.
     pub state: BrokerState,
     /// Whether the controller has fenced it (out of the cluster).
@@ -156,15 +155,20 @@ impl fmt::Display for ClusterSnapshot {
                 } else {
                     format!("\tOffline: {}", ids(&p.offline))
                 };
-                let offsets = p
-                    .offsets
-                    .iter()
-                    .map(|o| format!("{}:{}/{}", o.broker, o.log_end_offset, o.high_watermark))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let offsets = if p.offsets.is_empty() {
+                    String::new()
+                } else {
+                    let each = p
+                        .offsets
+                        .iter()
+                        .map(|o| format!("{}:{}/{}", o.broker, o.log_end_offset, o.high_watermark))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    format!("\tLEO/HW: {each}")
+                };
                 writeln!(
                     f,
-                    "\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}{offline}\tEpoch: {}\tLEO/HW: {offsets}",
+                    "\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}{offline}\tEpoch: {}{offsets}",
                     p.partition,
                     ids(&p.replicas),
                     ids(&p.isr),

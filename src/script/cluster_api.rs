@@ -51,31 +51,28 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     async_control!("kill", kill, "broker {} killed");
     async_control!("start", start, "broker {} started");
     async_control!("restart", restart, "broker {} restarted");
-    macro_rules! control {
-        ($name:literal, $method:ident, $done:literal) => {{
-            let s = session.clone();
-            engine.register_fn($name, move |_: Cluster, broker: i64| -> RhaiResult<()> {
-                match s.cluster.$method(id(broker)) {
-                    Ok(()) => {
-                        s.out.print(&format!($done, broker));
-                        Ok(())
-                    }
-                    Err(e) => fail(e.to_string()),
-                }
-            });
-        }};
-    }
-    control!("pause", pause, "broker {} paused");
-    control!("resume", resume, "broker {} resumed");
-    control!("isolate", isolate, "broker {} isolated from its peers");
+    async_control!("pause", pause, "broker {} paused");
+    async_control!("resume", resume, "broker {} resumed");
+    async_control!("isolate", isolate, "broker {} isolated from its peers");
     let s = session.clone();
     engine.register_fn("heal", move |_: Cluster| -> RhaiResult<()> {
-        s.cluster.heal(None).or_else(|e| fail(e.to_string()))
+        s.block_on(s.cluster.heal(None))?
+            .or_else(|e| fail(e.to_string()))
     });
     let s = session.clone();
     engine.register_fn("heal", move |_: Cluster, broker: i64| -> RhaiResult<()> {
-        s.cluster
-            .heal(Some(id(broker)))
+        s.block_on(s.cluster.heal(Some(id(broker))))?
             .or_else(|e| fail(e.to_string()))
+    });
+    let s = session.clone();
+    engine.register_fn("logs", move |_: Cluster, broker: i64| -> RhaiResult<()> {
+        match s.block_on(s.cluster.logs(id(broker)))? {
+            Ok(text) => {
+                s.out.print(&text);
+                s.printed.set(true);
+                Ok(())
+            }
+            Err(e) => fail(e.to_string()),
+        }
     });
 }

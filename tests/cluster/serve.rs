@@ -4,34 +4,10 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
 
 use crate::util::*;
-
-async fn read_until(
-    lines: &mut Lines<BufReader<ChildStdout>>,
-    needle: &str,
-    seen: &mut Vec<String>,
-) -> String {
-    let found = tokio::time::timeout(Duration::from_secs(15), async {
-        while let Some(line) = lines.next_line().await.expect("stdout readable") {
-            seen.push(line.clone());
-            if line.contains(needle) {
-                return Some(line);
-            }
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(line)) => line,
-        _ => panic!(
-            "'{needle}' never printed; output so far:\n{}",
-            seen.join("\n")
-        ),
-    }
-}
 
 async fn kcat(args: Vec<String>, input: &str) -> String {
     let mut child = Command::new("kcat")

@@ -219,3 +219,29 @@ pub fn fully_in_sync(cluster: &EmbeddedCluster, topic: &str) -> bool {
             .all(|p| p.isr.len() == p.replicas.len() && p.leader >= 0)
     })
 }
+
+/// Reads a child's stdout until a line contains `needle` (15 s at most); `seen` keeps every
+/// line for the failure message.
+pub async fn read_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    needle: &str,
+    seen: &mut Vec<String>,
+) -> String {
+    let found = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(line) = lines.next_line().await.expect("stdout readable") {
+            seen.push(line.clone());
+            if line.contains(needle) {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(line)) => line,
+        _ => panic!(
+            "'{needle}' never printed; output so far:\n{}",
+            seen.join("\n")
+        ),
+    }
+}

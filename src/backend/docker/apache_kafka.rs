@@ -158,6 +158,7 @@ pub fn broker_specs(settings: &ApacheKafkaSettings) -> Result<Vec<ContainerSpec>
                 network_aliases: vec![name],
                 env,
                 cmd: Vec::new(),
+                ipv4_address: None,
                 ports: vec![PublishedPort {
                     container_port: HOST_LISTENER_PORT,
                     host_ip: HOST_IP.to_string(),

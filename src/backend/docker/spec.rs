@@ -34,6 +34,8 @@ pub struct ContainerSpec {
     pub env: Vec<(String, String)>,
     /// Command arguments (empty: the image's default).
     pub cmd: Vec<String>,
+    /// Fixed address on the network (kept across disconnect and reconnect), if any.
+    pub ipv4_address: Option<String>,
     /// Ports published on the host.
     pub ports: Vec<PublishedPort>,
     /// Labels (always including [`LABEL`]).

@@ -1,0 +1,189 @@
+//! The attach backend: a cluster someone else started (the tutorial's docker-compose cluster,
+//! `kafka-sandbox serve`, a real Kafka), found by its bootstrap servers. With a container per
+//! broker (given, or found by asking Docker which container publishes each broker's port)
+//! broker control goes through Docker; without, the cluster is watched but not controlled.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::docker::containers::{ContainerDriver, Engine};
+use super::remote::{BrokerDriver, RemoteCluster};
+use super::snapshot::BrokerState;
+use super::{BoxFuture, ClusterError};
+
+/// How long the attached cluster gets to answer its first Metadata request.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where to attach and how to control what is found there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachSpec {
+    /// Bootstrap servers, `host:port` each.
+    pub bootstrap: Vec<String>,
+    /// Broker id → container name; empty asks Docker.
+    pub containers: BTreeMap<i32, String>,
+}
+
+impl AttachSpec {
+    /// Parses `HOST:PORT[,HOST:PORT…]`.
+    pub fn parse(servers: &str) -> Result<Self, String> {
+        let bootstrap: Vec<String> = servers
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if bootstrap.is_empty() {
+            return Err("attach needs bootstrap servers, e.g. attach=localhost:9092".into());
+        }
+        for server in &bootstrap {
+            let port = server.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+            if !matches!(port, Some(Ok(p)) if p > 0) {
+                return Err(format!(
+                    "'{server}' is not HOST:PORT; write e.g. attach=localhost:9092,localhost:9093"
+                ));
+            }
+        }
+        Ok(Self {
+            bootstrap,
+            containers: BTreeMap::new(),
+        })
+    }
+
+    /// Parses a container map, `1=kafka-1,2=kafka-2`.
+    pub fn parse_containers(map: &str) -> Result<BTreeMap<i32, String>, String> {
+        map.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|pair| {
+                let (id, name) = pair.split_once('=').ok_or_else(|| {
+                    format!("'{pair}' is not ID=CONTAINER; write e.g. 1=kafka-1,2=kafka-2")
+                })?;
+                let id = id
+                    .trim()
+                    .parse::<i32>()
+                    .map_err(|_| format!("'{id}' is not a broker id"))?;
+                Ok((id, name.trim().to_string()))
+            })
+            .collect()
+    }
+}
+
+/// A driver for a cluster the sandbox may watch but not touch.
+struct Uncontrolled {
+    why: String,
+}
+
+impl Uncontrolled {
+    fn refuse<T: Send + 'static>(&self) -> BoxFuture<'_, Result<T, ClusterError>> {
+        Box::pin(std::future::ready(Err(ClusterError::NotControllable(
+            self.why.clone(),
+        ))))
+    }
+}
+
+impl BrokerDriver for Uncontrolled {
+    fn brokers(&self) -> Vec<i32> {
+        Vec::new()
+    }
+    fn state(&self, _: i32) -> Option<BrokerState> {
+        None
+    }
+    fn stop(&self, _: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.refuse()
+    }
+    fn kill(&self, _: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.refuse()
+    }
+    fn start(&self, _: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.refuse()
+    }
+    fn pause(&self, _: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.refuse()
+    }
+    fn resume(&self, _: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.refuse()
+    }
+    fn set_isolated(&self, _: i32, _: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.refuse()
+    }
+    fn logs(&self, _: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
+        self.refuse()
+    }
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Attaches to the cluster. Control goes through Docker when every broker has a container;
+/// otherwise control calls explain why they cannot act.
+pub async fn start(spec: AttachSpec) -> Result<RemoteCluster, ClusterError> {
+    let bootstrap = spec.bootstrap.join(",");
+    // First watch without control, to learn the brokers and their advertised ports.
+    let watched = RemoteCluster::start(
+        bootstrap.clone(),
+        Box::new(Uncontrolled {
+            why: "connecting".into(),
+        }),
+        READY_TIMEOUT,
+    )
+    .await?;
+    let advertised = watched.advertised();
+    drop(watched);
+    let driver: Box<dyn BrokerDriver> = match control(&spec, &advertised).await {
+        Ok(driver) => Box::new(driver),
+        Err(why) => Box::new(Uncontrolled { why }),
+    };
+    RemoteCluster::start(bootstrap, driver, READY_TIMEOUT).await
+}
+
+async fn control(
+    spec: &AttachSpec,
+    advertised: &BTreeMap<i32, (String, u16)>,
+) -> Result<ContainerDriver, String> {
+    let engine = Engine::connect().await.map_err(|e| {
+        format!("{e} (give the brokers' containers with --containers 1=kafka-1,… once Docker is reachable)")
+    })?;
+    let containers = if spec.containers.is_empty() {
+        let mut found = BTreeMap::new();
+        for (id, (_, port)) in advertised {
+            match engine.container_publishing(*port).await {
+                Some(name) => {
+                    found.insert(*id, name);
+                }
+                None => {
+                    return Err(format!(
+                        "no container publishes broker {id}'s port {port}; name them with --containers 1=kafka-1,…"
+                    ))
+                }
+            }
+        }
+        found
+    } else {
+        spec.containers.clone()
+    };
+    ContainerDriver::adopt(engine, containers)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_servers_and_container_maps() {
+        let spec = AttachSpec::parse("localhost:9092, kafka-2:19092").unwrap();
+        assert_eq!(spec.bootstrap, vec!["localhost:9092", "kafka-2:19092"]);
+        assert!(AttachSpec::parse("").is_err());
+        assert!(AttachSpec::parse("localhost")
+            .unwrap_err()
+            .contains("HOST:PORT"));
+        assert!(AttachSpec::parse("localhost:0").is_err());
+        let map = AttachSpec::parse_containers("1=kafka-1,2 = kafka-2").unwrap();
+        assert_eq!(map.get(&2).map(String::as_str), Some("kafka-2"));
+        assert!(AttachSpec::parse_containers("kafka-1")
+            .unwrap_err()
+            .contains("ID=CONTAINER"));
+        assert!(AttachSpec::parse_containers("x=kafka-1").is_err());
+    }
+}

@@ -1,0 +1,574 @@
+//! The Docker Engine, through bollard: containers and networks the sandbox creates (always
+//! labelled [`LABEL`]), and a [`BrokerDriver`] that maps broker control to the Docker API:
+//! stop is `docker stop`, kill is `docker kill` (SIGKILL), pause is `docker pause`, isolate is a
+//! network disconnect and heal a reconnect under the same aliases and address.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig,
+    PortBinding,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use super::spec::{ContainerSpec, LABEL};
+use crate::backend::remote::BrokerDriver;
+use crate::backend::snapshot::BrokerState;
+use crate::backend::{BoxFuture, ClusterError};
+
+/// How long `docker stop` waits before it kills (a controlled shutdown needs a few seconds).
+const STOP_GRACE_SECS: i32 = 30;
+
+fn docker_error(what: &str, e: bollard::errors::Error) -> ClusterError {
+    ClusterError::Docker(format!("docker: {what}: {e}"))
+}
+
+/// A connection to the Docker Engine.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+impl Engine {
+    /// Connects to the local engine and checks that it answers.
+    pub async fn connect() -> Result<Self, ClusterError> {
+        let unreachable = |e: String| {
+            ClusterError::Docker(format!(
+                "no Docker engine is reachable ({e}); start Docker (or set DOCKER_HOST), or use --cluster embedded"
+            ))
+        };
+        let docker =
+            Docker::connect_with_local_defaults().map_err(|e| unreachable(e.to_string()))?;
+        let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
+            .await
+            .map_err(|_| unreachable("no answer within 5 s".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        tokio::time::timeout(Duration::from_secs(5), docker.ping())
+            .await
+            .map_err(|_| unreachable("no answer within 5 s".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Self { docker })
+    }
+
+    /// The bollard client.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Creates a labelled bridge network with a /24 subnet nobody else uses, and returns its
+    /// subnet prefix (e.g. `10.213.7`).
+    pub async fn create_network(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<String, ClusterError> {
+        let start = (std::process::id() % 200) as u16;
+        let mut last = String::new();
+        for n in 0..40u16 {
+            let prefix = format!("10.213.{}", (start + n) % 250 + 1);
+            let request = NetworkCreateRequest {
+                name: name.to_string(),
+                driver: Some("bridge".into()),
+                ipam: Some(Ipam {
+                    config: Some(vec![IpamConfig {
+                        subnet: Some(format!("{prefix}.0/24")),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+                labels: Some(labels.clone().into_iter().collect()),
+                ..Default::default()
+            };
+            match self.docker.create_network(request).await {
+                Ok(_) => return Ok(prefix),
+                Err(e) => {
+                    last = e.to_string();
+                    if !last.contains("overlap") {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(ClusterError::Docker(format!(
+            "docker: cannot create network {name}: {last}; if an old sandbox network is in the way, run `kafka-sandbox docker clean`"
+        )))
+    }
+
+    /// Creates and starts one container on `network`.
+    pub async fn run(&self, spec: &ContainerSpec, network: &str) -> Result<(), ClusterError> {
+        let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
+            .ports
+            .iter()
+            .map(|p| {
+                (
+                    format!("{}/tcp", p.container_port),
+                    Some(vec![PortBinding {
+                        host_ip: Some(p.host_ip.clone()),
+                        host_port: Some(p.host_port.to_string()),
+                    }]),
+                )
+            })
+            .collect();
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            hostname: Some(spec.hostname.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            exposed_ports: Some(
+                spec.ports
+                    .iter()
+                    .map(|p| (format!("{}/tcp", p.container_port), HashMap::new()))
+                    .collect(),
+            ),
+            host_config: Some(HostConfig {
+                port_bindings: Some(port_bindings),
+                network_mode: Some(network.to_string()),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.to_string(),
+                    endpoint(spec.network_aliases.clone(), spec.ipv4_address.clone()),
+                )])),
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| {
+                let hint = if e.to_string().contains("Conflict") || e.to_string().contains("in use") {
+                    "; a container of that name exists: remove it, or run `kafka-sandbox docker clean` if a sandbox left it"
+                } else {
+                    ""
+                };
+                ClusterError::Docker(format!("docker: cannot create {}: {e}{hint}", spec.name))
+            })?;
+        self.docker
+            .start_container(
+                &spec.name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(|e| {
+                let hint = if e.to_string().contains("address already in use")
+                    || e.to_string().contains("port is already allocated")
+                {
+                    "; a host port is taken: pick others with --port"
+                } else {
+                    ""
+                };
+                ClusterError::Docker(format!("docker: cannot start {}: {e}{hint}", spec.name))
+            })
+    }
+
+    /// The last `lines` lines a container printed.
+    pub async fn logs(&self, container: &str, lines: usize) -> Result<String, ClusterError> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let mut out = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| docker_error(&format!("logs of {container}"), e))?;
+            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        Ok(out.trim_end().to_string())
+    }
+
+    /// Whether the container is running; `Err` if it does not exist.
+    pub async fn is_running(&self, container: &str) -> Result<bool, ClusterError> {
+        let inspect = self
+            .docker
+            .inspect_container(
+                container,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|e| docker_error(&format!("inspect {container}"), e))?;
+        Ok(inspect.state.and_then(|s| s.running).unwrap_or(false))
+    }
+
+    /// The container that publishes host port `port`, if any.
+    pub async fn container_publishing(&self, port: u16) -> Option<String> {
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::default().build()))
+            .await
+            .ok()?;
+        list.into_iter()
+            .find(|c| {
+                c.ports
+                    .iter()
+                    .flatten()
+                    .any(|p| p.public_port == Some(port))
+            })
+            .and_then(|c| {
+                c.names?
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+            })
+    }
+
+    /// Removes every container and network labelled [`LABEL`] (with `run`: only that run's).
+    /// Returns what was removed.
+    pub async fn clean(&self, run: Option<&str>) -> Result<Vec<String>, ClusterError> {
+        let filter = match run {
+            Some(run) => format!("{LABEL}.run={run}"),
+            None => LABEL.to_string(),
+        };
+        let filters = HashMap::from([("label".to_string(), vec![filter])]);
+        let containers = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| docker_error("list containers", e))?;
+        let mut removed = Vec::new();
+        for c in containers {
+            let Some(id) = c.id else { continue };
+            let name = c
+                .names
+                .and_then(|n| n.first().cloned())
+                .unwrap_or_else(|| id.clone());
+            self.docker
+                .remove_container(
+                    &id,
+                    Some(
+                        RemoveContainerOptionsBuilder::default()
+                            .force(true)
+                            .v(true)
+                            .build(),
+                    ),
+                )
+                .await
+                .map_err(|e| docker_error(&format!("remove {name}"), e))?;
+            removed.push(format!("container {}", name.trim_start_matches('/')));
+        }
+        let networks = self
+            .docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| docker_error("list networks", e))?;
+        for n in networks {
+            let Some(name) = n.name else { continue };
+            self.docker
+                .remove_network(&name)
+                .await
+                .map_err(|e| docker_error(&format!("remove network {name}"), e))?;
+            removed.push(format!("network {name}"));
+        }
+        Ok(removed)
+    }
+}
+
+fn endpoint(aliases: Vec<String>, ipv4: Option<String>) -> EndpointSettings {
+    EndpointSettings {
+        aliases: Some(aliases),
+        ipam_config: ipv4.map(|ip| EndpointIpamConfig {
+            ipv4_address: Some(ip),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attachment {
+    container: String,
+    network: String,
+    aliases: Vec<String>,
+    ipv4: Option<String>,
+    state: BrokerState,
+}
+
+/// Broker control through Docker, for containers the sandbox created (removed at shutdown) or
+/// adopted (left alone at shutdown).
+pub struct ContainerDriver {
+    engine: Engine,
+    brokers: Mutex<BTreeMap<i32, Attachment>>,
+    /// Run label of what the sandbox created; `None` for adopted containers.
+    owned_run: Option<String>,
+}
+
+impl ContainerDriver {
+    /// Drives containers this sandbox created for run `run` from `specs` on `network`.
+    pub fn owned(engine: Engine, run: String, network: &str, specs: &[ContainerSpec]) -> Self {
+        let brokers = specs
+            .iter()
+            .map(|s| {
+                (
+                    s.node_id,
+                    Attachment {
+                        container: s.name.clone(),
+                        network: network.to_string(),
+                        aliases: s.network_aliases.clone(),
+                        ipv4: s.ipv4_address.clone(),
+                        state: BrokerState::Up,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            engine,
+            brokers: Mutex::new(brokers),
+            owned_run: Some(run),
+        }
+    }
+
+    /// Drives existing containers (broker id → container name), e.g. a docker-compose cluster.
+    pub async fn adopt(
+        engine: Engine,
+        containers: BTreeMap<i32, String>,
+    ) -> Result<Self, ClusterError> {
+        let mut brokers = BTreeMap::new();
+        for (id, name) in containers {
+            let inspect = engine
+                .docker
+                .inspect_container(
+                    &name,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .map_err(|e| {
+                    ClusterError::Docker(format!(
+                        "docker: no container {name} for broker {id}: {e}"
+                    ))
+                })?;
+            let running = inspect
+                .state
+                .as_ref()
+                .and_then(|s| s.running)
+                .unwrap_or(false);
+            let paused = inspect
+                .state
+                .as_ref()
+                .and_then(|s| s.paused)
+                .unwrap_or(false);
+            let (network, settings) = inspect
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|n| n.into_iter().next())
+                .ok_or_else(|| {
+                    ClusterError::Docker(format!("docker: container {name} is on no network"))
+                })?;
+            let mut aliases = settings.aliases.unwrap_or_default();
+            if !aliases.contains(&name) {
+                aliases.push(name.clone());
+            }
+            brokers.insert(
+                id,
+                Attachment {
+                    container: name,
+                    network,
+                    aliases,
+                    ipv4: None,
+                    state: match (running, paused) {
+                        (false, _) => BrokerState::Down,
+                        (true, true) => BrokerState::Paused,
+                        (true, false) => BrokerState::Up,
+                    },
+                },
+            );
+        }
+        Ok(Self {
+            engine,
+            brokers: Mutex::new(brokers),
+            owned_run: None,
+        })
+    }
+
+    fn attachment(&self, id: i32) -> Result<Attachment, ClusterError> {
+        let brokers = self.brokers.lock().expect("brokers lock");
+        brokers
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ClusterError::UnknownBroker {
+                id,
+                known: brokers.keys().copied().collect(),
+            })
+    }
+
+    fn set_state(&self, id: i32, state: BrokerState) {
+        if let Some(a) = self.brokers.lock().expect("brokers lock").get_mut(&id) {
+            a.state = state;
+        }
+    }
+
+    fn running(&self, id: i32) -> Result<Attachment, ClusterError> {
+        let a = self.attachment(id)?;
+        if a.state == BrokerState::Down {
+            return Err(ClusterError::NotRunning(id));
+        }
+        Ok(a)
+    }
+}
+
+impl BrokerDriver for ContainerDriver {
+    fn brokers(&self) -> Vec<i32> {
+        self.brokers
+            .lock()
+            .expect("brokers lock")
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    fn state(&self, id: i32) -> Option<BrokerState> {
+        self.attachment(id).ok().map(|a| a.state)
+    }
+
+    fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.running(id)?;
+            if a.state == BrokerState::Paused {
+                return Err(ClusterError::Paused(id));
+            }
+            let options = StopContainerOptionsBuilder::default()
+                .t(STOP_GRACE_SECS)
+                .build();
+            self.engine
+                .docker
+                .stop_container(&a.container, Some(options))
+                .await
+                .map_err(|e| docker_error(&format!("stop {}", a.container), e))?;
+            self.set_state(id, BrokerState::Down);
+            Ok(())
+        })
+    }
+
+    fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.running(id)?;
+            let options = KillContainerOptionsBuilder::default()
+                .signal("SIGKILL")
+                .build();
+            self.engine
+                .docker
+                .kill_container(&a.container, Some(options))
+                .await
+                .map_err(|e| docker_error(&format!("kill {}", a.container), e))?;
+            self.set_state(id, BrokerState::Down);
+            Ok(())
+        })
+    }
+
+    fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.attachment(id)?;
+            if a.state != BrokerState::Down {
+                return Err(ClusterError::AlreadyRunning(id));
+            }
+            self.engine
+                .docker
+                .start_container(
+                    &a.container,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .map_err(|e| docker_error(&format!("start {}", a.container), e))?;
+            self.set_state(id, BrokerState::Up);
+            Ok(())
+        })
+    }
+
+    fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.running(id)?;
+            self.engine
+                .docker
+                .pause_container(&a.container)
+                .await
+                .map_err(|e| docker_error(&format!("pause {}", a.container), e))?;
+            self.set_state(id, BrokerState::Paused);
+            Ok(())
+        })
+    }
+
+    fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.running(id)?;
+            self.engine
+                .docker
+                .unpause_container(&a.container)
+                .await
+                .map_err(|e| docker_error(&format!("unpause {}", a.container), e))?;
+            self.set_state(id, BrokerState::Up);
+            Ok(())
+        })
+    }
+
+    fn set_isolated(&self, id: i32, isolated: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.running(id)?;
+            if isolated == (a.state == BrokerState::Isolated) {
+                return Ok(());
+            }
+            let docker = &self.engine.docker;
+            if isolated {
+                let request = NetworkDisconnectRequest {
+                    container: Some(a.container.clone()),
+                    force: Some(true),
+                };
+                docker
+                    .disconnect_network(&a.network, request)
+                    .await
+                    .map_err(|e| docker_error(&format!("disconnect {}", a.container), e))?;
+                self.set_state(id, BrokerState::Isolated);
+            } else {
+                let request = NetworkConnectRequest {
+                    container: Some(a.container.clone()),
+                    endpoint_config: Some(endpoint(a.aliases.clone(), a.ipv4.clone())),
+                };
+                docker
+                    .connect_network(&a.network, request)
+                    .await
+                    .map_err(|e| docker_error(&format!("reconnect {}", a.container), e))?;
+                self.set_state(id, BrokerState::Up);
+            }
+            Ok(())
+        })
+    }
+
+    fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
+        Box::pin(async move {
+            let a = self.attachment(id)?;
+            self.engine.logs(&a.container, 50).await
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(run) = &self.owned_run {
+                if let Err(e) = self.engine.clean(Some(run)).await {
+                    eprintln!(
+                        "kafka-sandbox: {e}; run `kafka-sandbox docker clean` to remove the rest"
+                    );
+                }
+            }
+        })
+    }
+}

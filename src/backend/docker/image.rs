@@ -1,0 +1,419 @@
+//! The sandbox's own node image: a `FROM scratch` image holding this binary and the shared
+//! libraries it links (found with `ldd`), built by the Docker engine from an in-memory build
+//! context, so nothing is pulled from a registry. Containers of it run `kafka-sandbox node ...`.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use bollard::Docker;
+use futures_util::StreamExt;
+
+/// Tag of the sandbox's own node image.
+pub const NODE_IMAGE: &str = concat!("kafka-sandbox-node:", env!("CARGO_PKG_VERSION"));
+/// Image label marking the sandbox's node image (value "1").
+pub const NODE_LABEL: &str = "io.kafka-sandbox.node";
+/// Where the binary sits in the image.
+pub const BINARY_PATH: &str = "/kafka-sandbox";
+
+const DOCKERFILE: &str = r#"FROM scratch
+COPY rootfs/ /
+COPY kafka-sandbox /kafka-sandbox
+LABEL io.kafka-sandbox="image" io.kafka-sandbox.node="1"
+ENTRYPOINT ["/kafka-sandbox"]
+CMD ["node", "--help"]
+"#;
+
+/// Host names come from /etc/hosts, then DNS (Docker writes both files into each container);
+/// glibc ≥ 2.34 has both sources built in, so no NSS modules are needed.
+const NSSWITCH: &str = "hosts: files dns\n";
+
+/// Builds NODE_IMAGE (or `tag`) from the binary at `exe`; returns the image id. `progress` gets
+/// short human-readable lines.
+pub async fn build(
+    docker: &Docker,
+    exe: &Path,
+    tag: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<String, String> {
+    let exe = exe.to_path_buf();
+    let libs = tokio::task::spawn_blocking({
+        let exe = exe.clone();
+        move || shared_libraries(&exe)
+    })
+    .await
+    .map_err(|e| format!("listing the shared libraries failed: {e}"))??;
+    progress(&format!(
+        "{} links {} shared libraries",
+        exe.display(),
+        libs.len()
+    ));
+    let context = tokio::task::spawn_blocking(move || build_context(&exe, &libs))
+        .await
+        .map_err(|e| format!("packing the build context failed: {e}"))??;
+    progress(&format!(
+        "sending a {} MB build context to the Docker engine",
+        context.len() / (1024 * 1024)
+    ));
+
+    let options = BuildImageOptionsBuilder::default()
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let failed = |e: &dyn std::fmt::Display| format!("docker build of {tag} failed: {e}");
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| match e {
+            bollard::errors::Error::DockerStreamError { error } => failed(&error.trim()),
+            e => failed(&e),
+        })?;
+        if let Some(message) = info.error_detail.and_then(|d| d.message) {
+            return Err(failed(&message.trim()));
+        }
+        for line in info.stream.iter().flat_map(|s| s.lines()) {
+            let line = line.trim();
+            if !line.is_empty() {
+                progress(line);
+            }
+        }
+    }
+    let image = docker.inspect_image(tag).await.map_err(|e| {
+        format!("docker build of {tag} finished but the image cannot be inspected: {e}")
+    })?;
+    image
+        .id
+        .ok_or_else(|| format!("docker build of {tag} finished but the image has no id"))
+}
+
+/// Runs `ldd` on `exe` and returns the libraries it loads.
+fn shared_libraries(exe: &Path) -> Result<Vec<PathBuf>, String> {
+    let output = Command::new("ldd").arg(exe).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "ldd not found: install libc-bin (it lists the shared libraries the binary needs)"
+                .to_string()
+        } else {
+            format!("cannot run ldd on {}: {e}", exe.display())
+        }
+    })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() && !is_static(&stdout) && !is_static(&stderr) {
+        return Err(format!(
+            "ldd {} failed ({}): {}",
+            exe.display(),
+            output.status,
+            stderr.trim()
+        ));
+    }
+    parse_ldd(&stdout)
+}
+
+fn is_static(ldd_output: &str) -> bool {
+    ldd_output.contains("not a dynamic executable") || ldd_output.contains("statically linked")
+}
+
+/// The absolute paths of the libraries in `ldd` output, in order and without duplicates; none
+/// for a static binary. A library ldd cannot find is an error naming it.
+pub fn parse_ldd(output: &str) -> Result<Vec<PathBuf>, String> {
+    if is_static(output) {
+        return Ok(Vec::new());
+    }
+    let mut libs: Vec<PathBuf> = Vec::new();
+    for line in output.lines().map(str::trim) {
+        let (name, target) = match line.split_once("=>") {
+            Some((name, target)) => (name.trim(), target.trim()),
+            None => (line, line),
+        };
+        if target.starts_with("not found") {
+            return Err(format!(
+                "the binary needs {name}, which ldd cannot find on this machine: install the package that provides it, then build the image again"
+            ));
+        }
+        let path = target.find("(0x").map_or(target, |at| &target[..at]).trim();
+        if path.starts_with('/') && !path.ends_with(':') {
+            let path = PathBuf::from(path);
+            if !libs.contains(&path) {
+                libs.push(path);
+            }
+        }
+    }
+    Ok(libs)
+}
+
+/// The tar build context: the Dockerfile, the binary at `kafka-sandbox`, and under `rootfs/`
+/// the libraries at their absolute paths (a symlink's target content under the symlink's own
+/// name, the one the loader looks up) plus `/etc/nsswitch.conf` and an empty `/tmp`.
+fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, String> {
+    let mut rootfs_files = Vec::new();
+    for lib in libs {
+        let relative = lib
+            .strip_prefix("/")
+            .ok()
+            .filter(|r| {
+                r.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+            })
+            .ok_or_else(|| format!("ldd reported an unusable library path {}", lib.display()))?;
+        rootfs_files.push((Path::new("rootfs").join(relative), lib.as_path()));
+    }
+    let mut dirs = BTreeSet::from([
+        PathBuf::from("rootfs"),
+        PathBuf::from("rootfs/etc"),
+        PathBuf::from("rootfs/tmp"),
+    ]);
+    for (path, _) in &rootfs_files {
+        dirs.extend(
+            path.ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .map(Path::to_path_buf),
+        );
+    }
+
+    let mut tar = tar::Builder::new(Vec::new());
+    let packing = |e: std::io::Error| format!("cannot pack the build context: {e}");
+    append(&mut tar, "Dockerfile", 0o644, DOCKERFILE.as_bytes()).map_err(packing)?;
+    for dir in &dirs {
+        let mode = if dir == Path::new("rootfs/tmp") {
+            0o1777
+        } else {
+            0o755
+        };
+        let mut header = header(tar::EntryType::Directory, mode, 0);
+        tar.append_data(&mut header, dir, std::io::empty())
+            .map_err(packing)?;
+    }
+    append(
+        &mut tar,
+        "rootfs/etc/nsswitch.conf",
+        0o644,
+        NSSWITCH.as_bytes(),
+    )
+    .map_err(packing)?;
+    append_file(&mut tar, Path::new("kafka-sandbox"), exe)
+        .map_err(|e| format!("cannot read the binary {}: {e}", exe.display()))?;
+    for (path, lib) in &rootfs_files {
+        append_file(&mut tar, path, lib)
+            .map_err(|e| format!("cannot read the library {}: {e}", lib.display()))?;
+    }
+    tar.into_inner().map_err(packing)
+}
+
+fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_size(size);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header
+}
+
+fn append(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    mode: u32,
+    data: &[u8],
+) -> std::io::Result<()> {
+    let mut header = header(tar::EntryType::Regular, mode, data.len() as u64);
+    tar.append_data(&mut header, path, data)
+}
+
+/// Appends the content of `source` (following symlinks) as an executable file at `path`.
+fn append_file(tar: &mut tar::Builder<Vec<u8>>, path: &Path, source: &Path) -> std::io::Result<()> {
+    let file = File::open(source)?;
+    let size = file.metadata()?.len();
+    let mut header = header(tar::EntryType::Regular, 0o755, size);
+    // `take` keeps the entry at the size in its header should the file grow meanwhile.
+    tar.append_data(&mut header, path, file.take(size))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use bollard::models::ContainerCreateBody;
+    use bollard::query_parameters::{
+        CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+        RemoveImageOptionsBuilder,
+    };
+
+    use super::super::spec::LABEL;
+    use super::*;
+
+    const DEBIAN_12: &str = "\tlinux-vdso.so.1 (0x00007ffd5a5f1000)
+\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f5cb5b6b000)
+\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f5cb5b4b000)
+\tlibm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x00007f5cb5a6b000)
+\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f5cb441e000)
+\t/lib64/ld-linux-x86-64.so.2 (0x00007f5cb5b9d000)
+";
+
+    #[test]
+    fn ldd_output_lists_the_libraries_and_the_loader_but_not_the_vdso() {
+        let libs = parse_ldd(DEBIAN_12).unwrap();
+        let expected = [
+            "/lib/x86_64-linux-gnu/libz.so.1",
+            "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+            "/lib/x86_64-linux-gnu/libm.so.6",
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib64/ld-linux-x86-64.so.2",
+        ];
+        assert_eq!(libs, expected.map(PathBuf::from));
+        // Older ldd prints the vdso with an empty target; repeated libraries count once.
+        let old = "\tlinux-vdso.so.1 =>  (0x00007ffd)\n\tlibc.so.6 => /lib/libc.so.6 (0x1)\n\tlibc.so.6 => /lib/libc.so.6 (0x1)\n";
+        assert_eq!(parse_ldd(old).unwrap(), [PathBuf::from("/lib/libc.so.6")]);
+    }
+
+    #[test]
+    fn a_static_binary_needs_no_libraries() {
+        assert!(parse_ldd("\tnot a dynamic executable\n")
+            .unwrap()
+            .is_empty());
+        assert!(parse_ldd("\tstatically linked\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missing_library_is_an_error_naming_it() {
+        let output = DEBIAN_12.replace(
+            "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f5cb5b6b000)",
+            "libsasl2.so.2 => not found",
+        );
+        let err = parse_ldd(&output).unwrap_err();
+        assert!(err.contains("libsasl2.so.2"), "{err}");
+    }
+
+    #[test]
+    fn the_context_holds_symlinked_libraries_under_their_own_name() {
+        let dir = std::env::temp_dir().join(format!("kafka-sandbox-image-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = dir.join("exe");
+        let real = dir.join("libx.so.1.2");
+        let link = dir.join("libx.so.1");
+        std::fs::write(&exe, b"binary").unwrap();
+        std::fs::write(&real, b"library").unwrap();
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let context = build_context(&exe, std::slice::from_ref(&link));
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let context = context.unwrap();
+        let mut archive = tar::Archive::new(context.as_slice());
+        let mut entries = HashMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mode = entry.header().mode().unwrap();
+            let mut content = String::new();
+            entry.read_to_string(&mut content).unwrap();
+            entries.insert(path.trim_end_matches('/').to_string(), (mode, content));
+        }
+        let lib = format!("rootfs{}", link.display());
+        assert_eq!(entries[&lib], (0o755, "library".to_string()));
+        assert_eq!(entries["kafka-sandbox"], (0o755, "binary".to_string()));
+        assert_eq!(entries["Dockerfile"].1, DOCKERFILE);
+        assert_eq!(entries["rootfs/etc/nsswitch.conf"].1, NSSWITCH);
+        assert_eq!(entries["rootfs/tmp"].0, 0o1777);
+        let parent = format!("rootfs{}", dir.display());
+        assert_eq!(entries[&parent].0, 0o755);
+    }
+
+    /// Builds an image from this test binary (which links the same libraries as the sandbox
+    /// binary) and runs `--list` in it. Skipped when no Docker engine is reachable.
+    #[tokio::test]
+    async fn the_image_runs_the_binary_without_a_registry() {
+        let docker = match Docker::connect_with_local_defaults() {
+            Ok(d) => d,
+            Err(e) => return eprintln!("skipped: no Docker engine ({e})"),
+        };
+        match tokio::time::timeout(Duration::from_secs(3), docker.ping()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return eprintln!("skipped: no Docker engine ({e})"),
+            Err(_) => return eprintln!("skipped: the Docker engine did not answer in 3 s"),
+        }
+        let tag = format!("kafka-sandbox-node-test:{}", std::process::id());
+        let container = format!("kafka-sandbox-image-test-{}", std::process::id());
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(120),
+            build_and_run(&docker, &tag, &container),
+        )
+        .await;
+        let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+        let _ = docker.remove_container(&container, Some(remove)).await;
+        let remove = RemoveImageOptionsBuilder::default().force(true).build();
+        let _ = docker.remove_image(&tag, Some(remove), None).await;
+        outcome.expect("timed out after 120 s").unwrap();
+    }
+
+    async fn build_and_run(docker: &Docker, tag: &str, container: &str) -> Result<(), String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let id = build(docker, &exe, tag, &mut |line| eprintln!("{line}")).await?;
+        let image = docker.inspect_image(tag).await.map_err(|e| e.to_string())?;
+        let config = image.config.clone().unwrap_or_default();
+        let labels = config.labels.unwrap_or_default();
+        // Checked without panicking, so the caller still cleans up.
+        if image.id.as_deref() != Some(id.as_str())
+            || labels.get(NODE_LABEL).map(String::as_str) != Some("1")
+            || labels.get(LABEL).map(String::as_str) != Some("image")
+            || config.entrypoint != Some(vec![BINARY_PATH.to_string()])
+        {
+            return Err(format!("unexpected image {id}: {image:?}"));
+        }
+
+        let options = CreateContainerOptionsBuilder::default()
+            .name(container)
+            .build();
+        let body = ContainerCreateBody {
+            image: Some(tag.to_string()),
+            cmd: Some(vec!["--list".to_string()]),
+            ..Default::default()
+        };
+        docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| e.to_string())?;
+        docker
+            .start_container(
+                container,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let exit = docker
+            .wait_container(
+                container,
+                None::<bollard::query_parameters::WaitContainerOptions>,
+            )
+            .next()
+            .await;
+        let logs: Vec<String> = docker
+            .logs(
+                container,
+                Some(
+                    LogsOptionsBuilder::default()
+                        .stdout(true)
+                        .stderr(true)
+                        .build(),
+                ),
+            )
+            .map(|l| l.map(|l| l.to_string()).unwrap_or_default())
+            .collect()
+            .await;
+        let logs = logs.concat();
+        match exit {
+            Some(Ok(r)) if r.status_code == 0 => {}
+            other => return Err(format!("container exit {other:?}, output:\n{logs}")),
+        }
+        let this_test = "the_image_runs_the_binary_without_a_registry: test";
+        if !logs.contains(this_test) {
+            return Err(format!("`--list` did not list this test:\n{logs}"));
+        }
+        Ok(())
+    }
+}

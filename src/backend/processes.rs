@@ -1,0 +1,417 @@
+//! The processes backend: the controller and each broker run as a child OS process
+//! (`kafka-sandbox node ...`). Failures are the kernel's own: kill is SIGKILL, pause is
+//! SIGSTOP/SIGCONT, stop is SIGTERM (the node then does a controlled shutdown). Isolation is
+//! SIGUSR1/SIGUSR2, which flips the node's own isolation switch.
+//!
+//! Children never outlive the sandbox: each runs in its own process group (so a Ctrl-C at
+//! the terminal reaches only the sandbox, which then cleans up), is killed when its handle is
+//! dropped, and is asked by the kernel to die with its parent (`PR_SET_PDEATHSIG`).
+//!
+//! A node keeps its logs in memory, so a restarted broker comes back empty and catches up
+//! from the leaders like a broker with a replaced disk.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use super::remote::{BrokerDriver, RemoteCluster};
+use super::snapshot::BrokerState;
+use super::{BoxFuture, ClusterError};
+use crate::config::ClusterConfig;
+
+/// How long a node gets to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the cluster gets to have every broker registered.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Log lines kept per node for `logs(id)`.
+const LOG_LINES: usize = 200;
+
+type LogRing = Arc<Mutex<VecDeque<String>>>;
+
+struct NodeProcess {
+    child: Child,
+    pid: i32,
+}
+
+struct BrokerSlot {
+    addr: SocketAddr,
+    process: Option<NodeProcess>,
+    paused: bool,
+    isolated: bool,
+    log: LogRing,
+}
+
+/// Child-process nodes and their switches.
+pub struct Processes {
+    exe: PathBuf,
+    config: ClusterConfig,
+    controller_addr: String,
+    controller: Mutex<Option<NodeProcess>>,
+    brokers: Mutex<BTreeMap<i32, BrokerSlot>>,
+}
+
+fn signal(pid: i32, sig: i32) -> Result<(), ClusterError> {
+    // SAFETY: kill(2) with a pid of our own child; no memory is involved.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(ClusterError::Process(format!(
+            "cannot signal node process {pid}: {}",
+            std::io::Error::last_os_error()
+        )))
+    }
+}
+
+fn keep_lines(stream: impl AsyncRead + Unpin + Send + 'static, log: LogRing) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut log = log.lock().expect("log lock");
+            if log.len() == LOG_LINES {
+                log.pop_front();
+            }
+            log.push_back(line);
+        }
+    });
+}
+
+fn tail(log: &LogRing, n: usize) -> String {
+    let log = log.lock().expect("log lock");
+    let skip = log.len().saturating_sub(n);
+    log.iter()
+        .skip(skip)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Starts `exe node ARGS`, waits for its `listening on` line, and returns it with its address.
+async fn spawn_node(
+    exe: &PathBuf,
+    args: &[String],
+    log: &LogRing,
+) -> Result<(NodeProcess, SocketAddr), ClusterError> {
+    let mut command = Command::new(exe);
+    command
+        .arg("node")
+        .args(args)
+        .env("KAFKA_SANDBOX_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| ClusterError::Process(format!("cannot start {}: {e}", exe.display())))?;
+    let pid = child.id().map_or(-1, |p| p as i32);
+    keep_lines(child.stderr.take().expect("piped stderr"), log.clone());
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let first = tokio::time::timeout(START_TIMEOUT, stdout.next_line()).await;
+    let line = match first {
+        Ok(Ok(Some(line))) => line,
+        outcome => {
+            let _ = child.kill().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let why = match outcome {
+                Err(_) => format!(
+                    "did not start listening within {} s",
+                    START_TIMEOUT.as_secs()
+                ),
+                _ => "exited at start".to_string(),
+            };
+            return Err(ClusterError::Process(format!(
+                "node `{}` {why}; its last log lines:\n{}",
+                args.join(" "),
+                tail(log, 10)
+            )));
+        }
+    };
+    keep_lines(stdout.into_inner(), log.clone());
+    let addr = line
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| ClusterError::Process(format!("node said {line:?}, not its address")))?;
+    Ok((NodeProcess { child, pid }, addr))
+}
+
+impl Processes {
+    fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).expect("cluster settings serialise")
+    }
+
+    fn broker_args(&self, id: i32, listen: SocketAddr) -> Vec<String> {
+        vec![
+            "broker".into(),
+            "--id".into(),
+            id.to_string(),
+            "--listen".into(),
+            listen.to_string(),
+            "--controller".into(),
+            self.controller_addr.clone(),
+            "--config".into(),
+            self.config_json(),
+        ]
+    }
+
+    fn with_slot<T>(
+        &self,
+        id: i32,
+        f: impl FnOnce(&mut BrokerSlot) -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
+        let mut brokers = self.brokers.lock().expect("brokers lock");
+        let known = brokers.keys().copied().collect();
+        let slot = brokers
+            .get_mut(&id)
+            .ok_or(ClusterError::UnknownBroker { id, known })?;
+        f(slot)
+    }
+
+    fn running_pid(&self, id: i32) -> Result<i32, ClusterError> {
+        self.with_slot(id, |s| {
+            s.process
+                .as_ref()
+                .map(|p| p.pid)
+                .ok_or(ClusterError::NotRunning(id))
+        })
+    }
+
+    async fn wait_exit(&self, id: i32, within: Duration) -> bool {
+        let process = self.with_slot(id, |s| Ok(s.process.take())).ok().flatten();
+        let Some(mut process) = process else {
+            return true;
+        };
+        let exited = tokio::time::timeout(within, process.child.wait())
+            .await
+            .is_ok();
+        if !exited {
+            let _ = process.child.kill().await;
+        }
+        let _ = self.with_slot(id, |s| {
+            s.paused = false;
+            s.isolated = false;
+            Ok(())
+        });
+        exited
+    }
+}
+
+/// Starts a controller process and `config.brokers` broker processes from `exe`, and waits
+/// until every broker is in the cluster.
+pub async fn start(exe: PathBuf, config: ClusterConfig) -> Result<RemoteCluster, ClusterError> {
+    if config.brokers < 1 {
+        return Err(ClusterError::InvalidConfig(
+            "a cluster needs at least one broker".into(),
+        ));
+    }
+    let host: std::net::IpAddr = config.host.parse().map_err(|_| {
+        ClusterError::InvalidConfig(format!("'{}' is not an IP address to bind", config.host))
+    })?;
+    let json = serde_json::to_string(&config).expect("cluster settings serialise");
+    let controller_log = LogRing::default();
+    let (controller, controller_addr) = spawn_node(
+        &exe,
+        &[
+            "controller".into(),
+            "--listen".into(),
+            SocketAddr::new(host, 0).to_string(),
+            "--config".into(),
+            json,
+        ],
+        &controller_log,
+    )
+    .await?;
+    let processes = Processes {
+        exe,
+        config,
+        controller_addr: controller_addr.to_string(),
+        controller: Mutex::new(Some(controller)),
+        brokers: Mutex::new(BTreeMap::new()),
+    };
+    for id in 1..=processes.config.brokers {
+        let port = if processes.config.base_port == 0 {
+            0
+        } else {
+            match processes.config.base_port.checked_add((id - 1) as u16) {
+                Some(p) => p,
+                None => {
+                    processes.shutdown().await;
+                    return Err(ClusterError::InvalidConfig(
+                        "port range overflows 65535".into(),
+                    ));
+                }
+            }
+        };
+        let log = LogRing::default();
+        let spawned = spawn_node(
+            &processes.exe,
+            &processes.broker_args(id, SocketAddr::new(host, port)),
+            &log,
+        )
+        .await;
+        let (process, addr) = match spawned {
+            Ok(p) => p,
+            Err(e) => {
+                processes.shutdown().await;
+                return Err(e);
+            }
+        };
+        processes.brokers.lock().expect("brokers lock").insert(
+            id,
+            BrokerSlot {
+                addr,
+                process: Some(process),
+                paused: false,
+                isolated: false,
+                log,
+            },
+        );
+    }
+    let bootstrap = processes
+        .brokers
+        .lock()
+        .expect("brokers lock")
+        .values()
+        .map(|s| s.addr.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    RemoteCluster::start(bootstrap, Box::new(processes), READY_TIMEOUT).await
+}
+
+impl BrokerDriver for Processes {
+    fn brokers(&self) -> Vec<i32> {
+        self.brokers
+            .lock()
+            .expect("brokers lock")
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    fn state(&self, id: i32) -> Option<BrokerState> {
+        self.with_slot(id, |s| {
+            Ok(match (&s.process, s.paused, s.isolated) {
+                (None, _, _) => BrokerState::Down,
+                (Some(_), true, _) => BrokerState::Paused,
+                (Some(_), false, true) => BrokerState::Isolated,
+                (Some(_), false, false) => BrokerState::Up,
+            })
+        })
+        .ok()
+    }
+
+    fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let pid = self.running_pid(id)?;
+            if self.with_slot(id, |s| Ok(s.paused))? {
+                return Err(ClusterError::Paused(id));
+            }
+            signal(pid, libc::SIGTERM)?;
+            let grace = self.config.timings.broker_session_timeout * 2 + Duration::from_secs(2);
+            if !self.wait_exit(id, grace).await {
+                tracing::warn!("broker {id} did not finish its controlled shutdown; killed it");
+            }
+            Ok(())
+        })
+    }
+
+    fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let pid = self.running_pid(id)?;
+            signal(pid, libc::SIGKILL)?;
+            self.wait_exit(id, Duration::from_secs(5)).await;
+            Ok(())
+        })
+    }
+
+    fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let (addr, log) = self.with_slot(id, |s| match s.process {
+                Some(_) => Err(ClusterError::AlreadyRunning(id)),
+                None => Ok((s.addr, s.log.clone())),
+            })?;
+            let (process, _) = spawn_node(&self.exe, &self.broker_args(id, addr), &log).await?;
+            self.with_slot(id, |s| {
+                s.process = Some(process);
+                Ok(())
+            })
+        })
+    }
+
+    fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            signal(self.running_pid(id)?, libc::SIGSTOP)?;
+            self.with_slot(id, |s| {
+                s.paused = true;
+                Ok(())
+            })
+        })
+    }
+
+    fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            signal(self.running_pid(id)?, libc::SIGCONT)?;
+            self.with_slot(id, |s| {
+                s.paused = false;
+                Ok(())
+            })
+        })
+    }
+
+    fn set_isolated(&self, id: i32, isolated: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let sig = if isolated {
+                libc::SIGUSR1
+            } else {
+                libc::SIGUSR2
+            };
+            signal(self.running_pid(id)?, sig)?;
+            self.with_slot(id, |s| {
+                s.isolated = isolated;
+                Ok(())
+            })
+        })
+    }
+
+    fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
+        Box::pin(std::future::ready(self.with_slot(id, |s| {
+            let lines = tail(&s.log, 50);
+            Ok(if lines.is_empty() {
+                format!("(broker {id} has logged nothing yet)")
+            } else {
+                lines
+            })
+        })))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let mut all: Vec<NodeProcess> = self
+                .brokers
+                .lock()
+                .expect("brokers lock")
+                .values_mut()
+                .filter_map(|s| s.process.take())
+                .collect();
+            all.extend(self.controller.lock().expect("controller lock").take());
+            for p in &mut all {
+                let _ = p.child.kill().await;
+            }
+        })
+    }
+}

@@ -1,0 +1,236 @@
+//! A cluster that runs outside this process: watched over the Kafka protocol by an
+//! [`Observer`], with broker control handed to a [`BrokerDriver`] (child processes, containers,
+//! or nothing at all for a cluster the sandbox only attaches to).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::events::ClusterEvent;
+use super::observer::Observer;
+use super::snapshot::{
+    BrokerState, BrokerStatus, ClusterSnapshot, PartitionSnapshot, TopicSnapshot,
+};
+use super::{BoxFuture, ClusterControl, ClusterError};
+
+/// What a backend does to one broker. Every call names a broker the driver knows.
+pub trait BrokerDriver: Send + Sync {
+    /// Broker ids the driver controls (empty: it controls none).
+    fn brokers(&self) -> Vec<i32>;
+    /// The broker's state as the driver knows it (`None`: unknown, e.g. not controlled).
+    fn state(&self, id: i32) -> Option<BrokerState>;
+    /// Controlled shutdown.
+    fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Crash.
+    fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Start a stopped broker.
+    fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Freeze.
+    fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Thaw.
+    fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Cut off from peers (true) or reconnect (false).
+    fn set_isolated(&self, id: i32, isolated: bool) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Recent log lines.
+    fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>>;
+    /// Remove everything the driver started.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}
+
+/// A cluster watched over the wire and controlled through a driver.
+pub struct RemoteCluster {
+    bootstrap: String,
+    observer: Observer,
+    driver: Box<dyn BrokerDriver>,
+}
+
+impl RemoteCluster {
+    /// Watches the cluster at `bootstrap` and waits up to `ready_timeout` until every broker
+    /// the driver runs (or, with none, at least one broker) is in the metadata.
+    pub async fn start(
+        bootstrap: String,
+        driver: Box<dyn BrokerDriver>,
+        ready_timeout: Duration,
+    ) -> Result<Self, ClusterError> {
+        let expected = driver.brokers();
+        let observer = Observer::start(
+            bootstrap.split(',').map(str::to_string).collect(),
+            &expected,
+        );
+        let ready = observer
+            .wait_for(ready_timeout, |image| {
+                if expected.is_empty() {
+                    !image.live_brokers().is_empty()
+                } else {
+                    expected.iter().all(|id| image.is_alive(*id))
+                }
+            })
+            .await;
+        if !ready {
+            let seen = observer.image().live_brokers();
+            driver.shutdown().await;
+            return Err(ClusterError::NotReady(if expected.is_empty() {
+                format!(
+                    "no broker at {bootstrap} answered a Metadata request within {} s; is the cluster running and is that its address?",
+                    ready_timeout.as_secs()
+                )
+            } else {
+                format!(
+                    "after {} s the metadata lists brokers {seen:?} of {expected:?}",
+                    ready_timeout.as_secs()
+                )
+            }));
+        }
+        Ok(Self {
+            bootstrap,
+            observer,
+            driver,
+        })
+    }
+
+    /// Each live broker's advertised host and port, as the metadata gives them.
+    pub fn advertised(&self) -> std::collections::BTreeMap<i32, (String, u16)> {
+        self.observer
+            .image()
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| (b.id, (b.host.clone(), b.port)))
+            .collect()
+    }
+
+    fn known(&self, id: i32) -> Result<(), ClusterError> {
+        let known = self.broker_ids();
+        if known.contains(&id) {
+            Ok(())
+        } else {
+            Err(ClusterError::UnknownBroker { id, known })
+        }
+    }
+
+    fn broker_ids(&self) -> Vec<i32> {
+        let mut ids: BTreeSet<i32> = self.driver.brokers().into_iter().collect();
+        ids.extend(self.observer.image().brokers.keys().copied());
+        ids.into_iter().collect()
+    }
+
+    fn checked<'a, T: Send + 'a>(
+        &'a self,
+        id: i32,
+        call: impl FnOnce(&'a dyn BrokerDriver) -> BoxFuture<'a, Result<T, ClusterError>>,
+    ) -> BoxFuture<'a, Result<T, ClusterError>> {
+        match self.known(id) {
+            Ok(()) => call(self.driver.as_ref()),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+}
+
+impl ClusterControl for RemoteCluster {
+    fn brokers(&self) -> Vec<i32> {
+        self.broker_ids()
+    }
+    fn bootstrap(&self) -> String {
+        self.bootstrap.clone()
+    }
+    fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.checked(id, |d| d.stop(id))
+    }
+    fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.checked(id, |d| d.kill(id))
+    }
+    fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.checked(id, |d| d.start(id))
+    }
+    fn restart(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            self.stop(id).await?;
+            self.start(id).await
+        })
+    }
+    fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.checked(id, |d| d.pause(id))
+    }
+    fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.checked(id, |d| d.resume(id))
+    }
+    fn isolate(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.checked(id, |d| d.set_isolated(id, true))
+    }
+    fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>> {
+        match id {
+            Some(id) => self.checked(id, |d| d.set_isolated(id, false)),
+            None => Box::pin(async move {
+                for id in self.driver.brokers() {
+                    if self.driver.state(id) == Some(BrokerState::Isolated) {
+                        self.driver.set_isolated(id, false).await?;
+                    }
+                }
+                Ok(())
+            }),
+        }
+    }
+    fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
+        self.checked(id, |d| d.logs(id))
+    }
+    fn snapshot(&self) -> ClusterSnapshot {
+        let image = self.observer.image();
+        let brokers = self
+            .broker_ids()
+            .into_iter()
+            .map(|id| {
+                let seen = image.brokers.get(&id);
+                let fenced = seen.is_none_or(|b| b.fenced);
+                BrokerStatus {
+                    id,
+                    addr: seen
+                        .filter(|b| b.port != 0)
+                        .map(|b| format!("{}:{}", b.host, b.port))
+                        .unwrap_or_else(|| "?".into()),
+                    state: self.driver.state(id).unwrap_or(if fenced {
+                        BrokerState::Down
+                    } else {
+                        BrokerState::Up
+                    }),
+                    fenced,
+                    metadata_offset: -1,
+                }
+            })
+            .collect();
+        let topics = image
+            .topics
+            .iter()
+            .map(|(name, t)| TopicSnapshot {
+                name: name.clone(),
+                min_insync_replicas: t.min_insync_replicas,
+                unclean_leader_election: t.unclean_leader_election,
+                partitions: t
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| PartitionSnapshot {
+                        partition: i as i32,
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                        offline: image.offline_replicas(p),
+                        offsets: Vec::new(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        ClusterSnapshot {
+            metadata_offset: image.offset,
+            brokers,
+            topics,
+        }
+    }
+    fn events(&self) -> mpsc::UnboundedReceiver<ClusterEvent> {
+        super::events::watch(self.observer.subscribe(), |image| image.clone())
+    }
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.driver.shutdown()
+    }
+}
