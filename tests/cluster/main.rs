@@ -4,6 +4,7 @@
 mod api_docs;
 mod backends;
 mod basics;
+mod docker;
 mod experiments;
 mod failover;
 mod groups;

@@ -19,12 +19,14 @@ pub const NODE_LABEL: &str = "io.kafka-sandbox.node";
 /// Where the binary sits in the image.
 pub const BINARY_PATH: &str = "/kafka-sandbox";
 
+/// The labels come last: the builder's intermediate containers inherit them, and `docker clean`
+/// removes every container labelled [`super::spec::LABEL`].
 const DOCKERFILE: &str = r#"FROM scratch
 COPY rootfs/ /
 COPY kafka-sandbox /kafka-sandbox
-LABEL io.kafka-sandbox="image" io.kafka-sandbox.node="1"
 ENTRYPOINT ["/kafka-sandbox"]
 CMD ["node", "--help"]
+LABEL io.kafka-sandbox="image" io.kafka-sandbox.node="1"
 "#;
 
 /// Host names come from /etc/hosts, then DNS (Docker writes both files into each container);

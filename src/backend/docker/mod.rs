@@ -4,19 +4,7 @@
 
 pub mod apache_kafka;
 pub mod containers;
-pub mod image {
-    // TEMPORARY until the image builder lands
-    pub const NODE_IMAGE: &str = concat!("kafka-sandbox-node:", env!("CARGO_PKG_VERSION"));
-    pub const NODE_LABEL: &str = "io.kafka-sandbox.node";
-    pub async fn build(
-        _: &bollard::Docker,
-        _: &std::path::Path,
-        _: &str,
-        _: &mut dyn FnMut(&str),
-    ) -> Result<String, String> {
-        Err("todo".into())
-    }
-}
+pub mod image;
 pub mod sandbox_node;
 pub mod spec;
 

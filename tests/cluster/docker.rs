@@ -1,0 +1,146 @@
+//! The docker backend with the sandbox's own node image, built here with no registry: the
+//! broker-failover lesson and the paused-vs-killed experiment run on containers, a killed and a
+//! stopped broker are checked through the Docker API, and nothing labelled by the sandbox is
+//! left afterwards, also when the test fails. Skips (saying why) only when no Docker engine
+//! answers.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use kafka_sandbox::backend::docker::containers::Engine;
+use kafka_sandbox::backend::docker::image::NODE_IMAGE;
+use kafka_sandbox::backend::docker::spec::LABEL;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::util::*;
+
+const SANDBOX: &str = env!("CARGO_BIN_EXE_kafka-sandbox");
+
+/// Removes whatever a sandbox left in Docker when the test ends, passed or failed.
+struct CleanOnDrop;
+
+impl Drop for CleanOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(SANDBOX)
+            .args(["docker", "clean"])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+async fn sandbox(args: &[&str], within: Duration) -> Output {
+    let child = Command::new(SANDBOX).args(args).kill_on_drop(true).output();
+    let out = tokio::time::timeout(within, child)
+        .await
+        .expect("finishes in time")
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "kafka-sandbox {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+async fn container_state(engine: &Engine, name: &str) -> (bool, i64) {
+    let inspect = engine
+        .docker()
+        .inspect_container(
+            name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .expect("container exists");
+    let state = inspect.state.expect("state");
+    (
+        state.running.unwrap_or(false),
+        state.exit_code.unwrap_or(-1),
+    )
+}
+
+async fn labelled_containers(engine: &Engine) -> usize {
+    // Containers a backend run created carry the run label; the image's own label alone
+    // (inherited by any container of the node image) does not count.
+    let filters =
+        std::collections::HashMap::from([("label".to_string(), vec![format!("{LABEL}.run")])]);
+    engine
+        .docker()
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .expect("list")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lessons_and_experiments_run_on_sandbox_node_containers() {
+    let engine = match Engine::connect().await {
+        Ok(e) => e,
+        Err(e) => {
+            println!("skipped: {e}");
+            return;
+        }
+    };
+    let _clean = CleanOnDrop;
+    tokio::time::timeout(Duration::from_secs(240), async {
+        sandbox(&["image", "build"], Duration::from_secs(120)).await;
+        let docker = ["--cluster", "docker", "--image", NODE_IMAGE];
+
+        let mut args = vec!["lesson", "broker-failover", "--auto"];
+        args.extend(docker);
+        let out = sandbox(&args, Duration::from_secs(90)).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("── summary of broker-failover ──"), "{stdout}");
+        assert!(stdout.contains("✓ broker 2 is in no ISR"), "{stdout}");
+        assert_eq!(labelled_containers(&engine).await, 0, "the lesson cleaned up");
+
+        let experiment = format!(
+            "{}/scripts/experiments/paused-vs-killed-broker.rhai",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut args = vec!["run", experiment.as_str()];
+        args.extend(docker);
+        let out = sandbox(&args, Duration::from_secs(90)).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("lost 0") && stdout.contains("Conclusion:"), "{stdout}");
+
+        let dir = std::env::temp_dir().join(unique("docker-script"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("kill-and-stop.rhai");
+        std::fs::write(
+            &script,
+            "cluster.kill(2);\nprint(\"killed\");\nsleep(1500);\ncluster.stop(3);\nprint(\"stopped\");\nsleep(1500);\n",
+        )
+        .unwrap();
+        let mut args: Vec<&str> = vec!["run", script.to_str().unwrap()];
+        args.extend(docker);
+        let mut child = Command::new(SANDBOX)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("runs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        read_until(&mut lines, "killed", &mut seen).await;
+        let (running, code) = container_state(&engine, "kafka-2").await;
+        assert!(!running && code == 137, "kafka-2 was SIGKILLed: running {running}, exit {code}");
+        assert!(container_state(&engine, "kafka-1").await.0, "kafka-1 still runs");
+        read_until(&mut lines, "stopped", &mut seen).await;
+        let (running, code) = container_state(&engine, "kafka-3").await;
+        assert!(!running && code == 0, "kafka-3 shut down cleanly: running {running}, exit {code}");
+        while lines.next_line().await.ok().flatten().is_some() {}
+        assert!(child.wait().await.expect("exit").success(), "{seen:?}");
+        assert_eq!(labelled_containers(&engine).await, 0, "everything removed");
+        let _ = std::fs::remove_dir_all(dir);
+    })
+    .await
+    .expect("the docker test finishes in time");
+}
