@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use kafka_sandbox::backend::embedded::EmbeddedCluster;
+use kafka_sandbox::backend::{Backend, ClusterControl};
 use kafka_sandbox::config::ClusterConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -435,12 +436,142 @@ fn idle_rss_mb() -> f64 {
     kb / 1024.0
 }
 
+/// Resident memory of every `kafka-sandbox node` process that is a child of this process or
+/// of a container's init (pids given), in MB.
+fn rss_mb(pids: &[u32]) -> f64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .sum::<f64>()
+        / 1024.0
+}
+
+fn node_child_pids() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1).map(str::to_string));
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            ppid.as_deref() == Some(me.as_str()) && String::from_utf8_lossy(&cmd).contains("node")
+        })
+        .collect()
+}
+
+async fn container_pids() -> Vec<u32> {
+    let Ok(engine) = kafka_sandbox::backend::docker::containers::Engine::connect().await else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for name in ["kafka-controller", "kafka-1", "kafka-2", "kafka-3"] {
+        if let Ok(inspect) = engine
+            .docker()
+            .inspect_container(
+                name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+        {
+            pids.extend(inspect.state.and_then(|s| s.pid).map(|p| p as u32));
+        }
+    }
+    pids
+}
+
+/// Start-to-ready, idle memory of the nodes, and kill → every partition led by a live broker,
+/// for one backend.
+async fn backend_figures(backend: &Backend) -> (f64, Option<f64>, f64) {
+    let t0 = Instant::now();
+    let cluster = backend
+        .start(ClusterConfig::default())
+        .await
+        .expect("start");
+    let ready = t0.elapsed().as_secs_f64() * 1000.0;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss = match backend {
+        Backend::Processes { .. } => Some(rss_mb(&node_child_pids())),
+        Backend::Docker { .. } => Some(rss_mb(&container_pids().await)),
+        _ => None,
+    };
+    assert!(create(&cluster.bootstrap(), "backend-failover", 8).await);
+    let settled = |c: &dyn ClusterControl| {
+        c.snapshot()
+            .topic("backend-failover")
+            .is_some_and(|t| t.partitions.iter().all(|p| p.isr.len() == 3))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !settled(cluster.as_ref()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t0 = Instant::now();
+    cluster.kill(1).await.expect("kill");
+    loop {
+        let led = cluster
+            .snapshot()
+            .topic("backend-failover")
+            .is_some_and(|t| t.partitions.iter().all(|p| p.leader > 0 && p.leader != 1));
+        if led || t0.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let failover = t0.elapsed().as_secs_f64() * 1000.0;
+    cluster.shutdown().await;
+    (ready, rss, failover)
+}
+
+async fn backends() {
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_kafka-sandbox"));
+    let mut all = vec![
+        ("embedded", Backend::Embedded),
+        ("processes", Backend::Processes { exe: exe.clone() }),
+    ];
+    match kafka_sandbox::backend::docker::containers::Engine::connect().await {
+        Ok(engine) => {
+            let tag = kafka_sandbox::backend::docker::image::NODE_IMAGE;
+            kafka_sandbox::backend::docker::image::build(engine.docker(), &exe, tag, &mut |_| {})
+                .await
+                .expect("node image builds");
+            all.push((
+                "docker (sandbox node image)",
+                Backend::Docker {
+                    image: tag.to_string(),
+                },
+            ));
+        }
+        Err(e) => println!("backends: docker skipped: {e}"),
+    }
+    for (name, backend) in all {
+        let (ready, rss, failover) = backend_figures(&backend).await;
+        let rss = rss.map_or("in this process (see memory)".to_string(), |mb| {
+            format!("{mb:.1} MB for the controller and 3 brokers")
+        });
+        println!("backend {name}: ready {ready:.0} ms; idle nodes {rss}; kill → new leaders {failover:.0} ms");
+    }
+}
+
 fn main() {
     let messages: u64 = std::env::var("BENCH_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
+    if std::env::args().any(|a| a == "backends") {
+        rt.block_on(backends());
+        return;
+    }
     let (ready, raw, rdkafka) = rt.block_on(startup(10));
     println!(
         "start-up: cluster ready {ready:.1} ms; 8x3 topic created {raw:.1} ms after start (protocol client), \
@@ -468,4 +599,5 @@ fn main() {
     println!(
         "group (fetch.wait.max.ms=100): survivors consume a crashed member's partitions {crash:.0} ms after SIGKILL (session timeout 3000 ms; median of 3)"
     );
+    rt.block_on(backends());
 }
