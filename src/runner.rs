@@ -12,11 +12,24 @@ use crate::config::ClusterConfig;
 use crate::script::output::Output;
 use crate::script::{self, Session};
 
+/// Starts the cluster. A Ctrl-C meanwhile lets the start finish, then removes what it made
+/// (containers, child processes) before giving up, so nothing is left behind.
 async fn start(
     backend: &Backend,
     config: ClusterConfig,
 ) -> Result<Arc<dyn ClusterControl>, String> {
-    backend.start(config).await.map_err(|e| e.to_string())
+    let starting = backend.start(config);
+    tokio::pin!(starting);
+    tokio::select! {
+        result = &mut starting => result.map_err(|e| e.to_string()),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("kafka-sandbox: interrupted; cleaning up what was started…");
+            if let Ok(cluster) = starting.await {
+                cluster.shutdown().await;
+            }
+            Err("interrupted while the cluster was starting".into())
+        }
+    }
 }
 
 /// Starts a cluster and runs the REPL on it.

@@ -144,3 +144,54 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
     .await
     .expect("the docker test finishes in time");
 }
+
+async fn fails_with(args: &[&str], env: Option<(&str, &str)>) -> String {
+    let mut command = Command::new(SANDBOX);
+    command.args(args).kill_on_drop(true);
+    if let Some((k, v)) = env {
+        command.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("answers quickly")
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_engine_or_image_gets_one_line_saying_what_to_do() {
+    let stderr = fails_with(
+        &["lesson", "pub-sub", "--auto", "--cluster", "docker"],
+        Some(("DOCKER_HOST", "unix:///nonexistent/docker.sock")),
+    )
+    .await;
+    assert!(
+        stderr.contains("no Docker engine is reachable") && stderr.contains("--cluster embedded"),
+        "{stderr}"
+    );
+    if Engine::connect().await.is_err() {
+        println!("skipped the missing-image case: no Docker engine");
+        return;
+    }
+    let stderr = fails_with(
+        &[
+            "lesson",
+            "pub-sub",
+            "--auto",
+            "--cluster",
+            "docker",
+            "--image",
+            "kafka-sandbox-absent:0",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        stderr.contains("image kafka-sandbox-absent:0 is not on this machine")
+            && stderr.contains("kafka-sandbox image build"),
+        "{stderr}"
+    );
+}
