@@ -12,9 +12,7 @@ use tokio::sync::mpsc;
 
 use super::events::ClusterEvent;
 
-use super::snapshot::{
-    BrokerState, BrokerStatus, ClusterSnapshot, PartitionSnapshot, ReplicaOffsets, TopicSnapshot,
-};
+use super::snapshot::{BrokerState, BrokerStatus, ClusterSnapshot, ReplicaOffsets, TopicSnapshot};
 use super::ClusterError;
 use crate::cluster::broker::{BrokerConfig, BrokerHandle, BrokerStorage};
 use crate::cluster::controller::ControllerHandle;
@@ -332,40 +330,14 @@ impl EmbeddedCluster {
                 }
             })
             .collect();
-        let topics = image
-            .topics
-            .iter()
-            .map(|(name, t)| TopicSnapshot {
-                name: name.clone(),
-                min_insync_replicas: t.min_insync_replicas,
-                unclean_leader_election: t.unclean_leader_election,
-                partitions: t
-                    .partitions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| PartitionSnapshot {
-                        partition: i as i32,
-                        leader: p.leader,
-                        leader_epoch: p.leader_epoch,
-                        replicas: p.replicas.clone(),
-                        isr: p.isr.clone(),
-                        offline: image.offline_replicas(p),
-                        offsets: p
-                            .replicas
-                            .iter()
-                            .filter_map(|r| {
-                                let (leo, hw) = slots.get(r)?.storage.offsets(t.id, i as i32)?;
-                                Some(ReplicaOffsets {
-                                    broker: *r,
-                                    log_end_offset: leo,
-                                    high_watermark: hw,
-                                })
-                            })
-                            .collect(),
-                    })
-                    .collect(),
+        let topics = TopicSnapshot::all_from_image(&image, |topic, partition, replica| {
+            let (leo, hw) = slots.get(&replica)?.storage.offsets(topic, partition)?;
+            Some(ReplicaOffsets {
+                broker: replica,
+                log_end_offset: leo,
+                high_watermark: hw,
             })
-            .collect();
+        });
         ClusterSnapshot {
             metadata_offset: image.offset,
             brokers,

@@ -9,9 +9,7 @@ use tokio::sync::mpsc;
 
 use super::events::ClusterEvent;
 use super::observer::Observer;
-use super::snapshot::{
-    BrokerState, BrokerStatus, ClusterSnapshot, PartitionSnapshot, TopicSnapshot,
-};
+use super::snapshot::{BrokerState, BrokerStatus, ClusterSnapshot, TopicSnapshot};
 use super::{BoxFuture, ClusterControl, ClusterError};
 
 /// What a backend does to one broker. Every call names a broker the driver knows.
@@ -198,29 +196,7 @@ impl ClusterControl for RemoteCluster {
                 }
             })
             .collect();
-        let topics = image
-            .topics
-            .iter()
-            .map(|(name, t)| TopicSnapshot {
-                name: name.clone(),
-                min_insync_replicas: t.min_insync_replicas,
-                unclean_leader_election: t.unclean_leader_election,
-                partitions: t
-                    .partitions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| PartitionSnapshot {
-                        partition: i as i32,
-                        leader: p.leader,
-                        leader_epoch: p.leader_epoch,
-                        replicas: p.replicas.clone(),
-                        isr: p.isr.clone(),
-                        offline: image.offline_replicas(p),
-                        offsets: Vec::new(),
-                    })
-                    .collect(),
-            })
-            .collect();
+        let topics = TopicSnapshot::all_from_image(&image, |_, _, _| None);
         ClusterSnapshot {
             metadata_offset: image.offset,
             brokers,

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::cluster::image::NO_LEADER;
+use crate::cluster::image::{MetadataImage, NO_LEADER};
 
 /// What a broker is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,43 @@ fn ids(list: &[i32]) -> String {
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+impl TopicSnapshot {
+    /// Every topic of `image`; `offsets(topic id, partition, replica)` gives a replica's log
+    /// end offset and high watermark where the caller knows them.
+    pub fn all_from_image(
+        image: &MetadataImage,
+        offsets: impl Fn(uuid::Uuid, i32, i32) -> Option<ReplicaOffsets>,
+    ) -> Vec<TopicSnapshot> {
+        image
+            .topics
+            .iter()
+            .map(|(name, t)| TopicSnapshot {
+                name: name.clone(),
+                min_insync_replicas: t.min_insync_replicas,
+                unclean_leader_election: t.unclean_leader_election,
+                partitions: t
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| PartitionSnapshot {
+                        partition: i as i32,
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                        offline: image.offline_replicas(p),
+                        offsets: p
+                            .replicas
+                            .iter()
+                            .filter_map(|r| offsets(t.id, i as i32, *r))
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for ClusterSnapshot {
