@@ -56,7 +56,8 @@ impl RemoteCluster {
             bootstrap.split(',').map(str::to_string).collect(),
             &expected,
         );
-        let ready = observer
+        let deadline = tokio::time::Instant::now() + ready_timeout;
+        let in_metadata = observer
             .wait_for(ready_timeout, |image| {
                 if expected.is_empty() {
                     !image.live_brokers().is_empty()
@@ -65,10 +66,17 @@ impl RemoteCluster {
                 }
             })
             .await;
+        let ready =
+            in_metadata && accepts_create_topics(&bootstrap, expected.len(), deadline).await;
         if !ready {
             let seen = observer.image().live_brokers();
             driver.shutdown().await;
-            return Err(ClusterError::NotReady(if expected.is_empty() {
+            return Err(ClusterError::NotReady(if in_metadata {
+                format!(
+                    "the brokers are in the metadata, but a CreateTopics was still refused after {} s",
+                    ready_timeout.as_secs()
+                )
+            } else if expected.is_empty() {
                 format!(
                     "no broker at {bootstrap} answered a Metadata request within {} s; is the cluster running and is that its address?",
                     ready_timeout.as_secs()
@@ -123,6 +131,53 @@ impl RemoteCluster {
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
+}
+
+/// Whether the cluster answers a validate-only CreateTopics without error before `deadline`:
+/// brokers can be in the metadata before the controller will place replicas on them.
+async fn accepts_create_topics(
+    bootstrap: &str,
+    brokers: usize,
+    deadline: tokio::time::Instant,
+) -> bool {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let replication = brokers.clamp(1, 3) as i16;
+    let request = CreateTopicsRequest::default()
+        .with_validate_only(true)
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(
+                "kafka-sandbox-readiness-probe",
+            )))
+            .with_num_partitions(1)
+            .with_replication_factor(replication)]);
+    while tokio::time::Instant::now() < deadline {
+        for addr in bootstrap.split(',') {
+            let Ok(mut conn) = crate::protocol::client::Connection::connect(
+                addr,
+                "kafka-sandbox-readiness",
+                Duration::from_secs(1),
+            )
+            .await
+            else {
+                continue;
+            };
+            if let Ok(response) = conn.call(&request, 7, Duration::from_secs(6)).await {
+                // 0: would be created; 36: TOPIC_ALREADY_EXISTS. Either way the controller answers.
+                if response
+                    .topics
+                    .iter()
+                    .all(|t| t.error_code == 0 || t.error_code == 36)
+                {
+                    return true;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
 }
 
 impl ClusterControl for RemoteCluster {
