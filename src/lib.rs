@@ -22,21 +22,26 @@
 //!   [`backend::remote`] watches a cluster over the wire ([`backend::observer`]) and controls it
 //!   through child processes ([`backend::processes`]), containers ([`backend::docker`]) or not
 //!   at all ([`backend::attach`]).
+//! - [`child`] — child processes in their own process group that die with the sandbox.
 //! - [`node_process`] — `kafka-sandbox node`: one node in its own process or container.
 //! - [`client`] — real Kafka clients (librdkafka): producer, consumer processes, admin, the
 //!   delivery ledger.
 //! - [`script`] — the Rhai engine and one binding module per concept; [`repl`] the line
 //!   editor around it; [`runner`] the REPL, `run FILE` and `lesson NAME` entry points.
 //! - [`lesson`] — the bundled lessons and the judging of review answers.
-//! - [`serve`] — `kafka-sandbox serve`: the cluster in the foreground, driven from stdin.
+//! - [`control`] — the cluster commands (stop, kill, pause, create, …), defined once for
+//!   `serve`'s control lines and the script bindings.
+//! - [`serve`] — `kafka-sandbox serve`: a cluster in the foreground, driven from stdin.
 //! - [`alloc_guard`] — the global allocator that keeps hostile length fields from aborting
 //!   the process.
 
 pub mod alloc_guard;
 pub mod backend;
+pub mod child;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod control;
 pub mod lesson;
 pub mod node_process;
 pub mod protocol;

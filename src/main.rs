@@ -26,10 +26,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the embedded cluster in the foreground for outside clients (kcat, librdkafka,
-    /// kafka-python), controlled by commands on stdin: stop N, kill N, start N, pause N,
-    /// resume N, isolate N, heal, status, quit.
-    Serve(ServeArgs),
+    /// Run a cluster in the foreground for outside clients (kcat, librdkafka, kafka-python),
+    /// controlled by the commands below, one per line on stdin.
+    Serve(ServeCmd),
     /// Run a Rhai script against a fresh embedded cluster, then clean up. Exits non-zero on
     /// any error, naming FILE:LINE:COLUMN.
     Run(RunArgs),
@@ -118,6 +117,16 @@ impl NodeArgs {
             cluster,
         })
     }
+}
+
+#[derive(Args, Debug)]
+struct ServeCmd {
+    /// Keep serving when stdin ends (for a cluster started in the background with no input);
+    /// then only Ctrl-C, SIGTERM or SIGHUP stop it.
+    #[arg(long)]
+    stdin_ignore: bool,
+    #[command(flatten)]
+    cluster: ServeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -316,8 +325,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line, with `serve --help` listing the control lines from the table the
+/// control-line parser uses.
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command().mut_subcommand("serve", |serve| {
+        serve.after_help(format!(
+            "Control lines on stdin:\n{}",
+            kafka_sandbox::control::help()
+                .lines()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    });
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KAFKA_SANDBOX_LOG").unwrap_or_else(|_| {
@@ -329,14 +356,14 @@ fn run() -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Some(Command::Serve(args)) => {
-            if args.backend()? != Backend::Embedded {
-                anyhow::bail!(
-                    "serve runs the embedded cluster; use --cluster with the REPL, run or lesson"
-                );
-            }
-            let config = args.cluster_config()?;
-            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            runtime.block_on(kafka_sandbox::serve::run(config, stdin))?;
+            let config = args.cluster.cluster_config()?;
+            let backend = args.cluster.backend()?;
+            let options = kafka_sandbox::serve::ServeOptions {
+                stdin_ignore: args.stdin_ignore,
+            };
+            let code = kafka_sandbox::runner::serve(&runtime, &backend, config, options);
+            runtime.shutdown_background();
+            return Ok(code);
         }
         Some(Command::Run(args)) => {
             let config = args.cluster.cluster_config_with_port(0)?;
@@ -411,6 +438,8 @@ fn run() -> anyhow::Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?;
         }
     }
+    // Everything was shut down explicitly; do not wait for a blocked stdin read.
+    runtime.shutdown_background();
     Ok(ExitCode::SUCCESS)
 }
 

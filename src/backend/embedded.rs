@@ -169,9 +169,10 @@ impl EmbeddedCluster {
     ) -> Result<T, ClusterError> {
         let mut slots = self.slots.lock().expect("slots lock");
         let known: Vec<i32> = slots.keys().copied().collect();
-        let slot = slots
-            .get_mut(&id)
-            .ok_or(ClusterError::UnknownBroker { id, known })?;
+        let slot = slots.get_mut(&id).ok_or(ClusterError::UnknownBroker {
+            id: id.into(),
+            known,
+        })?;
         f(slot)
     }
 

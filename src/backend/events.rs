@@ -148,6 +148,78 @@ pub fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent> {
     out
 }
 
+/// True if the event concerns one of Kafka's internal topics (`__consumer_offsets`).
+fn internal(event: &ClusterEvent) -> Option<&str> {
+    let topic = match event {
+        ClusterEvent::TopicCreated(t) | ClusterEvent::TopicDeleted(t) => t,
+        ClusterEvent::LeaderChanged { topic, .. } | ClusterEvent::IsrChanged { topic, .. } => topic,
+        ClusterEvent::BrokerJoined(_) | ClusterEvent::BrokerFenced(_) => return None,
+    };
+    topic.starts_with("__").then_some(topic.as_str())
+}
+
+/// The lines to print for events that arrived together (one metadata change): each event on
+/// its own line, except those about internal topics, which are summed up in one line per
+/// topic, since a failover moves dozens of `__consumer_offsets` partitions at once.
+pub fn lines(batch: &[ClusterEvent]) -> Vec<String> {
+    let mut out = Vec::new();
+    // topic -> (created, deleted, leaders moved, ISR shrank, ISR grew)
+    let mut hidden: std::collections::BTreeMap<&str, [usize; 5]> = Default::default();
+    for event in batch {
+        let Some(topic) = internal(event) else {
+            out.push(event.to_string());
+            continue;
+        };
+        let counts = hidden.entry(topic).or_default();
+        match event {
+            ClusterEvent::TopicCreated(_) => counts[0] += 1,
+            ClusterEvent::TopicDeleted(_) => counts[1] += 1,
+            ClusterEvent::LeaderChanged { .. } => counts[2] += 1,
+            ClusterEvent::IsrChanged { from, to, .. } if to.len() < from.len() => counts[3] += 1,
+            ClusterEvent::IsrChanged { .. } => counts[4] += 1,
+            ClusterEvent::BrokerJoined(_) | ClusterEvent::BrokerFenced(_) => {}
+        }
+    }
+    for (topic, [created, deleted, leaders, shrank, grew]) in hidden {
+        let mut parts = Vec::new();
+        if created > 0 {
+            parts.push("created".to_string());
+        }
+        if deleted > 0 {
+            parts.push("deleted".to_string());
+        }
+        let count = |n: usize, one: &str, many: &str| {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{n} {many}")
+            }
+        };
+        if leaders > 0 {
+            parts.push(count(leaders, "leader moved", "leaders moved"));
+        }
+        if shrank > 0 {
+            parts.push(count(shrank, "ISR shrank", "ISRs shrank"));
+        }
+        if grew > 0 {
+            parts.push(count(grew, "ISR grew", "ISRs grew"));
+        }
+        out.push(format!("{topic} (internal): {}", parts.join(", ")));
+    }
+    out
+}
+
+/// The next event and every other one already waiting: what one metadata change produced.
+pub async fn next_batch(
+    events: &mut mpsc::UnboundedReceiver<ClusterEvent>,
+) -> Option<Vec<ClusterEvent>> {
+    let mut batch = vec![events.recv().await?];
+    while let Ok(more) = events.try_recv() {
+        batch.push(more);
+    }
+    Some(batch)
+}
+
 /// Turns a stream of images into a stream of events, from now on. `image` picks the metadata
 /// image out of whatever the channel carries. The watcher ends when the receiver is dropped or
 /// the images stop.
@@ -222,6 +294,36 @@ mod tests {
                 "broker 2 left the cluster (fenced by the controller)",
                 "leader of t-0 moved 2→1 (epoch 1)",
                 "ISR of t-0 shrank to 1,3 (was 2,1,3)",
+            ]
+        );
+    }
+
+    #[test]
+    fn internal_topic_events_are_summed_up_in_one_line() {
+        let moved = |topic: &str, partition| ClusterEvent::LeaderChanged {
+            topic: topic.into(),
+            partition,
+            from: 2,
+            to: 1,
+            epoch: 3,
+        };
+        let shrank = |partition| ClusterEvent::IsrChanged {
+            topic: "__consumer_offsets".into(),
+            partition,
+            from: vec![2, 1],
+            to: vec![1],
+        };
+        let mut batch = vec![ClusterEvent::BrokerFenced(2), moved("t", 0)];
+        for p in 0..40 {
+            batch.push(moved("__consumer_offsets", p));
+            batch.push(shrank(p));
+        }
+        assert_eq!(
+            lines(&batch),
+            vec![
+                "broker 2 left the cluster (fenced by the controller)",
+                "leader of t-0 moved 2→1 (epoch 3)",
+                "__consumer_offsets (internal): 40 leaders moved, 40 ISRs shrank",
             ]
         );
     }

@@ -20,8 +20,8 @@ pub enum ClusterError {
     /// No broker has that id.
     #[error("broker {id} does not exist; brokers are {}", list(.known))]
     UnknownBroker {
-        /// The id asked for.
-        id: i32,
+        /// The id asked for (as typed, which may not even fit a broker id).
+        id: i64,
         /// The ids that exist.
         known: Vec<i32>,
     },
@@ -51,6 +51,9 @@ pub enum ClusterError {
     /// The cluster is watched, not run, by the sandbox.
     #[error("this cluster can be observed but not controlled: {0}")]
     NotControllable(String),
+    /// This backend cannot do that; the message says what to use instead.
+    #[error("{0}")]
+    Unsupported(String),
     /// A node process failed.
     #[error("{0}")]
     Process(String),
@@ -143,8 +146,8 @@ impl ClusterControl for embedded::EmbeddedCluster {
     }
     fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
         Box::pin(std::future::ready(self.broker_addr(id).and(Err(
-            ClusterError::InvalidConfig(
-                "embedded brokers log to this terminal: start with KAFKA_SANDBOX_LOG=info to see them".into(),
+            ClusterError::Unsupported(
+                "the embedded cluster's brokers log to this terminal, not to a buffer: start kafka-sandbox with KAFKA_SANDBOX_LOG=info to see their lines (cluster.logs works with --cluster processes or docker)".into(),
             ),
         ))))
     }

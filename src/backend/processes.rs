@@ -105,17 +105,8 @@ async fn spawn_node(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+        .kill_on_drop(true);
+    crate::child::own_tokio(&mut command);
     let mut child = command
         .spawn()
         .map_err(|e| ClusterError::Process(format!("cannot start {}: {e}", exe.display())))?;
@@ -176,9 +167,10 @@ impl Processes {
     ) -> Result<T, ClusterError> {
         let mut brokers = self.brokers.lock().expect("brokers lock");
         let known = brokers.keys().copied().collect();
-        let slot = brokers
-            .get_mut(&id)
-            .ok_or(ClusterError::UnknownBroker { id, known })?;
+        let slot = brokers.get_mut(&id).ok_or(ClusterError::UnknownBroker {
+            id: id.into(),
+            known,
+        })?;
         f(slot)
     }
 

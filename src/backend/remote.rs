@@ -111,7 +111,10 @@ impl RemoteCluster {
         if known.contains(&id) {
             Ok(())
         } else {
-            Err(ClusterError::UnknownBroker { id, known })
+            Err(ClusterError::UnknownBroker {
+                id: id.into(),
+                known,
+            })
         }
     }
 

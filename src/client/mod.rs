@@ -6,6 +6,7 @@ pub mod admin;
 pub mod consumer;
 pub mod ledger;
 pub mod producer;
+pub mod wire;
 
 use thiserror::Error;
 
@@ -27,6 +28,39 @@ pub enum ClientError {
     /// Something did not happen in time.
     #[error("{0}")]
     Timeout(String),
+    /// No broker answered.
+    #[error("no broker answered ({0}); is the cluster running?")]
+    Unreachable(String),
+    /// A broker answered with a Kafka error code.
+    #[error("{what}: {code}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    Refused {
+        /// What was asked, as the start of a sentence ("cannot create topic 't'").
+        what: String,
+        /// Kafka's name for the error code, e.g. `INVALID_REPLICATION_FACTOR`.
+        code: String,
+        /// The broker's error message, if it sent one.
+        detail: String,
+    },
+}
+
+/// Kafka's own name for an error code, as the protocol guide and Kafka's logs write it:
+/// `INVALID_REPLICATION_FACTOR` for 38.
+pub fn kafka_error_name(code: i16) -> String {
+    match kafka_protocol::ResponseError::try_from_code(code) {
+        None => "NONE".into(),
+        Some(kafka_protocol::ResponseError::Unknown(c)) => format!("UNKNOWN_ERROR_CODE_{c}"),
+        Some(e) => {
+            let camel = format!("{e:?}");
+            let mut out = String::with_capacity(camel.len() + 8);
+            for (i, c) in camel.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_uppercase());
+            }
+            out
+        }
+    }
 }
 
 /// Something to print above the prompt as it happens.
@@ -39,6 +73,16 @@ pub enum LiveEvent {
         /// What happened.
         report: Report,
     },
-    /// The cluster changed.
-    Cluster(ClusterEvent),
+    /// The cluster changed: the events of one metadata change.
+    Cluster(Vec<ClusterEvent>),
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_codes_read_as_kafka_names_them() {
+        assert_eq!(super::kafka_error_name(38), "INVALID_REPLICATION_FACTOR");
+        assert_eq!(super::kafka_error_name(19), "NOT_ENOUGH_REPLICAS");
+        assert_eq!(super::kafka_error_name(-1), "UNKNOWN_SERVER_ERROR");
+    }
 }

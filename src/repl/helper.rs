@@ -1,12 +1,15 @@
 //! Line-editor support: completion of functions, methods, topic and group names; hints from
-//! history; and multi-line input while braces, brackets or parentheses are open.
+//! history, dimmed so they cannot be mistaken for typed text; and the test for an unfinished
+//! statement, which asks Rhai's own parser.
 
 use std::sync::{Arc, Mutex};
+
+use std::borrow::Cow;
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
 use rustyline::hint::{Hinter, HistoryHinter};
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
 use crate::script::registry;
@@ -25,14 +28,17 @@ pub struct ReplHelper {
     /// Topic and group names to complete inside quotes.
     pub known: Arc<Mutex<Known>>,
     hinter: HistoryHinter,
+    colour: bool,
 }
 
 impl ReplHelper {
     /// A helper completing from `known`.
     pub fn new(known: Arc<Mutex<Known>>) -> Self {
+        use std::io::IsTerminal;
         Self {
             known,
             hinter: HistoryHinter::new(),
+            colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         }
     }
 }
@@ -117,42 +123,69 @@ impl Hinter for ReplHelper {
     }
 }
 
-impl Highlighter for ReplHelper {}
-
-/// True while the input has unclosed `{`, `(` or `[` outside string literals.
-pub fn is_incomplete(input: &str) -> bool {
-    let mut depth = 0i32;
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in input.chars() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '{' | '(' | '[' => depth += 1,
-            '}' | ')' | ']' => depth -= 1,
-            _ => {}
-        }
-    }
-    depth > 0
-}
-
-impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        Ok(if is_incomplete(ctx.input()) {
-            ValidationResult::Incomplete
+impl Highlighter for ReplHelper {
+    /// A hint is only a suggestion (Tab or → takes it): dim, so it never reads as typed text.
+    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
+        if self.colour {
+            Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
         } else {
-            ValidationResult::Valid(None)
-        })
+            Cow::Borrowed(hint)
+        }
     }
 }
+
+/// True if `input` is an unfinished statement that more lines could complete: Rhai's parser
+/// ran out of input inside an open bracket, an expression or a backtick string. Brackets in
+/// strings, character literals (`'{'`) and comments do not count, since the parser, not a
+/// bracket counter, decides.
+pub fn is_incomplete(input: &str) -> bool {
+    use rhai::{LexError, ParseErrorType};
+    let Err(error) = rhai::Engine::new_raw().compile(input) else {
+        return false;
+    };
+    let at_end = at_or_after_end(input, error.position());
+    match error.err_type() {
+        ParseErrorType::UnexpectedEOF => true,
+        ParseErrorType::BadInput(LexError::UnterminatedString) => {
+            // A backtick string may span lines; a "..." string only with a trailing `\`.
+            let (line, column) = position(error.position());
+            let start = nth_char(input, line, column);
+            start == Some('`') || input.trim_end_matches(['\n', '\r']).ends_with('\\')
+        }
+        ParseErrorType::MissingToken(..)
+        | ParseErrorType::MissingSymbol(..)
+        | ParseErrorType::ExprExpected(..) => at_end,
+        _ => false,
+    }
+}
+
+fn position(p: rhai::Position) -> (usize, usize) {
+    (p.line().unwrap_or(0), p.position().unwrap_or(0))
+}
+
+/// The character at a 1-based (line, column).
+fn nth_char(input: &str, line: usize, column: usize) -> Option<char> {
+    input
+        .lines()
+        .nth(line.checked_sub(1)?)?
+        .chars()
+        .nth(column.checked_sub(1)?)
+}
+
+/// True if a parse error's position is past the last thing typed: the parser wanted more.
+fn at_or_after_end(input: &str, p: rhai::Position) -> bool {
+    if p.is_none() {
+        return true;
+    }
+    let (line, column) = position(p);
+    let trimmed = input.trim_end();
+    let last_line = trimmed.lines().count().max(1);
+    let last_column = trimmed.lines().last().map_or(0, |l| l.chars().count());
+    line > last_line || (line == last_line && column > last_column)
+}
+
+/// Every line is submitted as typed; the REPL decides whether it needs a continuation line.
+impl Validator for ReplHelper {}
 
 impl Helper for ReplHelper {}
 
@@ -193,10 +226,35 @@ mod tests {
     }
 
     #[test]
-    fn open_braces_continue_the_input() {
-        assert!(is_incomplete("fn f() {"));
-        assert!(is_incomplete("let a = [1,"));
-        assert!(!is_incomplete("print(\"{\")"));
-        assert!(!is_incomplete("let x = 1;"));
+    fn the_parser_decides_what_is_unfinished() {
+        for unfinished in [
+            "fn f() {",
+            "let a = [1,",
+            "f(1, 2",
+            "if x > 1 {",
+            "let m = #{a: 1,",
+            "let s = `two\nlines",
+            "let total = 1 +",
+            "for c in g {\n  print(c)",
+        ] {
+            assert!(is_incomplete(unfinished), "{unfinished:?} should continue");
+        }
+        for finished in [
+            "print(\"{\")",
+            "let x = 1;",
+            "let c = '{';",
+            "let c = '(';",
+            "// a comment with {",
+            "let s = `a { b`;",
+            "let x = ;",
+            "foo(]",
+            "let s = \"never closed",
+            "fn f() {\n 1\n}",
+        ] {
+            assert!(
+                !is_incomplete(finished),
+                "{finished:?} should run (or fail) now"
+            );
+        }
     }
 }

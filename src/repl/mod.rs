@@ -1,33 +1,30 @@
-//! The interactive REPL: rustyline in front of one persistent Rhai scope. Functions the user
-//! defines survive between inputs; every error is one line and the session goes on; output
-//! from consumers and the cluster appears above the prompt as it happens.
+//! The interactive REPL: a line editor in front of one persistent Rhai scope. Functions the
+//! user defines survive between inputs; an error prints one line plus the offending source
+//! with a caret, and the session goes on; output from consumers and the cluster appears above
+//! the prompt as it happens.
+//!
+//! Keys: Ctrl-C at the prompt clears the line; Ctrl-C while a statement runs interrupts that
+//! statement only (consumers run in their own process groups and never see it); Ctrl-D quits.
+//! Lines typed while a statement runs are kept and run in order afterwards. An unfinished
+//! statement (an open bracket or a backtick string) continues on a `...>` line.
 
+pub mod console;
 pub mod helper;
 
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rhai::{Dynamic, AST};
-use rustyline::error::ReadlineError;
-use rustyline::history::DefaultHistory;
-use rustyline::{Config, Editor, ExternalPrinter};
 
 use crate::backend::ClusterControl;
-use crate::script::output::Output;
-use crate::script::{self, error_message, Session};
-use helper::{Known, ReplHelper};
+use crate::script::input::Line;
+use crate::script::{self, caret, error_message, error_position, Session};
+use console::{Console, SharedConsole};
+use helper::Known;
 
 const PROMPT: &str = "kafka> ";
-
-fn history_file() -> Option<PathBuf> {
-    std::env::var_os("KAFKA_SANDBOX_HISTORY")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kafka_sandbox_history"))
-        })
-}
+const CONTINUE: &str = "  ...> ";
 
 /// Runs the REPL until `exit` or Ctrl-D, then closes consumers and stops the cluster.
 pub fn run(
@@ -36,24 +33,7 @@ pub fn run(
     banner: &str,
 ) -> Result<(), String> {
     let known = Arc::new(Mutex::new(Known::default()));
-    let config = Config::builder()
-        .auto_add_history(true)
-        .max_history_size(1000)
-        .map_err(|e| e.to_string())?
-        .build();
-    let mut editor: Editor<ReplHelper, DefaultHistory> =
-        Editor::with_config(config).map_err(|e| format!("cannot open the terminal: {e}"))?;
-    editor.set_helper(Some(ReplHelper::new(known.clone())));
-    let history = history_file();
-    if let Some(h) = &history {
-        let _ = editor.load_history(h);
-    }
-    let out = match editor.create_external_printer() {
-        Ok(mut printer) => Output::start(Box::new(move |line| {
-            let _ = printer.print(format!("{line}\n"));
-        })),
-        Err(_) => Output::stdout(),
-    };
+    let (console, out) = Console::open(known.clone())?;
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     rt.spawn(async move {
@@ -66,6 +46,7 @@ pub fn run(
         cluster.clone(),
         out.clone(),
         cancel.clone(),
+        Box::new(console.clone()),
     )
     .map_err(|e| e.to_string())?;
     let engine = script::engine(&session);
@@ -73,18 +54,8 @@ pub fn run(
     let mut functions = AST::empty();
     out.print(banner);
     out.flush();
-    loop {
-        refresh_known(&session, &known);
-        let line = match editor.readline(PROMPT) {
-            Ok(line) => line,
-            Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => break,
-            Err(e) => {
-                out.error(&format!("cannot read input: {e}"));
-                break;
-            }
-        };
-        let input = line.trim();
+    while let Some(input) = read_statement(&console, &session, &known) {
+        let input = input.trim();
         if input.is_empty() {
             continue;
         }
@@ -96,9 +67,7 @@ pub fn run(
         evaluate(&engine, &mut scope, &mut functions, input, &session);
         out.flush();
     }
-    if let Some(h) = &history {
-        let _ = editor.save_history(h);
-    }
+    console.0.borrow_mut().save_history();
     out.print("closing consumers and stopping the cluster…");
     out.flush();
     session.close_consumers();
@@ -106,6 +75,38 @@ pub fn run(
     out.print("bye");
     out.flush();
     Ok(())
+}
+
+/// Reads one statement, over several lines while it is unfinished. `None` at end of input.
+fn read_statement(
+    console: &SharedConsole,
+    session: &Session,
+    known: &Mutex<Known>,
+) -> Option<String> {
+    let mut text = String::new();
+    loop {
+        refresh_known(session, known);
+        let prompt = if text.is_empty() { PROMPT } else { CONTINUE };
+        let line = console.0.borrow_mut().read(prompt);
+        match line {
+            Line::Text(line) => {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&line);
+                if helper::is_incomplete(&text) {
+                    continue;
+                }
+                if !text.trim().is_empty() {
+                    console.0.borrow_mut().remember(&text);
+                }
+                return Some(text);
+            }
+            // Ctrl-C at a prompt abandons what was typed so far.
+            Line::Interrupted => text.clear(),
+            Line::Eof => return None,
+        }
+    }
 }
 
 fn evaluate(
@@ -118,30 +119,54 @@ fn evaluate(
     let ast = match engine.compile_with_scope(scope, input) {
         Ok(ast) => ast,
         Err(e) => {
-            let column = e
-                .position()
-                .position()
-                .map(|c| format!(" at column {c}"))
-                .unwrap_or_default();
-            let text = e.to_string();
-            let text = text.split(" (line").next().unwrap_or(&text);
-            session.out.error(&format!("{text}{column}"));
+            let position = script::parse_position(&e);
+            report(session, &script::parse_message(&e), input, position);
             return;
         }
     };
+    let mark = session.consumer_mark();
     *functions += ast;
     let result = engine.eval_ast_with_scope::<Dynamic>(scope, functions);
     functions.clear_statements();
     match result {
         Ok(value) if value.is_unit() || session.printed.get() => {}
-        Ok(value) => session.out.print(&value.to_string()),
-        Err(e) => session.out.error(&error_message(&e)),
+        Ok(value) => session.out.print(&script::echo(&value)),
+        Err(e) => {
+            // An interrupted statement has no faulty spot to point at.
+            let position = if session.cancelled() {
+                None
+            } else {
+                error_position(&e)
+            };
+            report(session, &error_message(&e), input, position);
+            // Consumers the failed statement started but never handed over would run on
+            // with nobody holding them.
+            session.close_unreferenced_since(mark);
+        }
     }
 }
 
+/// Prints an error, then the line it points at with a caret under the spot.
+fn report(session: &Session, message: &str, input: &str, position: Option<(usize, usize)>) {
+    session.out.error(message);
+    let pointer = caret(input, position);
+    if !pointer.is_empty() {
+        session.out.print(&pointer);
+    }
+}
+
+/// Topic and group names for completion, from the session's own snapshot: no network call
+/// before a prompt, so a paused broker never delays it.
 fn refresh_known(session: &Session, known: &Mutex<Known>) {
-    let topics = session.admin.topics().unwrap_or_default();
-    let mut k = known.lock().expect("known names");
+    let topics: Vec<String> = session
+        .cluster
+        .snapshot()
+        .topics
+        .into_iter()
+        .map(|t| t.name)
+        .filter(|n| !n.starts_with("__"))
+        .collect();
+    let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
     k.topics = topics;
     k.groups = session.groups().into_iter().collect();
 }

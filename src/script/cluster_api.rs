@@ -5,13 +5,20 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Engine};
 
 use super::{fail, RhaiResult, Session};
+use crate::control::Control;
 
 /// The `cluster` global.
 #[derive(Debug, Clone, Copy)]
 pub struct Cluster;
 
-fn id(v: i64) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
+/// Runs a control command and prints its outcome.
+fn run(s: &Session, command: Control) -> RhaiResult<()> {
+    let done = s
+        .block_on(command.execute(s.cluster.as_ref(), &s.admin))?
+        .or_else(|e| fail(e.to_string()))?;
+    s.out.print(&done);
+    s.printed.set(true);
+    Ok(())
 }
 
 pub fn register(engine: &mut Engine, session: &Rc<Session>) {
@@ -28,51 +35,32 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_fn("bootstrap", move |_: Cluster| -> String {
         s.cluster.bootstrap()
     });
-    let s = session.clone();
-    engine.register_fn("status", move |_: Cluster| {
-        s.out.print(&s.cluster.snapshot().to_string());
-        s.printed.set(true);
-    });
-    macro_rules! async_control {
-        ($name:literal, $method:ident, $done:literal) => {{
+    macro_rules! control {
+        ($name:literal, $variant:ident) => {{
             let s = session.clone();
-            engine.register_fn($name, move |_: Cluster, broker: i64| -> RhaiResult<()> {
-                match s.block_on(s.cluster.$method(id(broker)))? {
-                    Ok(()) => {
-                        s.out.print(&format!($done, broker));
-                        Ok(())
-                    }
-                    Err(e) => fail(e.to_string()),
-                }
+            engine.register_fn($name, move |_: Cluster, id: i64| {
+                run(&s, Control::$variant { id })
             });
         }};
     }
-    async_control!("stop", stop, "broker {} stopped (controlled shutdown)");
-    async_control!("kill", kill, "broker {} killed");
-    async_control!("start", start, "broker {} started");
-    async_control!("restart", restart, "broker {} restarted");
-    async_control!("pause", pause, "broker {} paused");
-    async_control!("resume", resume, "broker {} resumed");
-    async_control!("isolate", isolate, "broker {} isolated from its peers");
+    control!("stop", Stop);
+    control!("kill", Kill);
+    control!("start", Start);
+    control!("restart", Restart);
+    control!("pause", Pause);
+    control!("resume", Resume);
+    control!("isolate", Isolate);
+    control!("logs", Logs);
     let s = session.clone();
-    engine.register_fn("heal", move |_: Cluster| -> RhaiResult<()> {
-        s.block_on(s.cluster.heal(None))?
-            .or_else(|e| fail(e.to_string()))
+    engine.register_fn("heal", move |_: Cluster| {
+        run(&s, Control::Heal { id: None })
     });
     let s = session.clone();
-    engine.register_fn("heal", move |_: Cluster, broker: i64| -> RhaiResult<()> {
-        s.block_on(s.cluster.heal(Some(id(broker))))?
-            .or_else(|e| fail(e.to_string()))
+    engine.register_fn("heal", move |_: Cluster, id: i64| {
+        run(&s, Control::Heal { id: Some(id) })
     });
     let s = session.clone();
-    engine.register_fn("logs", move |_: Cluster, broker: i64| -> RhaiResult<()> {
-        match s.block_on(s.cluster.logs(id(broker)))? {
-            Ok(text) => {
-                s.out.print(&text);
-                s.printed.set(true);
-                Ok(())
-            }
-            Err(e) => fail(e.to_string()),
-        }
-    });
+    engine.register_fn("elect", move |_: Cluster| run(&s, Control::Elect));
+    let s = session.clone();
+    engine.register_fn("status", move |_: Cluster| run(&s, Control::Status));
 }

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, Scope};
 
 use super::cluster_api::Cluster;
+use super::input::Line;
 use super::{error_message, fail, RhaiResult, Session};
 use crate::lesson::{self, judge};
 
@@ -26,19 +27,35 @@ pub struct Answered {
 pub struct LessonRun {
     /// No pauses, model answers.
     pub auto: bool,
+    /// Input ended (Ctrl-D, or the end of piped answers): no more pauses.
+    pub input_ended: bool,
+    /// The learner ended the lesson (Ctrl-C).
+    pub quit: bool,
     /// Claims checked and held.
     pub checks: usize,
     /// Questions asked.
     pub answered: Vec<Answered>,
 }
 
-fn read_line(s: &Session, prompt: &str) -> Option<String> {
-    s.out.print(prompt);
+/// Reads one line through the session's line editor. Ctrl-C ends the lesson (`Err`); end of
+/// input gives `None` and stops further pauses.
+fn read_line(s: &Session, prompt: &str) -> RhaiResult<Option<String>> {
     s.out.flush();
-    let mut line = String::new();
-    match std::io::stdin().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim().to_string()),
+    let line = s.input.borrow_mut().read_line(prompt);
+    match line {
+        Line::Text(text) => Ok(Some(text.trim().to_string())),
+        Line::Eof => {
+            if let Some(run) = s.lesson.borrow_mut().as_mut() {
+                run.input_ended = true;
+            }
+            Ok(None)
+        }
+        Line::Interrupted => {
+            if let Some(run) = s.lesson.borrow_mut().as_mut() {
+                run.quit = true;
+            }
+            fail("lesson ended (Ctrl-C)")
+        }
     }
 }
 
@@ -80,14 +97,21 @@ fn auto_mode(s: &Session) -> bool {
     s.lesson.borrow().as_ref().is_none_or(|l| l.auto)
 }
 
+fn pauses(s: &Session) -> bool {
+    s.lesson
+        .borrow()
+        .as_ref()
+        .is_some_and(|l| !l.auto && !l.input_ended)
+}
+
 /// Runs commands the learner types at a pause, until an empty line.
-fn pause(ctx: &NativeCallContext, s: &Session) {
-    while let Some(line) = read_line(
-        s,
-        "  [Enter] to go on, or type a command to try something first:",
-    ) {
+fn pause(ctx: &NativeCallContext, s: &Session) -> RhaiResult<()> {
+    s.out.print(
+        "  [Enter] to go on, or type a command to try something first (Ctrl-C ends the lesson)",
+    );
+    while let Some(line) = read_line(s, "lesson> ")? {
         if line.is_empty() {
-            return;
+            return Ok(());
         }
         let mut scope = Scope::new();
         scope.push("cluster", Cluster);
@@ -98,6 +122,7 @@ fn pause(ctx: &NativeCallContext, s: &Session) {
             Err(e) => s.out.error(&error_message(&e)),
         }
     }
+    Ok(())
 }
 
 fn summary(name: &str, run: &LessonRun) -> String {
@@ -154,6 +179,8 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
                 auto,
                 ..Default::default()
             });
+            // Everything the lesson starts ends with it, however it ends.
+            let mark = s.consumer_mark();
             s.out
                 .print(&format!("══ lesson {}: {} ══", l.name, l.summary));
             let mut scope = Scope::new();
@@ -168,11 +195,18 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
                         .run_ast_with_scope(&mut scope, &ast)
                         .map_err(|e| error_message(&e))
                 });
+            drop(scope);
+            s.close_started_since(mark);
             let finished = s.lesson.borrow_mut().take().unwrap_or_default();
             s.printed.set(true);
             match result {
                 Ok(()) => {
                     s.out.print(&summary(l.name, &finished));
+                    Ok(())
+                }
+                Err(_) if finished.quit || s.cancelled() => {
+                    s.out
+                        .print(&format!("── lesson {} ended (Ctrl-C) ──", l.name));
                     Ok(())
                 }
                 Err(e) => fail(format!("lesson {} stopped: {e}", l.name)),
@@ -187,12 +221,13 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     let s = session.clone();
     engine.register_fn(
         "step",
-        move |ctx: NativeCallContext, title: &str, text: &str| {
+        move |ctx: NativeCallContext, title: &str, text: &str| -> RhaiResult<()> {
             s.out
                 .print(&format!("\n── {title} ──\n{}", wrap(text, "  ")));
-            if !auto_mode(&s) {
-                pause(&ctx, &s);
+            if pauses(&s) {
+                pause(&ctx, &s)?;
             }
+            Ok(())
         },
     );
     let s = session.clone();
@@ -229,7 +264,7 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
             if !auto_mode(&s) {
                 answered.correct = false;
                 for attempt in 0..2 {
-                    let Some(answer) = read_line(&s, "  your answer:") else {
+                    let Some(answer) = read_line(&s, "answer> ")? else {
                         break;
                     };
                     answered.answers.push(answer.clone());
@@ -257,23 +292,46 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_fn(
         "fresh_topic",
         move |name: &str, partitions: i64, replication: i64| -> RhaiResult<()> {
-            if s.admin
-                .topics()
+            let exists = s
+                .block_on(s.admin.topics())?
                 .or_else(|e| fail(e.to_string()))?
+                .value
                 .iter()
-                .any(|t| t == name)
-            {
+                .any(|t| t == name);
+            if exists {
                 s.block_on(s.admin.delete_topic(name))?
                     .or_else(|e| fail(e.to_string()))?;
             }
-            s.block_on(
-                s.admin
-                    .create_topic(name, partitions as i32, replication as i32, &[]),
-            )?
-            .or_else(|e| fail(e.to_string()))?;
+            let (Ok(p), Ok(rf)) = (i32::try_from(partitions), i16::try_from(replication)) else {
+                return fail(format!(
+                    "fresh_topic(\"{name}\", {partitions}, {replication}): numbers out of range"
+                ));
+            };
+            s.block_on(s.admin.create_topic(name, p, rf, &[]))?
+                .or_else(|e| fail(e.to_string()))?;
             Ok(())
         },
     );
+    engine.register_fn("words", |list: Array| -> String { words(&list) });
+}
+
+/// A list for a sentence: `[1, 4, 7]` → "1, 4 and 7"; nested lists → "0, 1 and 2; 3 and 4";
+/// an empty list → "none".
+pub fn words(list: &Array) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|v| match v.clone().try_cast::<Array>() {
+            Some(inner) => words(&inner),
+            None => v.to_string(),
+        })
+        .collect();
+    let nested = list.iter().any(|v| v.is_array());
+    match items.as_slice() {
+        [] => "none".into(),
+        [one] => one.clone(),
+        _ if nested => items.join("; "),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// Lesson state kept on the session.

@@ -5,6 +5,7 @@
 
 mod cluster_api;
 mod consumer_api;
+pub mod input;
 mod ledger_api;
 mod lesson_api;
 pub mod output;
@@ -21,7 +22,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 use tokio::runtime::Handle;
@@ -61,6 +62,13 @@ pub struct Session {
     pub printed: Cell<bool>,
     /// The binary to run consumer processes with.
     pub exe: PathBuf,
+    /// Where lessons read the learner's lines from.
+    pub input: RefCell<Box<dyn input::LineInput>>,
+    /// While `wait_until` runs: when its time is up. Every wait inside it ends by then.
+    deadline: Cell<Option<Instant>>,
+    /// Set when a wait ended because that time was up.
+    deadline_hit: Cell<bool>,
+    /// Every consumer started in this session, in start order (ended ones included).
     consumers: RefCell<Vec<Arc<ConsumerHandle>>>,
     lesson: lesson_api::LessonSlot,
     sends: RefCell<std::collections::BTreeMap<String, Vec<crate::client::ledger::Sent>>>,
@@ -75,8 +83,9 @@ impl Session {
         cluster: Arc<dyn ClusterControl>,
         out: Output,
         cancel: Arc<AtomicBool>,
+        input: Box<dyn input::LineInput>,
     ) -> Result<Rc<Self>, ClientError> {
-        let admin = Admin::new(&cluster.bootstrap())?;
+        let admin = Admin::new(&cluster.bootstrap());
         let live = out.live_sender();
         let mut events = {
             let _guard = rt.enter();
@@ -84,8 +93,8 @@ impl Session {
         };
         let forward = live.clone();
         rt.spawn(async move {
-            while let Some(e) = events.recv().await {
-                if forward.send(LiveEvent::Cluster(e)).is_err() {
+            while let Some(batch) = crate::backend::events::next_batch(&mut events).await {
+                if forward.send(LiveEvent::Cluster(batch)).is_err() {
                     return;
                 }
             }
@@ -102,6 +111,9 @@ impl Session {
             cancel,
             printed: Cell::new(false),
             exe,
+            input: RefCell::new(input),
+            deadline: Cell::new(None),
+            deadline_hit: Cell::new(false),
             consumers: RefCell::new(Vec::new()),
             lesson: RefCell::new(None),
             sends: RefCell::new(Default::default()),
@@ -110,23 +122,54 @@ impl Session {
         }))
     }
 
-    /// Runs a future to completion unless Ctrl-C interrupts it.
+    /// Runs a future to completion unless Ctrl-C interrupts it, or the time of an enclosing
+    /// `wait_until` runs out.
     pub fn block_on<T>(&self, f: impl Future<Output = T>) -> RhaiResult<T> {
         let cancel = self.cancel.clone();
+        let deadline = self.deadline.get().map(tokio::time::Instant::from_std);
         let outcome = self.rt.block_on(async move {
+            let out_of_time = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                v = f => Some(v),
+                v = f => Ok(v),
                 _ = async {
                     while !cancel.load(Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                } => None,
+                } => Err("interrupted (Ctrl-C)"),
+                _ = out_of_time => Err("the wait_until time ran out"),
             }
         });
-        match outcome {
-            Some(v) => Ok(v),
-            None => fail("interrupted (Ctrl-C)"),
+        if outcome.is_err() && !self.cancelled() {
+            self.deadline_hit.set(true);
         }
+        outcome.or_else(|why| fail(why))
+    }
+
+    /// True if a wait ended because the enclosing `wait_until` ran out of time; clears it.
+    pub fn take_deadline_hit(&self) -> bool {
+        self.deadline_hit.replace(false)
+    }
+
+    /// Runs `f` with every wait inside it bounded by `deadline` (nested deadlines keep the
+    /// earlier one).
+    pub fn within<T>(&self, deadline: Instant, f: impl FnOnce() -> T) -> T {
+        let outer = self.deadline.get();
+        self.deadline
+            .set(Some(outer.map_or(deadline, |o| o.min(deadline))));
+        let result = f();
+        self.deadline.set(outer);
+        result
+    }
+
+    /// Sleeps for `d` unless Ctrl-C or an enclosing deadline cuts it short.
+    pub fn pause_for(&self, d: Duration) -> RhaiResult<()> {
+        // The timer must be made inside the runtime, so build it in an async block.
+        self.block_on(async move { tokio::time::sleep(d).await })
     }
 
     /// True once Ctrl-C was pressed during the current command.
@@ -167,6 +210,41 @@ impl Session {
         self.consumers.borrow_mut().push(consumer);
     }
 
+    /// A mark for [`Session::close_started_since`] and [`Session::close_unreferenced_since`].
+    pub fn consumer_mark(&self) -> usize {
+        self.consumers.borrow().len()
+    }
+
+    /// Every consumer of the session still running.
+    pub fn live_consumers(&self) -> Vec<Arc<ConsumerHandle>> {
+        self.consumers
+            .borrow()
+            .iter()
+            .filter(|c| !c.ended())
+            .cloned()
+            .collect()
+    }
+
+    /// Closes every consumer started since `mark` (a lesson's own consumers, when it ends).
+    pub fn close_started_since(&self, mark: usize) {
+        let started: Vec<_> = self.consumers.borrow().iter().skip(mark).cloned().collect();
+        close_all(started);
+    }
+
+    /// Closes the consumers started since `mark` that no script value refers to any more: those
+    /// of a statement that failed before it could hand them over.
+    pub fn close_unreferenced_since(&self, mark: usize) {
+        let orphans: Vec<_> = self
+            .consumers
+            .borrow()
+            .iter()
+            .skip(mark)
+            .filter(|c| Arc::strong_count(c) == 1 && !c.ended())
+            .cloned()
+            .collect();
+        close_all(orphans);
+    }
+
     /// Values received by this session's consumers of `topic`, as (consumer group or label, value).
     pub fn consumed(&self, topic: &str) -> Vec<(String, String)> {
         self.consumers
@@ -184,14 +262,19 @@ impl Session {
 
     /// Closes every consumer (they leave their groups), in parallel.
     pub fn close_consumers(&self) {
-        let consumers: Vec<Arc<ConsumerHandle>> = self.consumers.borrow_mut().drain(..).collect();
-        let threads: Vec<_> = consumers
-            .into_iter()
-            .map(|c| std::thread::spawn(move || c.close(Duration::from_secs(5))))
-            .collect();
-        for t in threads {
-            let _ = t.join();
-        }
+        close_all(self.consumers.borrow_mut().drain(..).collect());
+    }
+}
+
+/// Closes consumers in parallel; ended ones are left alone.
+fn close_all(consumers: Vec<Arc<ConsumerHandle>>) {
+    let threads: Vec<_> = consumers
+        .into_iter()
+        .filter(|c| !c.ended())
+        .map(|c| std::thread::spawn(move || c.close(Duration::from_secs(5))))
+        .collect();
+    for t in threads {
+        let _ = t.join();
     }
 }
 
@@ -199,7 +282,7 @@ impl Session {
 pub fn engine(session: &Rc<Session>) -> Engine {
     let mut engine = Engine::new();
     let out = session.out.clone();
-    engine.on_print(move |s| out.print(s));
+    engine.on_print(move |s| out.print(&scrub_internal_names(s)));
     let out = session.out.clone();
     engine.on_debug(move |s, _, pos| out.print(&format!("[debug {pos}] {s}")));
     let cancel = session.cancel.clone();
@@ -227,14 +310,42 @@ pub fn scope() -> Scope<'static> {
     scope
 }
 
+/// Rhai names closures `anon$<hash>`; users never wrote that name, so it never reaches them.
+fn scrub_internal_names(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("anon$") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 5..];
+        let hash = after
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(after.len());
+        rest = &after[hash..];
+        // A closure printed as a value reads `Fn(anon$…)`.
+        if out.ends_with("Fn(") && rest.starts_with(')') {
+            out.truncate(out.len() - 3);
+            out.push_str("<closure>");
+            rest = &rest[1..];
+        } else {
+            out.push_str("a closure");
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The message of an error, without Rhai's "Runtime error:" wrapping and position.
 pub fn error_message(err: &EvalAltResult) -> String {
+    scrub_internal_names(&raw_message(err))
+}
+
+fn raw_message(err: &EvalAltResult) -> String {
     match err {
         EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
         EvalAltResult::ErrorTerminated(value, _) => value.to_string(),
         EvalAltResult::ErrorInFunctionCall(name, _, inner, _) => {
-            let inner = error_message(inner);
-            if name.is_empty() || name.starts_with('|') {
+            let inner = raw_message(inner);
+            if name.is_empty() || name.starts_with('|') || name.starts_with("anon$") {
                 inner
             } else {
                 format!("in {name}: {inner}")
@@ -267,6 +378,30 @@ pub fn error_message(err: &EvalAltResult) -> String {
     }
 }
 
+/// The source line an error points at, with a caret under the column, indented by two
+/// spaces; empty when the position is unknown or outside `source`.
+pub fn caret(source: &str, position: Option<(usize, usize)>) -> String {
+    let Some((line, column)) = position else {
+        return String::new();
+    };
+    let Some(text) = source.lines().nth(line.saturating_sub(1)) else {
+        return String::new();
+    };
+    let column = column.max(1);
+    // Tabs keep their width under the caret.
+    let pad: String = text
+        .chars()
+        .take(column - 1)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    format!("  {text}\n  {pad}^")
+}
+
+/// How a value reads when the REPL echoes it: closures without their internal name.
+pub fn echo(value: &Dynamic) -> String {
+    scrub_internal_names(&value.to_string())
+}
+
 /// (line, column) of an error, if Rhai knows it.
 pub fn error_position(err: &EvalAltResult) -> Option<(usize, usize)> {
     let mut err = err;
@@ -281,25 +416,57 @@ pub fn error_position(err: &EvalAltResult) -> Option<(usize, usize)> {
     pos.line().map(|l| (l, pos.position().unwrap_or(1)))
 }
 
+/// The message of a parse error, without its position.
+pub fn parse_message(e: &rhai::ParseError) -> String {
+    let text = e.to_string();
+    text.split(" (line").next().unwrap_or_default().to_string()
+}
+
+/// (line, column) of a parse error.
+pub fn parse_position(e: &rhai::ParseError) -> Option<(usize, usize)> {
+    e.position()
+        .line()
+        .map(|l| (l, e.position().position().unwrap_or(1)))
+}
+
 /// Compiles and runs a whole script. Errors carry their position.
 pub fn run_script(
     engine: &Engine,
     scope: &mut Scope,
     source: &str,
 ) -> Result<(), (String, Option<(usize, usize)>)> {
-    let ast: AST = engine.compile(source).map_err(|e| {
-        (
-            e.to_string()
-                .split(" (line")
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-            e.position()
-                .line()
-                .map(|l| (l, e.position().position().unwrap_or(1))),
-        )
-    })?;
+    let ast: AST = engine
+        .compile(source)
+        .map_err(|e| (parse_message(&e), parse_position(&e)))?;
     engine
         .run_ast_with_scope(scope, &ast)
         .map_err(|e| (error_message(&e), error_position(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_closure_names_never_reach_the_user() {
+        assert_eq!(
+            scrub_internal_names("Fn(anon$96ca88522b0e6827)"),
+            "<closure>"
+        );
+        assert_eq!(
+            scrub_internal_names("[Fn(anon$1f), 2] in anon$ab: oops"),
+            "[<closure>, 2] in a closure: oops"
+        );
+        assert_eq!(scrub_internal_names("plain"), "plain");
+    }
+
+    #[test]
+    fn the_caret_sits_under_the_error() {
+        assert_eq!(
+            caret("let a = 1;\nlet c = a + nope;", Some((2, 13))),
+            "  let c = a + nope;\n              ^"
+        );
+        assert_eq!(caret("x", None), "");
+        assert_eq!(caret("x", Some((5, 1))), "");
+    }
 }

@@ -35,9 +35,6 @@ fn paint(colour: bool, code: &str, text: &str) -> String {
 }
 
 fn list(ps: &[i32]) -> String {
-    if ps.is_empty() {
-        return "none".into();
-    }
     let mut ps = ps.to_vec();
     ps.sort();
     ps.iter()
@@ -111,7 +108,7 @@ impl Output {
         if self.quiet.load(Ordering::SeqCst) {
             return;
         }
-        if let Some(line) = format_live(event, self.colour) {
+        for line in format_live(event, self.colour) {
             let _ = self.lines.send(Msg::Line(line));
         }
     }
@@ -129,8 +126,8 @@ impl Output {
     }
 }
 
-/// The line printed for a live event; internal topics are left out.
-pub fn format_live(event: &LiveEvent, colour: bool) -> Option<String> {
+/// The lines printed for a live event; internal topics are summed up in one line.
+pub fn format_live(event: &LiveEvent, colour: bool) -> Vec<String> {
     match event {
         LiveEvent::Consumer { name, report } => {
             let label = paint(colour, "36", &format!("[{name}]"));
@@ -142,23 +139,38 @@ pub fn format_live(event: &LiveEvent, colour: bool) -> Option<String> {
                     ..
                 } => format!("{value}  (p{partition}@{offset})"),
                 Report::Assigned { partitions } => {
-                    format!("assigned partitions {}", list(partitions))
+                    format!("assigned {}", partitions_phrase(partitions))
                 }
                 Report::Revoked { partitions } => {
-                    format!("revoked partitions {}", list(partitions))
+                    format!("revoked {}", partitions_phrase(partitions))
                 }
-                Report::Error { message } => format!("consumer error: {message}"),
+                Report::Error { message } => {
+                    paint(colour, "31", &format!("consumer error: {message}"))
+                }
+                Report::Disconnected { broker } => {
+                    let which = broker.map_or("a broker".to_string(), |b| format!("broker {b}"));
+                    format!("lost its connection to {which}; it reconnects and follows the new leaders by itself")
+                }
                 Report::Closed => "left the group".to_string(),
+                Report::Exited { reason } => {
+                    paint(colour, "31", &format!("consumer process exited: {reason}"))
+                }
             };
-            Some(format!("{label} {text}"))
+            vec![format!("{label} {text}")]
         }
-        LiveEvent::Cluster(e) => {
-            let text = e.to_string();
-            if text.contains("__consumer_offsets") {
-                return None;
-            }
-            Some(format!("{} {text}", paint(colour, "33", "[cluster]")))
-        }
+        LiveEvent::Cluster(batch) => crate::backend::events::lines(batch)
+            .into_iter()
+            .map(|text| format!("{} {text}", paint(colour, "33", "[cluster]")))
+            .collect(),
+    }
+}
+
+/// "partition 3", "partitions 0,1,2", "no partitions".
+fn partitions_phrase(ps: &[i32]) -> String {
+    match ps {
+        [] => "no partitions".to_string(),
+        [one] => format!("partition {one}"),
+        _ => format!("partitions {}", list(ps)),
     }
 }
 
@@ -178,8 +190,8 @@ mod tests {
             },
         };
         assert_eq!(
-            format_live(&msg, false).unwrap(),
-            "[test-group/c2] message 3  (p5@12)"
+            format_live(&msg, false),
+            vec!["[test-group/c2] message 3  (p5@12)"]
         );
         let assigned = LiveEvent::Consumer {
             name: "g/c1".into(),
@@ -188,8 +200,16 @@ mod tests {
             },
         };
         assert_eq!(
-            format_live(&assigned, false).unwrap(),
-            "[g/c1] assigned partitions 0,1,2"
+            format_live(&assigned, false),
+            vec!["[g/c1] assigned partitions 0,1,2"]
+        );
+        let lost = LiveEvent::Consumer {
+            name: "g/c1".into(),
+            report: Report::Disconnected { broker: Some(2) },
+        };
+        assert_eq!(
+            format_live(&lost, false),
+            vec!["[g/c1] lost its connection to broker 2; it reconnects and follows the new leaders by itself"]
         );
     }
 }

@@ -41,6 +41,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
     doc("cluster.resume", "cluster.resume(id)", "Thaws a paused broker.", "cluster.resume(3)"),
     doc("cluster.isolate", "cluster.isolate(id)", "Cuts a broker off from its peers and the controller. Embedded and processes: clients can still reach it; docker: its container leaves the network.", "cluster.isolate(1)"),
     doc("cluster.heal", "cluster.heal() / cluster.heal(id)", "Reconnects every isolated broker, or one.", "cluster.heal()"),
+    doc("cluster.elect", "cluster.elect()", "Preferred-leader election for every partition now (kafka-leader-election --election-type preferred), instead of waiting for the automatic rebalance.", "cluster.elect()"),
     doc("cluster.logs", "cluster.logs(id)", "Prints a broker's recent log lines (its process's or container's output; not for the embedded cluster, which logs to the terminal with KAFKA_SANDBOX_LOG=info).", "cluster.logs(2)"),
     doc("create_topic", "create_topic(name, partitions, replication[, configs])", "Creates a topic; configs is a map of Kafka topic configs.", "create_topic(\"failsafe-test-topic\", 8, 3, #{\"min.insync.replicas\": \"2\"})"),
     doc("delete_topic", "delete_topic(name)", "Deletes a topic.", "delete_topic(\"old-topic\")"),
@@ -60,6 +61,9 @@ pub const FUNCTIONS: &[FnDoc] = &[
     doc("name", "c.name() -> string", "The consumer's label in live output.", "c.name()"),
     doc("close", "c.close()", "Clean close: commits and leaves the group, so the others take over at once.", "c.close()"),
     doc("kill", "c.kill()", "Crash (SIGKILL): no goodbye, so the group waits for the session timeout.", "c.kill()"),
+    doc("ended", "c.ended() -> bool", "True once the consumer is no longer running: closed, killed, or its process exited (reported as it happens).", "c.ended()"),
+    doc("state", "c.state() -> string", "\"running\", \"closed\", \"killed\", or why its process exited.", "c.state()"),
+    doc("consumers", "consumers() -> array", "Prints every running consumer of the session with its group, topic and partitions, and returns them.", "let all = consumers()"),
     doc("mute", "c.mute()", "Stops printing this consumer's live output (it keeps consuming).", "c.mute()"),
     doc("unmute", "c.unmute()", "Prints this consumer's live output again.", "c.unmute()"),
     doc("describe_group", "describe_group(name) -> map", "Prints and returns a group's state, members with their partitions, and committed offsets with lag.", "describe_group(\"test-group\")"),
@@ -74,6 +78,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
     doc("observe", "observe(text)", "Lesson output: prints an observation computed from this run.", "observe(`c1 owns ${c.assignment()}`)"),
     doc("check", "check(condition, claim)", "Lesson claim: prints it when it holds, stops the lesson saying the cluster did not behave as expected when it does not.", "check(c.values().len() == 3, \"c1 got all three\")"),
     doc("question", "question(text, concepts, hint, model) -> bool", "Review question: judges the learner's answer against concepts (arrays of accepted phrasings), gives the hint and a second try, then shows the model answer.", "question(\"Why?\", [[\"own group\", \"different group\"]], \"Look at the groups.\", \"Each was in its own group.\")"),
+    doc("words", "words(array) -> string", "An array for a sentence: [1, 4, 7] → \"1, 4 and 7\"; arrays of arrays are joined with \"; \".", "observe(`c1 owns partitions ${words(c.assignment())}`)"),
     doc("fresh_topic", "fresh_topic(name, partitions, replication)", "Deletes the topic if it exists, then creates it anew (for repeatable lessons).", "fresh_topic(\"failsafe-test-topic\", 8, 3)"),
 ];
 

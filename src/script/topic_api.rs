@@ -5,6 +5,7 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::{fail, RhaiResult, Session};
+use crate::control;
 
 fn ids(list: &[i32]) -> Array {
     list.iter().map(|i| Dynamic::from(i64::from(*i))).collect()
@@ -17,21 +18,21 @@ fn create(
     replication: i64,
     configs: Map,
 ) -> RhaiResult<()> {
-    if partitions < 1 || replication < 1 {
-        return fail(format!("create_topic(\"{name}\", {partitions}, {replication}): partitions and replication must be at least 1"));
-    }
     let configs: Vec<(String, String)> = configs
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    s.block_on(
-        s.admin
-            .create_topic(name, partitions as i32, replication as i32, &configs),
-    )?
-    .or_else(|e| fail(e.to_string()))?;
-    s.out.print(&format!(
-        "created topic {name} ({partitions} partitions, replication factor {replication})"
-    ));
+    let done = s
+        .block_on(control::create_topic(
+            s.cluster.as_ref(),
+            &s.admin,
+            name,
+            partitions,
+            replication,
+            &configs,
+        ))?
+        .or_else(|e| fail(e.to_string()))?;
+    s.out.print(&done);
     Ok(())
 }
 
@@ -54,21 +55,30 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     });
     let s = session.clone();
     engine.register_fn("topics", move || -> RhaiResult<Array> {
-        let names = s.admin.topics().or_else(|e| fail(e.to_string()))?;
-        Ok(names.into_iter().map(Dynamic::from).collect())
+        let names = s
+            .block_on(s.admin.topics())?
+            .or_else(|e| fail(e.to_string()))?;
+        Ok(names.value.into_iter().map(Dynamic::from).collect())
     });
     let s = session.clone();
     engine.register_fn("describe", move |topic: &str| -> RhaiResult<Array> {
-        let layout = s.admin.describe(topic).or_else(|e| fail(e.to_string()))?;
-        s.out.print(&layout.to_string());
+        let seen = s
+            .block_on(s.admin.describe(topic))?
+            .or_else(|e| fail(e.to_string()))?;
+        s.out.print(&seen.value.to_string());
+        if !seen.note.is_empty() {
+            s.out
+                .print(&format!("  (asked another broker: {})", seen.note));
+        }
         s.printed.set(true);
-        Ok(as_maps(&layout))
+        Ok(as_maps(&seen.value))
     });
     let s = session.clone();
     engine.register_fn("partitions", move |topic: &str| -> RhaiResult<Array> {
-        Ok(as_maps(
-            &s.admin.describe(topic).or_else(|e| fail(e.to_string()))?,
-        ))
+        let seen = s
+            .block_on(s.admin.describe(topic))?
+            .or_else(|e| fail(e.to_string()))?;
+        Ok(as_maps(&seen.value))
     });
 }
 

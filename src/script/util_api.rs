@@ -11,39 +11,34 @@ use super::{fail, RhaiResult, Session};
 pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     let s = session.clone();
     engine.register_fn("sleep", move |ms: i64| -> RhaiResult<()> {
-        let deadline = Instant::now() + Duration::from_millis(ms.max(0) as u64);
-        while Instant::now() < deadline {
-            if s.cancelled() {
-                return fail("interrupted (Ctrl-C)");
-            }
-            std::thread::sleep(
-                deadline
-                    .saturating_duration_since(Instant::now())
-                    .min(Duration::from_millis(20)),
-            );
-        }
-        Ok(())
+        s.pause_for(Duration::from_millis(ms.max(0) as u64))
     });
     let s = session.clone();
     engine.register_fn(
         "wait_until",
         move |ctx: NativeCallContext, f: FnPtr, timeout_ms: i64| -> RhaiResult<bool> {
             let deadline = Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
+            s.take_deadline_hit();
             loop {
-                // An error while waiting (say, metadata while brokers are down) counts as "not yet".
-                match f.call_within_context::<bool>(&ctx, ()) {
+                // Every wait inside the condition ends by the deadline, so the whole call
+                // overruns its time by one poll at most.
+                let outcome = s.within(deadline, || f.call_within_context::<bool>(&ctx, ()));
+                let timed_out = s.take_deadline_hit();
+                match outcome {
                     Ok(true) => return Ok(true),
                     Ok(false) => {}
+                    Err(e) if s.cancelled() => return Err(e),
+                    // An error while waiting (say, metadata while brokers are down) counts as
+                    // "not yet"; the last one is raised if time runs out on it.
+                    Err(_) if timed_out => return Ok(false),
                     Err(e) if Instant::now() >= deadline => return Err(e),
                     Err(_) => {}
                 }
                 if Instant::now() >= deadline {
                     return Ok(false);
                 }
-                if s.cancelled() {
-                    return fail("interrupted (Ctrl-C)");
-                }
-                std::thread::sleep(Duration::from_millis(25));
+                s.within(deadline, || s.pause_for(Duration::from_millis(25)))
+                    .or_else(|e| if s.cancelled() { Err(e) } else { Ok(()) })?;
             }
         },
     );

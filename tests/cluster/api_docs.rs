@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use kafka_sandbox::backend::ClusterControl;
+use kafka_sandbox::script::input::Scripted;
 use kafka_sandbox::script::{self, output::Output, registry, Session};
 
 use crate::util::*;
@@ -20,6 +21,7 @@ async fn every_registered_function_is_documented_and_every_documented_one_exists
             c,
             Output::stdout(),
             Arc::new(AtomicBool::new(false)),
+            Box::new(Scripted::new(Vec::new())),
         )
         .unwrap();
         let engine = script::engine(&session);

@@ -1,21 +1,9 @@
 //! The bundled lessons run for real: each passes in auto mode, a broken premise is reported,
 //! and an interactive run judges answers, gives the hint and shows the model answer.
 
-use std::process::Output;
 use std::time::Duration;
 
 use crate::util::*;
-
-async fn sandbox(args: &[&str]) -> Output {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-sandbox"))
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(80), child)
-        .await
-        .expect("finishes")
-        .expect("runs")
-}
 
 async fn passes_auto(name: &str) {
     let out = sandbox(&["lesson", name, "--auto"]).await;
@@ -31,6 +19,21 @@ async fn passes_auto(name: &str) {
     );
     assert!(stdout.contains("model answer:"), "{stdout}");
     assert!(stdout.contains("✓ "), "claims are checked: {stdout}");
+    assert!(
+        stdout.contains("bootstrap servers: 127.0.0.1:"),
+        "the lesson says where the cluster is: {stdout}"
+    );
+    // Observations and model answers read as sentences, not as Rhai arrays.
+    for line in stdout
+        .lines()
+        .filter(|l| l.contains('»') || l.contains("model answer"))
+    {
+        let raw_array = line.char_indices().any(|(i, c)| {
+            c == '['
+                && line[i + 1..].starts_with(|d: char| d.is_ascii_digit() || d == '[' || d == '"')
+        });
+        assert!(!raw_array, "a raw array in: {line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,73 +77,86 @@ async fn a_broken_premise_is_reported_not_glossed_over() {
     .await;
 }
 
-/// Runs the pub-sub lesson interactively in a pty: Enter at pauses, one command at a pause,
-/// a wrong answer, then a right one.
-const DRIVER: &str = r#"
-import os, pty, sys, time, select
-exe = sys.argv[1]
-os.environ["NO_COLOR"] = "1"
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(exe, [exe, "lesson", "pub-sub"])
-seen = b""
-log = b""
-def expect(p, timeout=30):
-    global seen, log
-    end = time.time() + timeout
-    while p.encode() not in seen:
-        if time.time() > end:
-            sys.stdout.write("TIMEOUT %r\n%s" % (p, log.decode(errors="replace")))
-            sys.exit(3)
-        r, _, _ = select.select([fd], [], [], 0.05)
-        if r:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            seen += chunk
-            log += chunk
-    seen = seen[seen.index(p.encode()) + len(p):]
-expect("[Enter] to go on")
-os.write(fd, b"cluster.brokers()\r")
+/// Runs the pub-sub lesson interactively in a pty: the bootstrap servers first, a command at
+/// a pause, history recalled with the up arrow, Enter at pauses, a wrong answer, then a right
+/// one after the hint.
+const ANSWERING: &str = r#"
+banner = expect("bootstrap servers:")
+expect("lesson> ")
+line("cluster.brokers()")
 expect("[1, 2, 3]")
-expect("[Enter] to go on")
-os.write(fd, b"\r")
-expect("[Enter] to go on")
-os.write(fd, b"\r")
-expect("[Enter] to go on")
-os.write(fd, b"\r")
-expect("your answer:")
-os.write(fd, b"because of the network\r")
+expect("lesson> ")
+send("\x1b[A")
+time.sleep(0.3)
+line("")
+expect("[1, 2, 3]")
+expect("lesson> ")
+line("")
+expect("lesson> ")
+line("")
+expect("lesson> ")
+line("")
+expect("answer> ")
+line("because of the network")
 expect("not quite. hint:")
-expect("your answer:")
-os.write(fd, b"they were each in a diferent group\r")
+expect("answer> ")
+line("they were each in a diferent group")
 expect("yes")
 expect("model answer:")
 expect("right after the hint")
-_, status = os.waitpid(pid, 0)
-print("EXIT", os.WEXITSTATUS(status))
+ok("EXIT", finish())
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interactive_lesson_judges_answers_with_a_hint_and_a_model_answer() {
     bounded(async {
-        let out = tokio::time::timeout(
+        let out = crate::pty::drive(
+            &["lesson", "pub-sub"],
+            &unique("lesson-answers"),
+            ANSWERING,
             Duration::from_secs(80),
-            tokio::process::Command::new("/usr/bin/python3")
-                .args(["-c", DRIVER, env!("CARGO_BIN_EXE_kafka-sandbox")])
-                .kill_on_drop(true)
-                .output(),
         )
-        .await
-        .expect("finishes")
-        .expect("python runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            stdout.contains("EXIT 0"),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        .await;
+        crate::pty::reported(&out, "EXIT", "0");
+    })
+    .await;
+}
+
+/// Ctrl-C at a lesson's pause ends the lesson at once, cleanly, with its consumers closed.
+const QUITTING: &str = r#"
+banner = expect("bootstrap servers:")
+expect("lesson> ")
+line("")
+expect("lesson> ")
+line("")
+expect("lesson> ")
+head = log.decode(errors="replace")
+server = head.split("bootstrap servers: ")[1].split(",")[0]
+running = len(consumers_of(server))
+ok("RUNNING", running)
+started = time.time()
+ctrl_c()
+expect("lesson pub-sub ended (Ctrl-C)", 10)
+status = finish(15)
+ok("EXIT", status)
+ok("QUICK", time.time() - started < 8)
+ok("LEFT", len(consumers_of(server)))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_at_a_pause_ends_the_lesson_at_once_and_closes_its_consumers() {
+    bounded(async {
+        let out = crate::pty::drive(
+            &["lesson", "pub-sub"],
+            &unique("lesson-quit"),
+            QUITTING,
+            Duration::from_secs(80),
+        )
+        .await;
+        crate::pty::reported(&out, "RUNNING", "3");
+        crate::pty::reported(&out, "EXIT", "0");
+        crate::pty::reported(&out, "QUICK", "True");
+        crate::pty::reported(&out, "LEFT", "0");
     })
     .await;
 }

@@ -1,39 +1,7 @@
 //! `kafka-sandbox run` end to end: scripts drive a fresh embedded cluster with real clients,
 //! assert their own claims, and errors name the script's line.
 
-use std::path::PathBuf;
-use std::process::Output;
-use std::time::Duration;
-
 use crate::util::*;
-
-fn script_file(name: &str, source: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kafka-sandbox-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, source).unwrap();
-    path
-}
-
-async fn run(name: &str, source: &str) -> Output {
-    let path = script_file(name, source);
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-sandbox"))
-        .arg("run")
-        .arg(&path)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(80), child)
-        .await
-        .expect("script finishes")
-        .expect("binary runs")
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_subscribe_and_load_sharing_through_a_script() {

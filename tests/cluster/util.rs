@@ -245,3 +245,38 @@ pub async fn read_until(
         ),
     }
 }
+
+/// Writes a script file in this test run's temporary directory.
+pub fn script_file(name: &str, source: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kafka-sandbox-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, source).unwrap();
+    path
+}
+
+/// Runs the binary with `args` (80 s at most) and returns its output.
+pub async fn sandbox(args: &[&str]) -> std::process::Output {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-sandbox"))
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(80), child)
+        .await
+        .expect("finishes")
+        .expect("runs")
+}
+
+/// `kafka-sandbox run` on a script written from `source`.
+pub async fn run(name: &str, source: &str) -> std::process::Output {
+    let path = script_file(name, source);
+    sandbox(&["run", path.to_str().unwrap()]).await
+}
+
+/// (stdout, stderr) as text.
+pub fn text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -407,7 +407,7 @@ impl ContainerDriver {
             .get(&id)
             .cloned()
             .ok_or_else(|| ClusterError::UnknownBroker {
-                id,
+                id: id.into(),
                 known: brokers.keys().copied().collect(),
             })
     }

@@ -1,0 +1,497 @@
+//! The cluster commands, defined once: `serve` parses them from its stdin lines, the script
+//! bindings (`cluster.stop(2)`, `create_topic(…)`) build them from their arguments, and both
+//! run them the same way against any backend, with the same words for the outcome. The help
+//! `serve` prints, in `--help` and for `help`, is generated from this one definition.
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::backend::snapshot::{BrokerState, ClusterSnapshot};
+use crate::backend::{ClusterControl, ClusterError};
+use crate::client::admin::Admin;
+use crate::client::ClientError;
+
+/// The most partitions a topic may be created with: far beyond any lesson, well below what
+/// would take the sandbox minutes to place and replicate.
+pub const MAX_PARTITIONS: i64 = 10_000;
+
+/// One control command.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+#[command(rename_all = "lower")]
+pub enum Control {
+    /// Brokers, and per partition the leader, replicas, ISR and each replica's log end / high watermark
+    Status,
+    /// Controlled shutdown of broker N: its leaderships move away first
+    Stop {
+        /// Broker id.
+        #[arg(value_name = "N", allow_negative_numbers = true)]
+        id: i64,
+    },
+    /// Crash broker N: the controller notices when its heartbeats stop
+    Kill {
+        /// Broker id.
+        #[arg(value_name = "N", allow_negative_numbers = true)]
+        id: i64,
+    },
+    /// Start broker N again, with the data it had
+    Start {
+        /// Broker id.
+        #[arg(value_name = "N", allow_negative_numbers = true)]
+        id: i64,
+    },
+    /// Controlled stop, then start, of broker N
+    Restart {
+        /// Broker id.
+        #[arg(value_name = "N", allow_negative_numbers = true)]
+        id: i64,
+    },
+    /// Freeze broker N, like docker pause: it answers nothing and sends nothing
+    Pause {
+        /// Broker id.
+        #[arg(value_name = "N", allow_negative_numbers = true)]
+        id: i64,
+    },
+    /// Thaw paused broker N
+    #[command(alias = "unpause")]
+    Resume {
+        /// Broker id.
+        #[arg(value_name = "N", allow_negative_numbers = true)]
+        id: i64,
+    },
+    /// Cut broker N off from its peers and the controller (a network partition)
+    Isolate {
+        /// Broker id.
+        #[arg(value_name = "N", allow_negative_numbers = true)]
+        id: i64,
+    },
+    /// Reconnect broker N, or every isolated broker
+    Heal {
+        /// Broker id (omit for all).
+        #[arg(value_name = "N", allow_negative_numbers = true)]
+        id: Option<i64>,
+    },
+    /// Move leadership back to the preferred replicas now
+    Elect,
+    /// Create a topic, like kafka-topics --create --partitions P --replication-factor RF
+    Create {
+        /// Topic name.
+        topic: String,
+        /// Number of partitions.
+        #[arg(value_name = "PARTITIONS", allow_negative_numbers = true)]
+        partitions: i64,
+        /// Replication factor.
+        #[arg(value_name = "RF", allow_negative_numbers = true)]
+        replication: i64,
+    },
+    /// Broker N's recent log lines (processes and docker backends)
+    Logs {
+        /// Broker id.
+        #[arg(value_name = "N", allow_negative_numbers = true)]
+        id: i64,
+    },
+    /// This list
+    #[command(alias = "?")]
+    Help,
+    /// Stop the cluster and exit (also Ctrl-C, or the end of input)
+    #[command(alias = "exit")]
+    Quit,
+}
+
+/// A control line: one command, no program name.
+#[derive(Parser, Debug)]
+#[command(
+    name = "",
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_help_subcommand = true,
+    disable_version_flag = true
+)]
+struct ControlLine {
+    #[command(subcommand)]
+    control: Control,
+}
+
+/// Why a command failed, in the words of the layer that refused it.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The cluster refused (no such broker, not running, …).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A Kafka request failed or was refused.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The arguments cannot work.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Every command with its arguments and one line on what it does, for `help` and `--help`.
+pub fn help() -> String {
+    let command = ControlLine::command();
+    let rows: Vec<(String, String)> = command
+        .get_subcommands()
+        .map(|c| {
+            let args: Vec<String> = c
+                .get_arguments()
+                .map(|a| {
+                    let name = a
+                        .get_value_names()
+                        .and_then(|n| n.first().map(|s| s.to_string()))
+                        .unwrap_or_else(|| a.get_id().to_string().to_uppercase());
+                    if a.is_required_set() {
+                        name
+                    } else {
+                        format!("[{name}]")
+                    }
+                })
+                .collect();
+            let usage = std::iter::once(c.get_name().to_string())
+                .chain(args)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+            (usage, about)
+        })
+        .collect();
+    let width = rows.iter().map(|(u, _)| u.len()).max().unwrap_or(0);
+    let mut out = String::from("commands:\n");
+    for (usage, about) in rows {
+        out.push_str(&format!("  {usage:<width$}  {about}\n"));
+    }
+    out.trim_end().to_string()
+}
+
+/// The usage line of one command ("stop N").
+fn usage(verb: &str) -> String {
+    let line = help();
+    line.lines()
+        .skip(1)
+        .map(str::trim)
+        .find(|l| l.split_whitespace().next() == Some(verb))
+        .map(|l| l.split("  ").next().unwrap_or(verb).trim().to_string())
+        .unwrap_or_else(|| verb.to_string())
+}
+
+/// Parses one control line; `Ok(None)` for a blank line. Errors are one sentence saying what
+/// to type instead.
+pub fn parse(line: &str) -> Result<Option<Control>, String> {
+    let mut words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    let Some(first) = words.first_mut() else {
+        return Ok(None);
+    };
+    *first = first.to_ascii_lowercase();
+    let verb = first.clone();
+    match ControlLine::try_parse_from(&words) {
+        Ok(parsed) => Ok(Some(parsed.control)),
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let example = usage(&verb);
+            Err(match e.kind() {
+                ErrorKind::InvalidSubcommand => {
+                    format!("unknown command '{verb}'; type 'help' for the list")
+                }
+                ErrorKind::MissingRequiredArgument => {
+                    format!("'{verb}' needs more: {example}")
+                }
+                ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+                    let bad = words.iter().skip(1).find(|w| w.parse::<i64>().is_err());
+                    match bad {
+                        Some(bad) => format!("'{bad}' is not a number; {example}"),
+                        None => format!("{}; {example}", first_line(&e)),
+                    }
+                }
+                ErrorKind::UnknownArgument | ErrorKind::TooManyValues => {
+                    if example == verb {
+                        format!("'{verb}' takes no arguments")
+                    } else {
+                        format!("too many arguments for '{verb}'; {example}")
+                    }
+                }
+                _ => format!("{}; type 'help' for the list", first_line(&e)),
+            })
+        }
+    }
+}
+
+fn first_line(e: &clap::Error) -> String {
+    e.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+/// "1 partition", "8 partitions".
+pub fn count(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// The broker id, if the cluster has such a broker; otherwise the error names the number as
+/// typed (which may not even fit a broker id).
+fn broker(cluster: &dyn ClusterControl, id: i64) -> Result<i32, ClusterError> {
+    let known = cluster.brokers();
+    match i32::try_from(id) {
+        Ok(b) if known.contains(&b) => Ok(b),
+        _ => Err(ClusterError::UnknownBroker { id, known }),
+    }
+}
+
+/// Why `replication` replicas cannot be placed now, in the cluster's own terms, or `None` if
+/// they can: "replication factor 3 needs 3 live brokers; 2 are up (broker 2 is down)".
+pub fn replication_shortfall(snapshot: &ClusterSnapshot, replication: i64) -> Option<String> {
+    let live = snapshot.brokers.iter().filter(|b| !b.fenced).count() as i64;
+    if replication <= live {
+        return None;
+    }
+    let total = snapshot.brokers.len() as i64;
+    if replication > total {
+        return Some(format!(
+            "replication factor {replication} needs {replication} brokers; the cluster has {}",
+            count(total, "broker", "brokers")
+        ));
+    }
+    let out: Vec<String> = snapshot
+        .brokers
+        .iter()
+        .filter(|b| b.fenced)
+        .map(|b| {
+            let why = match b.state {
+                BrokerState::Up => "out of the cluster".to_string(),
+                other => other.to_string(),
+            };
+            format!("broker {} is {why}", b.id)
+        })
+        .collect();
+    Some(format!(
+        "replication factor {replication} needs {replication} live brokers; {} up ({})",
+        if live == 1 {
+            "1 is".to_string()
+        } else {
+            format!("{live} are")
+        },
+        out.join(", ")
+    ))
+}
+
+/// CreateTopics with the sandbox's checks first: sane counts, and enough live brokers.
+pub async fn create_topic(
+    cluster: &dyn ClusterControl,
+    admin: &Admin,
+    name: &str,
+    partitions: i64,
+    replication: i64,
+    configs: &[(String, String)],
+) -> Result<String, ControlError> {
+    if partitions < 1 || replication < 1 {
+        return Err(ControlError::Invalid(format!(
+            "cannot create topic '{name}' with {partitions} partitions and replication factor {replication}: both must be at least 1"
+        )));
+    }
+    if partitions > MAX_PARTITIONS {
+        return Err(ControlError::Invalid(format!(
+            "cannot create topic '{name}': {partitions} partitions is more than the sandbox allows (at most {MAX_PARTITIONS})"
+        )));
+    }
+    let shortfall = |snapshot: &ClusterSnapshot| {
+        replication_shortfall(snapshot, replication)
+            .map(|why| ControlError::Invalid(format!("cannot create topic '{name}': {why}")))
+    };
+    if let Some(e) = shortfall(&cluster.snapshot()) {
+        return Err(e);
+    }
+    // Both fit now: partitions ≤ MAX_PARTITIONS, replication ≤ the number of brokers.
+    match admin
+        .create_topic(name, partitions as i32, replication as i16, configs)
+        .await
+    {
+        Ok(()) => Ok(format!(
+            "created topic {name} ({}, replication factor {replication})",
+            count(partitions, "partition", "partitions")
+        )),
+        Err(ClientError::Refused { code, .. }) if code == "INVALID_REPLICATION_FACTOR" => {
+            Err(shortfall(&cluster.snapshot()).unwrap_or_else(|| {
+                ControlError::Invalid(format!(
+                    "cannot create topic '{name}': not enough live brokers for replication factor {replication}"
+                ))
+            }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Control {
+    /// Runs the command and returns what to print.
+    pub async fn execute(
+        &self,
+        cluster: &dyn ClusterControl,
+        admin: &Admin,
+    ) -> Result<String, ControlError> {
+        Ok(match self {
+            Control::Status => cluster.snapshot().to_string(),
+            Control::Stop { id } => {
+                let id = broker(cluster, *id)?;
+                cluster.stop(id).await?;
+                format!("broker {id} stopped (controlled shutdown)")
+            }
+            Control::Kill { id } => {
+                let id = broker(cluster, *id)?;
+                cluster.kill(id).await?;
+                format!("broker {id} killed")
+            }
+            Control::Start { id } => {
+                let id = broker(cluster, *id)?;
+                cluster.start(id).await?;
+                format!("broker {id} started")
+            }
+            Control::Restart { id } => {
+                let id = broker(cluster, *id)?;
+                cluster.restart(id).await?;
+                format!("broker {id} restarted")
+            }
+            Control::Pause { id } => {
+                let id = broker(cluster, *id)?;
+                cluster.pause(id).await?;
+                format!("broker {id} paused")
+            }
+            Control::Resume { id } => {
+                let id = broker(cluster, *id)?;
+                cluster.resume(id).await?;
+                format!("broker {id} resumed")
+            }
+            Control::Isolate { id } => {
+                let id = broker(cluster, *id)?;
+                cluster.isolate(id).await?;
+                format!("broker {id} isolated from its peers")
+            }
+            Control::Heal { id: Some(id) } => {
+                let id = broker(cluster, *id)?;
+                cluster.heal(Some(id)).await?;
+                format!("broker {id} reconnected")
+            }
+            Control::Heal { id: None } => {
+                cluster.heal(None).await?;
+                "every isolated broker reconnected".into()
+            }
+            Control::Elect => {
+                let moved = admin.elect_preferred_leaders().await?;
+                if moved.is_empty() {
+                    "every partition is already led by its preferred replica (or that replica is not in sync)".into()
+                } else {
+                    let list: Vec<String> = moved.iter().map(|(t, p)| format!("{t}-{p}")).collect();
+                    format!("preferred leaders restored for {}", list.join(", "))
+                }
+            }
+            Control::Create {
+                topic,
+                partitions,
+                replication,
+            } => create_topic(cluster, admin, topic, *partitions, *replication, &[]).await?,
+            Control::Logs { id } => {
+                let id = broker(cluster, *id)?;
+                cluster.logs(id).await?
+            }
+            Control::Help => help(),
+            Control::Quit => String::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_control_lines_and_explains_mistakes() {
+        assert_eq!(parse("kill 2"), Ok(Some(Control::Kill { id: 2 })));
+        assert_eq!(parse("  STATUS "), Ok(Some(Control::Status)));
+        assert_eq!(parse("heal"), Ok(Some(Control::Heal { id: None })));
+        assert_eq!(parse("unpause 3"), Ok(Some(Control::Resume { id: 3 })));
+        assert_eq!(
+            parse("create failsafe-test-topic 8 3"),
+            Ok(Some(Control::Create {
+                topic: "failsafe-test-topic".into(),
+                partitions: 8,
+                replication: 3
+            }))
+        );
+        assert_eq!(parse(""), Ok(None));
+        assert_eq!(parse("kill").unwrap_err(), "'kill' needs more: kill N");
+        assert_eq!(
+            parse("kill two").unwrap_err(),
+            "'two' is not a number; kill N"
+        );
+        assert_eq!(
+            parse("reboot 1").unwrap_err(),
+            "unknown command 'reboot'; type 'help' for the list"
+        );
+        assert_eq!(
+            parse("status now").unwrap_err(),
+            "'status' takes no arguments"
+        );
+        assert_eq!(
+            parse("create t 8").unwrap_err(),
+            "'create' needs more: create TOPIC PARTITIONS RF"
+        );
+    }
+
+    #[test]
+    fn help_lists_every_command_the_parser_knows() {
+        let text = help();
+        for verb in [
+            "status", "stop", "kill", "start", "restart", "pause", "resume", "isolate", "heal",
+            "elect", "create", "logs", "help", "quit",
+        ] {
+            assert!(
+                text.lines().any(|l| l.trim_start().starts_with(verb)),
+                "{verb} missing from:\n{text}"
+            );
+            assert!(
+                parse(
+                    &usage(verb)
+                        .replace(" N", " 1")
+                        .replace("[N]", "")
+                        .replace("TOPIC PARTITIONS RF", "t 1 1")
+                )
+                .is_ok(),
+                "{verb}'s own usage does not parse"
+            );
+        }
+    }
+
+    #[test]
+    fn a_replication_factor_beyond_the_live_brokers_is_explained() {
+        use crate::backend::snapshot::BrokerStatus;
+        let snapshot = ClusterSnapshot {
+            metadata_offset: 0,
+            brokers: [(1, false), (2, true), (3, false)]
+                .iter()
+                .map(|(id, fenced)| BrokerStatus {
+                    id: *id,
+                    addr: String::new(),
+                    state: if *fenced {
+                        BrokerState::Down
+                    } else {
+                        BrokerState::Up
+                    },
+                    fenced: *fenced,
+                    metadata_offset: 0,
+                })
+                .collect(),
+            topics: Vec::new(),
+        };
+        assert_eq!(replication_shortfall(&snapshot, 2), None);
+        assert_eq!(
+            replication_shortfall(&snapshot, 3).unwrap(),
+            "replication factor 3 needs 3 live brokers; 2 are up (broker 2 is down)"
+        );
+        assert_eq!(
+            replication_shortfall(&snapshot, 5).unwrap(),
+            "replication factor 5 needs 5 brokers; the cluster has 3 brokers"
+        );
+        assert_eq!(count(1, "partition", "partitions"), "1 partition");
+    }
+}
