@@ -131,11 +131,18 @@ struct ServeCmd {
 
 #[derive(Args, Debug)]
 struct LessonArgs {
-    /// The lesson (omit to list them).
+    /// The lesson, or a .rhai file of your own (omit to list the bundled ones).
     name: Option<String>,
     /// No pauses; show the model answers (for reading, and for CI).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "answers")]
     auto: bool,
+    /// Take the answers from FILE (`-`: standard input), line i for question or prediction
+    /// i, one try each; prints `Q<i>: correct|incorrect — <question>` and the summary.
+    #[arg(long, value_name = "FILE")]
+    answers: Option<String>,
+    /// Write the summary (questions, answers, verdicts, model answers) to FILE.md.
+    #[arg(long, value_name = "FILE.md")]
+    report: Option<std::path::PathBuf>,
     #[command(flatten)]
     cluster: ServeArgs,
 }
@@ -380,12 +387,23 @@ fn run() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             };
             let config = args.cluster.cluster_config_with_port(0)?;
+            let answers = match &args.answers {
+                Some(path) => {
+                    Some(kafka_sandbox::runner::read_answers(path).map_err(anyhow::Error::msg)?)
+                }
+                None => None,
+            };
+            let options = kafka_sandbox::runner::LessonOptions {
+                auto: args.auto,
+                answers,
+                report: args.report,
+            };
             return Ok(kafka_sandbox::runner::run_lesson(
                 &runtime,
                 &args.cluster.backend()?,
                 config,
                 &name,
-                args.auto,
+                options,
             ));
         }
         Some(Command::Consume { spec }) => {

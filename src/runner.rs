@@ -58,10 +58,13 @@ fn interrupt_on_signals(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
             return;
         };
         loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-                _ = hangup.recv() => {}
+            let signal = tokio::select! {
+                _ = tokio::signal::ctrl_c() => None,
+                _ = term.recv() => Some("SIGTERM"),
+                _ = hangup.recv() => Some("SIGHUP"),
+            };
+            if let Some(name) = signal {
+                eprintln!("kafka-sandbox: {name} received; stopping the script and cleaning up");
             }
             flag.store(true, Ordering::SeqCst);
         }
@@ -109,39 +112,90 @@ pub fn serve(
     ExitCode::SUCCESS
 }
 
-/// Runs a bundled lesson on a fresh cluster.
+/// How `kafka-sandbox lesson` takes answers, and where it writes its summary.
+#[derive(Debug, Clone, Default)]
+pub struct LessonOptions {
+    /// No pauses; model answers shown.
+    pub auto: bool,
+    /// Answers, one per question or prediction, in order (`--answers FILE`).
+    pub answers: Option<Vec<String>>,
+    /// Write the summary here (`--report FILE.md`).
+    pub report: Option<std::path::PathBuf>,
+}
+
+/// Reads `--answers FILE` (`-` for standard input): one answer per line.
+pub fn read_answers(path: &str) -> Result<Vec<String>, String> {
+    let text = if path == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read answers from standard input: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read answers file {path}: {e}"))?
+    };
+    Ok(text
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect())
+}
+
+/// Runs a lesson — bundled, or a `.rhai` file of one's own — on a fresh cluster.
 pub fn run_lesson(
     rt: &tokio::runtime::Runtime,
     backend: &Backend,
     config: ClusterConfig,
     name: &str,
-    auto: bool,
+    options: LessonOptions,
 ) -> ExitCode {
-    if crate::lesson::find(name).is_none() {
+    let own_file = name.ends_with(".rhai");
+    if crate::lesson::find(name).is_none() && !own_file {
         eprintln!(
-            "kafka-sandbox: there is no lesson '{name}'\n{}",
+            "kafka-sandbox: there is no lesson '{name}' (give a .rhai file for your own)\n{}",
             crate::lesson::listing()
         );
         return ExitCode::FAILURE;
     }
-    let source = format!("lesson({name:?}, #{{auto: {auto}}});");
-    // Interactive lessons read through the same line editor as the REPL.
-    let console = if auto {
-        None
+    if own_file && !Path::new(name).is_file() {
+        eprintln!("kafka-sandbox: there is no lesson file {name}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(report) = &options.report {
+        if report.extension().and_then(|e| e.to_str()) != Some("md") {
+            eprintln!(
+                "kafka-sandbox: --report writes Markdown; give a file name ending in .md (not {})",
+                report.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let mode = if options.answers.is_some() {
+        "answers: true"
+    } else if options.auto {
+        "auto: true"
     } else {
-        let known = Arc::new(std::sync::Mutex::new(crate::repl::helper::Known::default()));
-        match crate::repl::console::Console::open(known) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("kafka-sandbox: {e}");
-                return ExitCode::FAILURE;
+        "auto: false"
+    };
+    let source = format!("lesson({name:?}, #{{{mode}}});");
+    let (input, out): (Box<dyn LineInput>, Output) = match (&options.answers, options.auto) {
+        (Some(lines), _) => (
+            Box::new(crate::script::input::Scripted::new(lines.clone())),
+            Output::stdout(),
+        ),
+        (None, true) => (Box::new(StdinLines), Output::stdout()),
+        // Interactive lessons read through the same line editor as the REPL.
+        (None, false) => {
+            let known = Arc::new(std::sync::Mutex::new(crate::repl::helper::Known::default()));
+            match crate::repl::console::Console::open(known) {
+                Ok((console, out)) => (Box::new(console), out),
+                Err(e) => {
+                    eprintln!("kafka-sandbox: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
     };
-    let (input, out): (Box<dyn LineInput>, Output) = match console {
-        Some((console, out)) => (Box::new(console), out),
-        None => (Box::new(StdinLines), Output::stdout()),
-    };
+    let report = options.report.clone();
     run_source(
         rt,
         backend,
@@ -150,6 +204,17 @@ pub fn run_lesson(
         &source,
         input,
         out,
+        move |session| {
+            let (Some(path), Some(finished)) = (report, session.finished_lesson()) else {
+                return Ok(());
+            };
+            std::fs::write(&path, finished.markdown())
+                .map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
+            session
+                .out
+                .print(&format!("report written to {}", path.display()));
+            Ok(())
+        },
     )
 }
 
@@ -169,6 +234,7 @@ pub fn run_file(
             &source,
             Box::new(StdinLines),
             Output::stdout(),
+            |_| Ok(()),
         ),
         Err(e) => {
             eprintln!("kafka-sandbox: cannot read {}: {e}", file.display());
@@ -177,6 +243,9 @@ pub fn run_file(
     }
 }
 
+/// Starts a cluster, runs `source` on it, calls `after` with the session (for reports), and
+/// cleans up whatever happened.
+#[allow(clippy::too_many_arguments)]
 fn run_source(
     rt: &tokio::runtime::Runtime,
     backend: &Backend,
@@ -185,6 +254,7 @@ fn run_source(
     source: &str,
     input: Box<dyn LineInput>,
     out: Output,
+    after: impl FnOnce(&Session) -> Result<(), String>,
 ) -> ExitCode {
     let started = Instant::now();
     let cluster = match rt.block_on(start(backend, config)) {
@@ -210,8 +280,14 @@ fn run_source(
             let result = script::run_script(&engine, &mut scope, source);
             out.flush();
             session.close_consumers();
+            let reported = after(&session);
+            out.flush();
             match result {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(()) if reported.is_ok() => ExitCode::SUCCESS,
+                Ok(()) => {
+                    eprintln!("kafka-sandbox: {}", reported.unwrap_err());
+                    ExitCode::FAILURE
+                }
                 Err((message, position)) => {
                     let (line, column) = position.unwrap_or((1, 1));
                     eprintln!("{}:{line}:{column}: {message}", file.display());

@@ -1,8 +1,13 @@
-//! The bundled lessons (scripts/lessons/*.rhai, compiled into the binary) and the judging of
-//! review answers. Lessons are ordinary scripts that use a few extra functions — `step`,
-//! `observe`, `check`, `question` — described in docs/lessons.md.
+//! The bundled lessons (scripts/lessons/*.rhai, compiled into the binary), the judging of
+//! review answers ([`judge`]) and predictions ([`predict`]), and the corpus that keeps the
+//! judge honest ([`corpus`]). Lessons are ordinary scripts that use a few extra functions —
+//! `step`, `observe`, `check`, `predict`, `question` — described in docs/lessons.md.
 
+pub mod corpus;
 pub mod judge;
+pub mod predict;
+pub mod run;
+pub mod spec;
 
 /// A bundled lesson.
 #[derive(Debug, Clone, Copy)]

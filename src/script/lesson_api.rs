@@ -1,5 +1,6 @@
-//! Functions lessons are written with: `step`, `observe`, `check`, `question`, plus
-//! `lesson(name[, opts])` and `lessons()` to run and list the bundled lessons.
+//! Functions lessons are written with — `step`, `observe`, `check`, `fresh_topic`, `words` —
+//! plus `lesson(name[, opts])` and `lessons()` to run and list them. Questions and
+//! predictions are in [`super::review_api`].
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -8,50 +9,33 @@ use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, Scope};
 
 use super::cluster_api::Cluster;
 use super::input::Line;
-use super::{error_message, fail, RhaiResult, Session};
-use crate::lesson::{self, judge};
+use super::{echo, error_message, fail, RhaiResult, Session};
+use crate::lesson::{self, run::LessonRun, run::Mode};
 
-/// How one review question went.
-#[derive(Debug, Clone)]
-pub struct Answered {
-    /// The question.
-    pub question: String,
-    /// What the learner typed (empty in auto mode).
-    pub answers: Vec<String>,
-    /// Judged correct (always true in auto mode, where the model answer is shown).
-    pub correct: bool,
-}
-
-/// A lesson in progress.
-#[derive(Debug, Default)]
-pub struct LessonRun {
-    /// No pauses, model answers.
-    pub auto: bool,
-    /// Input ended (Ctrl-D, or the end of piped answers): no more pauses.
-    pub input_ended: bool,
-    /// The learner ended the lesson (Ctrl-C).
-    pub quit: bool,
-    /// Claims checked and held.
-    pub checks: usize,
-    /// Questions asked.
-    pub answered: Vec<Answered>,
+/// Lesson state kept on the session: the running lesson, and the last one that finished.
+#[derive(Default)]
+pub struct LessonSlot {
+    /// The lesson running now.
+    pub current: RefCell<Option<LessonRun>>,
+    /// The last lesson that ended, for `--report`.
+    pub finished: RefCell<Option<LessonRun>>,
 }
 
 /// Reads one line through the session's line editor. Ctrl-C ends the lesson (`Err`); end of
 /// input gives `None` and stops further pauses.
-fn read_line(s: &Session, prompt: &str) -> RhaiResult<Option<String>> {
+pub fn read_line(s: &Session, prompt: &str) -> RhaiResult<Option<String>> {
     s.out.flush();
     let line = s.input.borrow_mut().read_line(prompt);
     match line {
         Line::Text(text) => Ok(Some(text.trim().to_string())),
         Line::Eof => {
-            if let Some(run) = s.lesson.borrow_mut().as_mut() {
+            if let Some(run) = s.lesson.current.borrow_mut().as_mut() {
                 run.input_ended = true;
             }
             Ok(None)
         }
         Line::Interrupted => {
-            if let Some(run) = s.lesson.borrow_mut().as_mut() {
+            if let Some(run) = s.lesson.current.borrow_mut().as_mut() {
                 run.quit = true;
             }
             fail("lesson ended (Ctrl-C)")
@@ -61,7 +45,7 @@ fn read_line(s: &Session, prompt: &str) -> RhaiResult<Option<String>> {
 
 /// Wraps `text` at about 88 columns; the first line starts with `indent`, the rest line up
 /// under its text.
-fn wrap(text: &str, indent: &str) -> String {
+pub fn wrap(text: &str, indent: &str) -> String {
     let rest = " ".repeat(indent.chars().count());
     let mut out = String::new();
     let mut line = String::from(indent);
@@ -78,30 +62,21 @@ fn wrap(text: &str, indent: &str) -> String {
     out
 }
 
-fn concepts(list: Array) -> RhaiResult<Vec<judge::Concept>> {
-    list.into_iter()
-        .map(|c| {
-            if c.is_array() {
-                Ok(c.cast::<Array>()
-                    .into_iter()
-                    .map(|p| p.to_string())
-                    .collect())
-            } else {
-                Ok(vec![c.to_string()])
-            }
-        })
-        .collect()
-}
-
-fn auto_mode(s: &Session) -> bool {
-    s.lesson.borrow().as_ref().is_none_or(|l| l.auto)
+/// How the running lesson takes answers (auto when no lesson runs).
+pub fn mode(s: &Session) -> Mode {
+    s.lesson
+        .current
+        .borrow()
+        .as_ref()
+        .map_or(Mode::Auto, |l| l.mode)
 }
 
 fn pauses(s: &Session) -> bool {
     s.lesson
+        .current
         .borrow()
         .as_ref()
-        .is_some_and(|l| !l.auto && !l.input_ended)
+        .is_some_and(LessonRun::pauses)
 }
 
 /// Runs commands the learner types at a pause, until an empty line.
@@ -118,34 +93,82 @@ fn pause(ctx: &NativeCallContext, s: &Session) -> RhaiResult<()> {
         s.printed.set(false);
         match ctx.engine().eval_with_scope::<Dynamic>(&mut scope, &line) {
             Ok(v) if v.is_unit() || s.printed.get() => {}
-            Ok(v) => s.out.print(&v.to_string()),
+            Ok(v) => s.out.print(&echo(&v)),
             Err(e) => s.out.error(&error_message(&e)),
         }
     }
     Ok(())
 }
 
-fn summary(name: &str, run: &LessonRun) -> String {
-    let mut out = format!(
-        "── summary of {name} ──\n  {} claims checked against this run, all held\n",
-        run.checks
-    );
-    for (i, a) in run.answered.iter().enumerate() {
-        let verdict = if run.auto {
-            "model answer shown (auto)".to_string()
-        } else if a.correct && a.answers.len() == 1 {
-            "right first time".to_string()
-        } else if a.correct {
-            "right after the hint".to_string()
-        } else {
-            "missed; see the model answer".to_string()
-        };
-        out.push_str(&format!("  Q{}: {verdict} — {}\n", i + 1, a.question));
-        for answer in &a.answers {
-            out.push_str(&format!("      you said: {answer}\n"));
-        }
+/// The mode a lesson's options ask for: `answers: true` (set by `--answers`), `auto: true`,
+/// or interactive.
+fn mode_of(opts: &Map) -> Mode {
+    let flag = |k: &str| opts.get(k).and_then(|v| v.as_bool().ok()).unwrap_or(false);
+    if flag("answers") {
+        Mode::Answers
+    } else if flag("auto") {
+        Mode::Auto
+    } else {
+        Mode::Interactive
     }
-    out
+}
+
+/// Runs a lesson (bundled, or a `.rhai` file) in this session.
+fn run_lesson(ctx: NativeCallContext, s: &Session, name: &str, opts: Map) -> RhaiResult<()> {
+    let (name, summary, source) = match lesson::find(name) {
+        Some(l) => (
+            l.name.to_string(),
+            l.summary.to_string(),
+            l.source.to_string(),
+        ),
+        None if name.ends_with(".rhai") => match std::fs::read_to_string(name) {
+            Ok(source) => (name.to_string(), "your own lesson".to_string(), source),
+            Err(e) => return fail(format!("cannot read lesson file {name}: {e}")),
+        },
+        None => {
+            let names: Vec<&str> = lesson::LESSONS.iter().map(|l| l.name).collect();
+            return fail(format!(
+                "there is no lesson '{name}'; lessons are {} (or give a .rhai file)",
+                names.join(", ")
+            ));
+        }
+    };
+    if s.lesson.current.borrow().is_some() {
+        return fail("a lesson is already running");
+    }
+    *s.lesson.current.borrow_mut() = Some(LessonRun::new(&name, mode_of(&opts)));
+    // Everything the lesson starts ends with it, however it ends.
+    let mark = s.consumer_mark();
+    s.out.print(&format!("══ lesson {name}: {summary} ══"));
+    let mut scope = Scope::new();
+    scope.push("cluster", Cluster);
+    scope.push("options", opts);
+    let result = ctx
+        .engine()
+        .compile(&source)
+        .map_err(|e| e.to_string())
+        .and_then(|ast| {
+            ctx.engine()
+                .run_ast_with_scope(&mut scope, &ast)
+                .map_err(|e| error_message(&e))
+        });
+    drop(scope);
+    s.close_started_since(mark);
+    let finished = s.lesson.current.borrow_mut().take().unwrap_or_default();
+    s.printed.set(true);
+    let outcome = match &result {
+        Ok(()) => {
+            s.out.print(&finished.summary());
+            Ok(())
+        }
+        Err(_) if finished.quit || s.cancelled() => {
+            s.out.print(&format!("── lesson {name} ended (Ctrl-C) ──"));
+            Ok(())
+        }
+        Err(e) => fail(format!("lesson {name} stopped: {e}")),
+    };
+    *s.lesson.finished.borrow_mut() = Some(finished);
+    outcome
 }
 
 pub fn register(engine: &mut Engine, session: &Rc<Session>) {
@@ -158,66 +181,20 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
             .map(|l| Dynamic::from(l.name.to_string()))
             .collect()
     });
-    let run = {
-        let s = session.clone();
+    let s = session.clone();
+    engine.register_fn(
+        "lesson",
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<()> {
+            run_lesson(ctx, &s, name, Map::new())
+        },
+    );
+    let s = session.clone();
+    engine.register_fn(
+        "lesson",
         move |ctx: NativeCallContext, name: &str, opts: Map| -> RhaiResult<()> {
-            let Some(l) = lesson::find(name) else {
-                let names: Vec<&str> = lesson::LESSONS.iter().map(|l| l.name).collect();
-                return fail(format!(
-                    "there is no lesson '{name}'; lessons are {}",
-                    names.join(", ")
-                ));
-            };
-            if s.lesson.borrow().is_some() {
-                return fail("a lesson is already running");
-            }
-            let auto = opts
-                .get("auto")
-                .and_then(|v| v.as_bool().ok())
-                .unwrap_or(false);
-            *s.lesson.borrow_mut() = Some(LessonRun {
-                auto,
-                ..Default::default()
-            });
-            // Everything the lesson starts ends with it, however it ends.
-            let mark = s.consumer_mark();
-            s.out
-                .print(&format!("══ lesson {}: {} ══", l.name, l.summary));
-            let mut scope = Scope::new();
-            scope.push("cluster", Cluster);
-            scope.push("options", opts);
-            let result = ctx
-                .engine()
-                .compile(l.source)
-                .map_err(|e| e.to_string())
-                .and_then(|ast| {
-                    ctx.engine()
-                        .run_ast_with_scope(&mut scope, &ast)
-                        .map_err(|e| error_message(&e))
-                });
-            drop(scope);
-            s.close_started_since(mark);
-            let finished = s.lesson.borrow_mut().take().unwrap_or_default();
-            s.printed.set(true);
-            match result {
-                Ok(()) => {
-                    s.out.print(&summary(l.name, &finished));
-                    Ok(())
-                }
-                Err(_) if finished.quit || s.cancelled() => {
-                    s.out
-                        .print(&format!("── lesson {} ended (Ctrl-C) ──", l.name));
-                    Ok(())
-                }
-                Err(e) => fail(format!("lesson {} stopped: {e}", l.name)),
-            }
-        }
-    };
-    let run2 = run.clone();
-    engine.register_fn("lesson", move |ctx: NativeCallContext, name: &str| {
-        run2(ctx, name, Map::new())
-    });
-    engine.register_fn("lesson", run);
+            run_lesson(ctx, &s, name, opts)
+        },
+    );
     let s = session.clone();
     engine.register_fn(
         "step",
@@ -244,48 +221,10 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
                 ));
             }
             s.out.print(&format!("  ✓ {claim}"));
-            if let Some(run) = s.lesson.borrow_mut().as_mut() {
+            if let Some(run) = s.lesson.current.borrow_mut().as_mut() {
                 run.checks += 1;
             }
             Ok(())
-        },
-    );
-    let s: Rc<Session> = session.clone();
-    engine.register_fn(
-        "question",
-        move |q: &str, wanted: Array, hint: &str, model: &str| -> RhaiResult<bool> {
-            let wanted = concepts(wanted)?;
-            s.out.print(&format!("\n?? {q}"));
-            let mut answered = Answered {
-                question: q.to_string(),
-                answers: Vec::new(),
-                correct: true,
-            };
-            if !auto_mode(&s) {
-                answered.correct = false;
-                for attempt in 0..2 {
-                    let Some(answer) = read_line(&s, "answer> ")? else {
-                        break;
-                    };
-                    answered.answers.push(answer.clone());
-                    let missing = judge::missing(&answer, &wanted);
-                    if missing.is_empty() {
-                        s.out.print("  ✓ yes");
-                        answered.correct = true;
-                        break;
-                    }
-                    if attempt == 0 {
-                        s.out
-                            .print(&wrap(&format!("not quite. hint: {hint}"), "  "));
-                    }
-                }
-            }
-            s.out.print(&wrap(&format!("model answer: {model}"), "  "));
-            let correct = answered.correct;
-            if let Some(run) = s.lesson.borrow_mut().as_mut() {
-                run.answered.push(answered);
-            }
-            Ok(correct)
         },
     );
     let s = session.clone();
@@ -333,6 +272,3 @@ pub fn words(list: &Array) -> String {
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
-
-/// Lesson state kept on the session.
-pub type LessonSlot = RefCell<Option<LessonRun>>;

@@ -11,6 +11,7 @@ mod lesson_api;
 pub mod output;
 mod producer_api;
 pub mod registry;
+mod review_api;
 mod topic_api;
 mod util_api;
 
@@ -115,7 +116,7 @@ impl Session {
             deadline: Cell::new(None),
             deadline_hit: Cell::new(false),
             consumers: RefCell::new(Vec::new()),
-            lesson: RefCell::new(None),
+            lesson: Default::default(),
             sends: RefCell::new(Default::default()),
             group_sizes: RefCell::new(Default::default()),
             solo_count: Cell::new(0),
@@ -225,6 +226,11 @@ impl Session {
             .collect()
     }
 
+    /// The last lesson that ended in this session: its questions, answers and verdicts.
+    pub fn finished_lesson(&self) -> Option<crate::lesson::run::LessonRun> {
+        self.lesson.finished.borrow_mut().take()
+    }
+
     /// Closes every consumer started since `mark` (a lesson's own consumers, when it ends).
     pub fn close_started_since(&self, mark: usize) {
         let started: Vec<_> = self.consumers.borrow().iter().skip(mark).cloned().collect();
@@ -280,7 +286,7 @@ fn close_all(consumers: Vec<Arc<ConsumerHandle>>) {
 
 /// Builds an engine with the whole script API bound to `session`.
 pub fn engine(session: &Rc<Session>) -> Engine {
-    let mut engine = Engine::new();
+    let mut engine = crate::lesson::spec::engine();
     let out = session.out.clone();
     engine.on_print(move |s| out.print(&scrub_internal_names(s)));
     let out = session.out.clone();
@@ -299,6 +305,7 @@ pub fn engine(session: &Rc<Session>) -> Engine {
     consumer_api::register(&mut engine, session);
     util_api::register(&mut engine, session);
     lesson_api::register(&mut engine, session);
+    review_api::register(&mut engine, session);
     ledger_api::register(&mut engine, session);
     engine
 }

@@ -96,14 +96,18 @@ expect("lesson> ")
 line("")
 expect("lesson> ")
 line("")
+expect("prediction> ")
+line("all three of them")
+expect("you predicted it: 3")
 expect("answer> ")
 line("because of the network")
-expect("not quite. hint:")
+expect("does not say which consumer group each consumer was in")
+expect("hint:")
 expect("answer> ")
 line("they were each in a diferent group")
 expect("yes")
 expect("model answer:")
-expect("right after the hint")
+expect("Q2: correct after the hint")
 ok("EXIT", finish())
 "#;
 
@@ -157,6 +161,88 @@ async fn ctrl_c_at_a_pause_ends_the_lesson_at_once_and_closes_its_consumers() {
         crate::pty::reported(&out, "EXIT", "0");
         crate::pty::reported(&out, "QUICK", "True");
         crate::pty::reported(&out, "LEFT", "0");
+    })
+    .await;
+}
+
+/// Each bundled lesson graded from an answers file, as a teacher grades a class.
+async fn graded(name: &str, answers: &[&str]) -> String {
+    let file = script_file(&format!("{name}.answers"), &answers.join("\n"));
+    let report = std::env::temp_dir().join(format!(
+        "kafka-sandbox-report-{}-{name}.md",
+        std::process::id()
+    ));
+    let out = sandbox(&[
+        "lesson",
+        name,
+        "--answers",
+        file.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ])
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let md = std::fs::read_to_string(&report).expect("the report is written");
+    let _ = std::fs::remove_file(&report);
+    assert!(md.starts_with(&format!("# Lesson {name}")), "{md}");
+    for (i, _) in answers.iter().enumerate() {
+        assert!(md.contains(&format!("## Q{}", i + 1)), "{md}");
+    }
+    stdout
+}
+
+fn verdicts(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('Q') && l.contains(" — "))
+        .map(|l| l.split(" — ").next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bundled_lesson_can_be_graded_from_an_answers_file() {
+    bounded(async {
+        let out = graded(
+            "pub-sub",
+            &["3", "they were each in a different consumer group"],
+        )
+        .await;
+        assert_eq!(verdicts(&out), ["Q1: correct", "Q2: correct"], "{out}");
+
+        let out = graded(
+            "load-sharing",
+            &["1", "whoever is assigned the partition the key hashes to"],
+        )
+        .await;
+        assert_eq!(verdicts(&out), ["Q1: incorrect", "Q2: correct"], "{out}");
+        assert!(out.contains("1 of 2 answered correctly"), "{out}");
+
+        let out = graded(
+            "consumer-failover",
+            &["4", "we stopped a broker and the consumers kept reading"],
+        )
+        .await;
+        assert_eq!(verdicts(&out), ["Q1: correct", "Q2: incorrect"], "{out}");
+        assert!(
+            out.contains("stopping a broker is broker failover"),
+            "the feedback says what is wrong: {out}"
+        );
+
+        let out = graded(
+            "broker-failover",
+            &[
+                "0, 0 and 0",
+                "we killed kafka-2 and the producer's sends were still acknowledged",
+                "kcat -L",
+            ],
+        )
+        .await;
+        assert_eq!(
+            verdicts(&out),
+            ["Q1: incorrect", "Q2: correct", "Q3: correct"],
+            "{out}"
+        );
     })
     .await;
 }

@@ -12,6 +12,7 @@ mod learner;
 mod lessons;
 mod malformed;
 mod members;
+mod predictions;
 mod pty;
 mod repl;
 mod robust;
