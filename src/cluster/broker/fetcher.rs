@@ -16,7 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
-use super::replica::{Replica, Role};
+use super::partition::{Partition, Role};
 use super::Broker;
 use crate::protocol::client::Connection;
 use crate::protocol::records::split_trusted;
@@ -26,7 +26,7 @@ use crate::protocol::ProtocolError;
 const PARTITION_FETCH_BYTES: i32 = 4 << 20;
 
 /// Points this broker's fetchers at the leaders in `follow`, starting and stopping tasks.
-pub fn assign(broker: &Arc<Broker>, follow: BTreeMap<i32, Vec<Arc<Replica>>>) {
+pub fn assign(broker: &Arc<Broker>, follow: BTreeMap<i32, Vec<Arc<Partition>>>) {
     let mut fetchers = broker.fetchers.lock().expect("fetchers lock");
     fetchers.retain(|leader, tx| {
         if follow.contains_key(leader) {
@@ -66,12 +66,16 @@ fn leader_addr(broker: &Broker, leader: i32) -> Option<String> {
     Some(format!("{}:{}", b.host, b.port))
 }
 
-async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiver<Vec<Arc<Replica>>>) {
+async fn run(
+    broker: Arc<Broker>,
+    leader: i32,
+    mut partitions: watch::Receiver<Vec<Arc<Partition>>>,
+) {
     let backoff = broker.config.timings.replica_fetch_backoff;
     let mut conn: Option<Connection> = None;
     loop {
         broker.node.gate().await;
-        let current: Vec<Arc<Replica>> = partitions.borrow_and_update().clone();
+        let current: Vec<Arc<Partition>> = partitions.borrow_and_update().clone();
         if current.is_empty() {
             return;
         }
@@ -123,9 +127,9 @@ async fn run(broker: Arc<Broker>, leader: i32, mut partitions: watch::Receiver<V
     }
 }
 
-/// Is `replica` still following `leader` at `epoch`?
-fn follows(replica: &Replica, leader: i32, epoch: Option<i32>) -> bool {
-    let st = replica.state();
+/// Is `partition` still following `leader` at `epoch`?
+fn follows(partition: &Partition, leader: i32, epoch: Option<i32>) -> bool {
+    let st = partition.state();
     st.role == Role::Follower && st.leader == leader && epoch.is_none_or(|e| st.leader_epoch == e)
 }
 
@@ -135,9 +139,9 @@ async fn truncate_diverged(
     broker: &Broker,
     conn: &mut Connection,
     leader: i32,
-    replicas: &[Arc<Replica>],
+    replicas: &[Arc<Partition>],
 ) -> Result<(), ProtocolError> {
-    let pending: Vec<(Arc<Replica>, i32, Option<i32>)> = replicas
+    let pending: Vec<(Arc<Partition>, i32, Option<i32>)> = replicas
         .iter()
         .filter_map(|r| {
             let st = r.state();
@@ -152,7 +156,7 @@ async fn truncate_diverged(
     for (r, current_epoch, latest) in &pending {
         by_topic.entry(r.topic.clone()).or_default().push(
             OffsetForLeaderPartition::default()
-                .with_partition(r.partition)
+                .with_partition(r.index)
                 .with_current_leader_epoch(*current_epoch)
                 .with_leader_epoch(latest.unwrap_or(-1)),
         );
@@ -172,37 +176,17 @@ async fn truncate_diverged(
     let response = conn.call(&request, 4, Duration::from_secs(5)).await?;
     for topic in response.topics {
         for p in topic.partitions {
-            let Some((replica, epoch, latest)) = pending
+            let Some((partition, epoch, latest)) = pending
                 .iter()
-                .find(|(r, _, _)| r.topic == topic.topic.as_str() && r.partition == p.partition)
+                .find(|(r, _, _)| r.topic == topic.topic.as_str() && r.index == p.partition)
             else {
                 continue;
             };
-            if p.error_code != 0 || !follows(replica, leader, Some(*epoch)) {
+            if p.error_code != 0 || !follows(partition, leader, Some(*epoch)) {
                 continue;
             }
-            let mut st = replica.state();
-            let mut log = replica.log();
-            let before = log.log_end_offset();
-            let target = match latest {
-                None => before.min(log.high_watermark()),
-                Some(_) if p.leader_epoch < 0 => log.high_watermark(),
-                Some(_) => {
-                    let (_, ours) = log.end_offset_for_epoch(p.leader_epoch);
-                    p.end_offset.min(if ours < 0 { before } else { ours })
-                }
-            };
-            if target < before {
-                log.truncate_to(target);
-                tracing::info!(
-                    "broker {}: truncated {}-{} from {before} to {} to match leader {leader}",
-                    broker.id(),
-                    replica.topic,
-                    replica.partition,
-                    log.log_end_offset()
-                );
-            }
-            st.needs_truncation = false;
+            let answer = latest.map(|_| (p.leader_epoch, p.end_offset));
+            partition.truncate_to_leader(broker.id(), answer);
         }
     }
     Ok(())
@@ -213,9 +197,9 @@ async fn fetch_once(
     broker: &Broker,
     conn: &mut Connection,
     leader: i32,
-    replicas: &[Arc<Replica>],
+    replicas: &[Arc<Partition>],
 ) -> Result<bool, ProtocolError> {
-    let ready: Vec<(Arc<Replica>, i32, i64)> = replicas
+    let ready: Vec<(Arc<Partition>, i32, i64)> = replicas
         .iter()
         .filter_map(|r| {
             let st = r.state();
@@ -230,7 +214,7 @@ async fn fetch_once(
     for (r, epoch, offset) in &ready {
         by_topic.entry(r.topic.clone()).or_default().push(
             FetchPartition::default()
-                .with_partition(r.partition)
+                .with_partition(r.index)
                 .with_current_leader_epoch(*epoch)
                 .with_fetch_offset(*offset)
                 .with_log_start_offset(0)
@@ -261,40 +245,26 @@ async fn fetch_once(
     let mut fenced = false;
     for topic in response.responses {
         for p in topic.partitions {
-            let Some((replica, epoch, offset)) = ready.iter().find(|(r, _, _)| {
-                r.topic == topic.topic.as_str() && r.partition == p.partition_index
-            }) else {
+            let Some((partition, epoch, offset)) = ready
+                .iter()
+                .find(|(r, _, _)| r.topic == topic.topic.as_str() && r.index == p.partition_index)
+            else {
                 continue;
             };
             broker.node.gate().await;
-            let st = replica.state();
-            if st.role != Role::Follower || st.leader != leader || st.leader_epoch != *epoch {
+            if !follows(partition, leader, Some(*epoch)) {
                 continue;
             }
             match ResponseError::try_from_code(p.error_code) {
                 None => {
-                    let mut log = replica.log();
-                    if log.log_end_offset() != *offset {
-                        continue;
+                    let batches = p.records.as_ref().map(split_trusted);
+                    match partition.append_from_leader(*offset, batches, p.high_watermark) {
+                        Ok(appended) => progressed |= appended,
+                        Err(e) => tracing::warn!("broker {}: {e}", broker.id()),
                     }
-                    if let Some(records) = &p.records {
-                        if let Err(e) = log.append_as_follower(split_trusted(records)) {
-                            tracing::warn!("broker {}: {e}", broker.id());
-                            drop(log);
-                            drop(st);
-                            replica.state().needs_truncation = true;
-                            continue;
-                        }
-                    }
-                    let hw = p.high_watermark.min(log.log_end_offset());
-                    if hw > log.high_watermark() {
-                        log.set_high_watermark(hw);
-                    }
-                    progressed = true;
                 }
                 Some(ResponseError::OffsetOutOfRange) => {
-                    drop(st);
-                    replica.state().needs_truncation = true;
+                    partition.state().needs_truncation = true;
                 }
                 Some(_) => fenced = true,
             }

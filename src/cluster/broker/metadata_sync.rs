@@ -10,9 +10,9 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::replica::{Replica, Role};
+use super::partition::Partition;
 use super::{fetcher, Broker};
-use crate::cluster::image::{MetadataImage, NO_LEADER};
+use crate::cluster::image::MetadataImage;
 use crate::cluster::metadata_log::{self, METADATA_TOPIC};
 use crate::protocol::client::Connection;
 
@@ -103,76 +103,38 @@ fn forget_committed_offsets(broker: &Arc<Broker>, topic: &str) {
 pub fn apply_image(broker: &Arc<Broker>, image: MetadataImage) {
     let me = broker.id();
     let now = Instant::now();
-    let mut follow: BTreeMap<i32, Vec<Arc<Replica>>> = BTreeMap::new();
+    let mut follow: BTreeMap<i32, Vec<Arc<Partition>>> = BTreeMap::new();
     let mut hosted = HashSet::new();
     {
-        let mut replicas = broker.replicas.lock().expect("replicas lock");
+        let mut partitions = broker.partitions.lock().expect("partitions lock");
         for (name, topic) in &image.topics {
             for (index, p) in topic.partitions.iter().enumerate() {
                 let index = index as i32;
                 if !p.replicas.contains(&me) {
                     continue;
                 }
-                hosted.insert((name.clone(), index));
                 let key = (name.clone(), index);
-                let replica = match replicas.get(&key) {
-                    Some(r) if r.topic_id == topic.id => r.clone(),
+                hosted.insert(key.clone());
+                let partition = match partitions.get(&key) {
+                    Some(existing) if existing.topic_id == topic.id => existing.clone(),
                     _ => {
                         let log = broker.storage.open(topic.id, index);
-                        let r = Arc::new(Replica::new(name, topic.id, index, log));
-                        replicas.insert(key, r.clone());
-                        r
+                        let created = Arc::new(Partition::new(name, topic.id, index, log));
+                        partitions.insert(key, created.clone());
+                        created
                     }
                 };
-                let mut st = replica.state();
-                st.replicas = p.replicas.clone();
-                st.min_insync_replicas = topic.min_insync_replicas;
-                if p.leader == me {
-                    if st.role != Role::Leader || st.leader_epoch != p.leader_epoch {
-                        st.become_leader(me, p.leader_epoch, p.partition_epoch, &p.isr, now);
-                        let mut log = replica.log();
-                        log.start_epoch(p.leader_epoch);
-                        let hw = st.high_watermark(me, log.log_end_offset());
-                        if hw > log.high_watermark() {
-                            log.set_high_watermark(hw);
-                        }
-                        tracing::debug!(
-                            "broker {me}: leader of {name}-{index} at epoch {}",
-                            p.leader_epoch
-                        );
-                    } else if p.partition_epoch > st.partition_epoch {
-                        st.partition_epoch = p.partition_epoch;
-                        st.isr = p.isr.clone();
-                        st.pending_isr = None;
-                    }
-                } else {
-                    let role = if p.leader == NO_LEADER {
-                        Role::Offline
-                    } else {
-                        Role::Follower
-                    };
-                    if st.role != role || st.leader != p.leader || st.leader_epoch != p.leader_epoch
-                    {
-                        st.role = role;
-                        st.leader = p.leader;
-                        st.leader_epoch = p.leader_epoch;
-                        st.needs_truncation = true;
-                        st.pending_isr = None;
-                        st.followers.clear();
-                    }
-                    st.partition_epoch = p.partition_epoch;
-                    st.isr = p.isr.clone();
-                    if role == Role::Follower && image.brokers.contains_key(&p.leader) {
-                        follow.entry(p.leader).or_default().push(replica.clone());
-                    }
+                let leader = partition.apply_metadata(me, p, topic.min_insync_replicas, now);
+                if let Some(leader) = leader.filter(|l| image.brokers.contains_key(l)) {
+                    follow.entry(leader).or_default().push(partition);
                 }
             }
         }
         let live_topic_ids: HashSet<_> = image.topics.values().map(|t| t.id).collect();
-        replicas.retain(|key, r| {
-            let keep = hosted.contains(key) && live_topic_ids.contains(&r.topic_id);
-            if !keep && !live_topic_ids.contains(&r.topic_id) {
-                broker.storage.delete_topic(r.topic_id);
+        partitions.retain(|key, p| {
+            let keep = hosted.contains(key) && live_topic_ids.contains(&p.topic_id);
+            if !keep && !live_topic_ids.contains(&p.topic_id) {
+                broker.storage.delete_topic(p.topic_id);
             }
             keep
         });

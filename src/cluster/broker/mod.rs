@@ -2,14 +2,15 @@
 //! it part of a cluster — registration and heartbeats ([`lifecycle`]), following the
 //! controller's metadata log ([`metadata_sync`]), replicating as a follower ([`fetcher`]),
 //! and keeping the ISR honest as a leader ([`isr`]). Request handling lives in [`api`], one
-//! file per Kafka API family.
+//! file per Kafka API family. The replication rules themselves — high watermark, ISR changes,
+//! acks=all completion — have one owner, [`partition::Partition`].
 
 pub mod api;
 pub mod fetcher;
 pub mod isr;
 pub mod lifecycle;
 pub mod metadata_sync;
-pub mod replica;
+pub mod partition;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,7 +31,7 @@ use crate::config::{ClusterConfig, Timings, TopicDefaults};
 use crate::protocol::client::Connection;
 use crate::protocol::server::accept_loop;
 use crate::protocol::ProtocolError;
-use replica::Replica;
+use partition::{IsrProposal, Partition};
 
 /// A broker's logs, keyed by (topic id, partition). It outlives the broker process the way a
 /// data directory outlives a container, so a restarted broker comes back with its data.
@@ -100,19 +101,6 @@ impl BrokerConfig {
     }
 }
 
-/// A request to the controller to change a partition's ISR.
-#[derive(Debug, Clone)]
-pub struct IsrProposal {
-    /// The replica whose ISR changes.
-    pub replica: Arc<Replica>,
-    /// Leader epoch the proposal was made in.
-    pub leader_epoch: i32,
-    /// Partition epoch the proposal builds on.
-    pub partition_epoch: i32,
-    /// The proposed ISR.
-    pub new_isr: Vec<i32>,
-}
-
 /// Everything a broker's tasks share. Owned by this broker alone.
 pub struct Broker {
     /// Settings.
@@ -123,14 +111,14 @@ pub struct Broker {
     pub node: NodeControl,
     storage: BrokerStorage,
     image: watch::Sender<Arc<MetadataImage>>,
-    replicas: Mutex<HashMap<(String, i32), Arc<Replica>>>,
+    partitions: Mutex<HashMap<(String, i32), Arc<Partition>>>,
     /// Bumped on every append, high-watermark move and role change; long polls wait on it.
     data_changed: watch::Sender<u64>,
     broker_epoch: AtomicI64,
     incarnation: Uuid,
     isr_proposals: mpsc::UnboundedSender<IsrProposal>,
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
-    fetchers: Mutex<HashMap<i32, watch::Sender<Vec<Arc<Replica>>>>>,
+    fetchers: Mutex<HashMap<i32, watch::Sender<Vec<Arc<Partition>>>>>,
     wants_shutdown: AtomicBool,
     shutdown_granted: Notify,
     heartbeat_now: Notify,
@@ -154,13 +142,23 @@ impl Broker {
         self.image.subscribe()
     }
 
-    /// The replica of `topic`-`partition`, if hosted here.
-    pub fn replica(&self, topic: &str, partition: i32) -> Option<Arc<Replica>> {
-        self.replicas
+    /// `topic`-`index`, if this broker hosts a replica of it.
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.partitions
             .lock()
-            .expect("replicas lock")
-            .get(&(topic.to_string(), partition))
+            .expect("partitions lock")
+            .get(&(topic.to_string(), index))
             .cloned()
+    }
+
+    /// Every partition hosted here.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .lock()
+            .expect("partitions lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Wakes long polls and produce waiters.
@@ -226,7 +224,7 @@ impl BrokerHandle {
             node: node.clone(),
             storage,
             image: watch::channel(Arc::new(MetadataImage::default())).0,
-            replicas: Mutex::new(HashMap::new()),
+            partitions: Mutex::new(HashMap::new()),
             data_changed: watch::channel(0).0,
             broker_epoch: AtomicI64::new(-1),
             incarnation: Uuid::new_v4(),

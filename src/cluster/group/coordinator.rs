@@ -12,7 +12,7 @@ use kafka_protocol::ResponseError;
 use super::state::{Group, GroupLimits, GroupState};
 use super::{decode_records, encode_batch, partition_for, StoredRecord, OFFSETS_TOPIC};
 use crate::cluster::broker::api::produce::append_and_replicate;
-use crate::cluster::broker::replica::Role;
+use crate::cluster::broker::partition::Role;
 use crate::cluster::broker::Broker;
 
 /// How long a group write may wait for the offsets partition's ISR.
@@ -62,7 +62,7 @@ impl GroupCoordinator {
             .ok_or(ResponseError::CoordinatorNotAvailable)?;
         let partition = partition_for(group, topic.partitions.len() as i32);
         let replica = broker
-            .replica(OFFSETS_TOPIC, partition)
+            .partition(OFFSETS_TOPIC, partition)
             .ok_or(ResponseError::NotCoordinator)?;
         let st = replica.state();
         if st.role != Role::Leader {
@@ -107,7 +107,7 @@ impl GroupCoordinator {
     /// Rebuilds the groups of one partition from its log.
     fn load(broker: &Broker, partition: i32, leader_epoch: i32) -> Loaded {
         let mut groups: HashMap<String, Group> = HashMap::new();
-        if let Some(replica) = broker.replica(OFFSETS_TOPIC, partition) {
+        if let Some(replica) = broker.partition(OFFSETS_TOPIC, partition) {
             let bytes = {
                 let log = replica.log();
                 log.read(0, log.log_end_offset(), usize::MAX)
@@ -200,7 +200,7 @@ impl GroupCoordinator {
         partitions
             .iter()
             .filter(|(p, l)| {
-                broker.replica(OFFSETS_TOPIC, **p).is_some_and(|r| {
+                broker.partition(OFFSETS_TOPIC, **p).is_some_and(|r| {
                     let st = r.state();
                     st.role == Role::Leader && st.leader_epoch == l.leader_epoch
                 })
@@ -277,7 +277,7 @@ impl GroupCoordinator {
         let mut emptied = Vec::new();
         let mut partitions = self.partitions.lock().expect("groups lock");
         partitions.retain(|p, loaded| {
-            let still_leader = broker.replica(OFFSETS_TOPIC, *p).is_some_and(|r| {
+            let still_leader = broker.partition(OFFSETS_TOPIC, *p).is_some_and(|r| {
                 let st = r.state();
                 st.role == Role::Leader && st.leader_epoch == loaded.leader_epoch
             });

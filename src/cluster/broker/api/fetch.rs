@@ -1,7 +1,10 @@
 //! Fetch, for consumers and followers alike. Consumers read up to the high watermark;
 //! followers (a replica id in the request) read up to the log end, and their fetch offset is
-//! how the leader learns their progress — which moves the high watermark and decides ISR
-//! membership. With too little data the request waits up to `max_wait_ms` for more.
+//! how the leader learns their progress ([`Partition::record_follower_fetch`]), which moves the
+//! high watermark — completing acks=all produces waiting on it — and decides ISR membership.
+//! With too little data the request waits up to `max_wait_ms` for more.
+//!
+//! [`Partition::record_follower_fetch`]: crate::cluster::broker::partition::Partition::record_follower_fetch
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +14,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 
-use crate::cluster::broker::replica::Role;
-use crate::cluster::broker::{Broker, IsrProposal};
+use crate::cluster::broker::Broker;
 
 pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResponse {
     let replica_id = if version >= 15 {
@@ -96,7 +98,6 @@ fn read_partition(
     record_progress: bool,
     budget: usize,
 ) -> PartitionData {
-    let out = PartitionData::default().with_partition_index(p.partition);
     let error = |code: ResponseError| {
         PartitionData::default()
             .with_partition_index(p.partition)
@@ -105,66 +106,45 @@ fn read_partition(
             .with_last_stable_offset(-1)
             .with_log_start_offset(-1)
     };
-    let Some(replica) = broker.replica(topic, p.partition) else {
+    let Some(partition) = broker.partition(topic, p.partition) else {
         return error(if broker.image().topics.contains_key(topic) {
             ResponseError::NotLeaderOrFollower
         } else {
             ResponseError::UnknownTopicOrPartition
         });
     };
-    let mut st = replica.state();
-    if st.role != Role::Leader {
-        return error(ResponseError::NotLeaderOrFollower);
-    }
-    if p.current_leader_epoch >= 0 && p.current_leader_epoch < st.leader_epoch {
-        return error(ResponseError::FencedLeaderEpoch);
-    }
-    if p.current_leader_epoch > st.leader_epoch {
-        return error(ResponseError::UnknownLeaderEpoch);
-    }
-    let mut log = replica.log();
-    let leo = log.log_end_offset();
-    if p.fetch_offset < log.log_start_offset() || p.fetch_offset > leo {
-        return error(ResponseError::OffsetOutOfRange);
+    if let Err(code) = partition.check_leader(p.current_leader_epoch) {
+        return error(code);
     }
     let follower = replica_id >= 0;
     if follower && record_progress {
-        let Some(progress) = st.followers.get_mut(&replica_id) else {
-            return error(ResponseError::NotLeaderOrFollower);
-        };
-        progress.record_fetch(p.fetch_offset, leo, Instant::now());
-        let hw = st.high_watermark(broker.id(), leo);
-        if hw > log.high_watermark() {
-            log.set_high_watermark(hw);
-            broker.notify_data_changed();
-        }
-        let epoch_start = log.epoch_start_offset(st.leader_epoch);
-        if st.pending_isr.is_none()
-            && st.may_rejoin(replica_id, log.high_watermark(), epoch_start)
-            && broker.image().is_alive(replica_id)
-        {
-            let mut new_isr = st.isr.clone();
-            new_isr.push(replica_id);
-            tracing::info!(
-                "broker {}: {topic}-{} follower {replica_id} caught up; expanding ISR to {new_isr:?}",
-                broker.id(),
-                p.partition
-            );
-            st.pending_isr = Some(new_isr.clone());
-            broker.propose_isr(IsrProposal {
-                replica: replica.clone(),
-                leader_epoch: st.leader_epoch,
-                partition_epoch: st.partition_epoch,
-                new_isr,
-            });
+        let alive = broker.image().is_alive(replica_id);
+        match partition.record_follower_fetch(
+            broker.id(),
+            replica_id,
+            p.fetch_offset,
+            alive,
+            Instant::now(),
+        ) {
+            Ok(progress) => {
+                if progress.high_watermark_moved {
+                    broker.notify_data_changed();
+                }
+                if let Some(proposal) = progress.proposal {
+                    broker.propose_isr(proposal);
+                }
+            }
+            Err(code) => return error(code),
         }
     }
-    let hw = log.high_watermark();
-    let upper = if follower { leo } else { hw };
     let max = (p.partition_max_bytes.max(0) as usize).min(budget).max(1);
-    let records = log.read(p.fetch_offset, upper, max);
-    out.with_high_watermark(hw)
-        .with_last_stable_offset(hw)
-        .with_log_start_offset(log.log_start_offset())
-        .with_records(Some(records))
+    match partition.read(p.fetch_offset, follower, max) {
+        Ok(read) => PartitionData::default()
+            .with_partition_index(p.partition)
+            .with_high_watermark(read.high_watermark)
+            .with_last_stable_offset(read.high_watermark)
+            .with_log_start_offset(read.log_start_offset)
+            .with_records(Some(read.records)),
+        Err(code) => error(code),
+    }
 }

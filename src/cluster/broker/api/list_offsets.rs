@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::ResponseError;
 
-use crate::cluster::broker::replica::{Replica, Role};
+use crate::cluster::broker::partition::Partition;
 use crate::cluster::broker::Broker;
 use std::sync::Arc;
 
@@ -22,32 +22,22 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
-/// Finds the leader replica and checks the caller's view of the leader epoch.
-fn leader_replica(
+/// Finds the partition this broker leads and checks the caller's view of the leader epoch.
+fn leader_partition(
     broker: &Broker,
     topic: &str,
-    partition: i32,
+    index: i32,
     current_epoch: i32,
-) -> Result<Arc<Replica>, ResponseError> {
-    let replica = broker.replica(topic, partition).ok_or_else(|| {
+) -> Result<Arc<Partition>, ResponseError> {
+    let partition = broker.partition(topic, index).ok_or_else(|| {
         if broker.image().topics.contains_key(topic) {
             ResponseError::NotLeaderOrFollower
         } else {
             ResponseError::UnknownTopicOrPartition
         }
     })?;
-    let st = replica.state();
-    if st.role != Role::Leader {
-        return Err(ResponseError::NotLeaderOrFollower);
-    }
-    if current_epoch >= 0 && current_epoch < st.leader_epoch {
-        return Err(ResponseError::FencedLeaderEpoch);
-    }
-    if current_epoch > st.leader_epoch {
-        return Err(ResponseError::UnknownLeaderEpoch);
-    }
-    drop(st);
-    Ok(replica)
+    partition.check_leader(current_epoch)?;
+    Ok(partition)
 }
 
 pub fn handle(broker: &Broker, r: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
@@ -61,7 +51,7 @@ pub fn handle(broker: &Broker, r: ListOffsetsRequest, version: i16) -> ListOffse
                 .map(|p| {
                     let out = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    let replica = match leader_replica(
+                    let partition = match leader_partition(
                         broker,
                         t.name.as_str(),
                         p.partition_index,
@@ -75,8 +65,8 @@ pub fn handle(broker: &Broker, r: ListOffsetsRequest, version: i16) -> ListOffse
                                 .with_timestamp(-1)
                         }
                     };
-                    let epoch = replica.state().leader_epoch;
-                    let log = replica.log();
+                    let epoch = partition.state().leader_epoch;
+                    let log = partition.log();
                     let hw = log.high_watermark();
                     let (offset, timestamp) = match p.timestamp {
                         LATEST => (hw, -1),
@@ -113,14 +103,14 @@ pub fn offset_for_leader_epoch(
                 .iter()
                 .map(|p| {
                     let out = EpochEndOffset::default().with_partition(p.partition);
-                    match leader_replica(
+                    match leader_partition(
                         broker,
                         t.topic.as_str(),
                         p.partition,
                         p.current_leader_epoch,
                     ) {
-                        Ok(replica) => {
-                            let (epoch, end) = replica.log().end_offset_for_epoch(p.leader_epoch);
+                        Ok(partition) => {
+                            let (epoch, end) = partition.log().end_offset_for_epoch(p.leader_epoch);
                             out.with_leader_epoch(epoch).with_end_offset(end)
                         }
                         Err(code) => out

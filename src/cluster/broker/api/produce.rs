@@ -1,7 +1,15 @@
-//! Produce. The leader validates each record batch, checks `min.insync.replicas` for acks=all,
-//! assigns offsets and stamps its leader epoch; then acks=1 answers at once, acks=all waits
-//! until the high watermark covers the batch (every in-sync replica has it), and acks=0 gets
-//! no answer at all, exactly as on the wire with Kafka.
+//! Produce. Each partition's batches are validated here (framing, CRC, magic), then handed to
+//! [`Partition::append_as_leader`] — the leader check, `min.insync.replicas` for acks=all,
+//! offsets and leader epoch. acks=1 answers at once; acks=all waits on each partition's high
+//! watermark ([`Partition::watch_high_watermark`]), which moves when followers fetch past the
+//! write ([`Partition::record_follower_fetch`], in the fetch handler), until
+//! [`Partition::replication`] says every in-sync replica has it; acks=0 gets no answer at all,
+//! exactly as on the wire with Kafka.
+//!
+//! [`Partition::append_as_leader`]: crate::cluster::broker::partition::Partition::append_as_leader
+//! [`Partition::watch_high_watermark`]: crate::cluster::broker::partition::Partition::watch_high_watermark
+//! [`Partition::record_follower_fetch`]: crate::cluster::broker::partition::Partition::record_follower_fetch
+//! [`Partition::replication`]: crate::cluster::broker::partition::Partition::replication
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +19,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::cluster::broker::replica::{Replica, Role};
+use crate::cluster::broker::partition::{LeaderAppend, Partition, Replication};
 use crate::cluster::broker::Broker;
 use crate::cluster::KafkaError;
 use crate::protocol::records::{split_batches, BatchError};
@@ -24,10 +32,8 @@ struct Pending {
 }
 
 struct Waiting {
-    replica: Arc<Replica>,
-    leader_epoch: i32,
-    base_offset: i64,
-    last_offset: i64,
+    partition: Arc<Partition>,
+    write: LeaderAppend,
 }
 
 pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
@@ -84,7 +90,7 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
             .with_log_append_time_ms(-1)
             .with_log_start_offset(0);
         let out = match p.outcome {
-            Ok(w) => out.with_base_offset(w.base_offset),
+            Ok(w) => out.with_base_offset(w.write.base_offset),
             Err(e) => out
                 .with_base_offset(-1)
                 .with_error_code(e.code.code())
@@ -114,30 +120,27 @@ pub async fn append_and_replicate(
     let Some(p) = pending.pop() else {
         unreachable!("one entry was pushed")
     };
-    p.outcome.map(|w| w.base_offset)
+    p.outcome.map(|w| w.write.base_offset)
 }
 
 fn append(
     broker: &Broker,
     topic: &str,
-    partition: i32,
+    index: i32,
     records: Option<&bytes::Bytes>,
     acks: i16,
 ) -> Result<Waiting, KafkaError> {
-    let Some(replica) = broker.replica(topic, partition) else {
+    let Some(partition) = broker.partition(topic, index) else {
         let known = broker.image().topics.contains_key(topic);
         let (code, msg) = if known {
             (
                 ResponseError::NotLeaderOrFollower,
-                format!(
-                    "broker {} hosts no replica of {topic}-{partition}",
-                    broker.id()
-                ),
+                format!("broker {} hosts no replica of {topic}-{index}", broker.id()),
             )
         } else {
             (
                 ResponseError::UnknownTopicOrPartition,
-                format!("{topic}-{partition} does not exist"),
+                format!("{topic}-{index} does not exist"),
             )
         };
         return Err(KafkaError::new(code, msg));
@@ -163,100 +166,60 @@ fn append(
             "empty record set",
         ));
     }
-    let st = replica.state();
-    if st.role != Role::Leader {
-        return Err(KafkaError::new(
-            ResponseError::NotLeaderOrFollower,
-            format!(
-                "broker {} is not the leader of {topic}-{partition}",
-                broker.id()
-            ),
-        ));
-    }
-    if acks == -1 && (st.isr.len() as i32) < st.min_insync_replicas {
-        return Err(KafkaError::new(
-            ResponseError::NotEnoughReplicas,
-            format!(
-                "ISR {:?} is smaller than min.insync.replicas={}",
-                st.isr, st.min_insync_replicas
-            ),
-        ));
-    }
-    let mut log = replica.log();
-    let appended = log.append_as_leader(&batches, st.leader_epoch)?;
-    let hw = st.high_watermark(broker.id(), log.log_end_offset());
-    if hw > log.high_watermark() {
-        log.set_high_watermark(hw);
-    }
-    let leader_epoch = st.leader_epoch;
-    drop(log);
-    drop(st);
-    Ok(Waiting {
-        replica,
-        leader_epoch,
-        base_offset: appended.base_offset,
-        last_offset: appended.last_offset,
-    })
+    let write = partition.append_as_leader(broker.id(), &batches, acks)?;
+    Ok(Waiting { partition, write })
 }
 
-/// Waits until every appended batch is below the high watermark, the leader loses its role,
-/// or the request's timeout passes.
+/// Waits until every appended batch is below its partition's high watermark, the leader loses
+/// its role, or the request's timeout passes.
 async fn wait_for_replication(broker: &Broker, pending: &mut [Pending], timeout: Duration) {
     let deadline = Instant::now() + timeout;
-    let mut changes = broker.watch_data();
-    let mut open: Vec<usize> = (0..pending.len())
-        .filter(|i| pending[*i].outcome.is_ok())
+    // Leadership changes arrive through metadata, high-watermark moves through each partition.
+    let mut roles = broker.watch_data();
+    let mut marks: Vec<(usize, tokio::sync::watch::Receiver<i64>)> = pending
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            p.outcome
+                .as_ref()
+                .ok()
+                .map(|w| (i, w.partition.watch_high_watermark()))
+        })
         .collect();
     loop {
-        open.retain(|i| {
+        marks.retain(|(i, _)| {
             let p = &mut pending[*i];
             let Ok(w) = &p.outcome else { return false };
-            let verdict = {
-                let st = w.replica.state();
-                if st.role != Role::Leader || st.leader_epoch != w.leader_epoch {
-                    Some(Err(KafkaError::new(
-                        ResponseError::NotLeaderOrFollower,
-                        "leadership moved before the write was replicated",
-                    )))
-                } else if w.replica.log().high_watermark() > w.last_offset {
-                    if (st.isr.len() as i32) < st.min_insync_replicas {
-                        Some(Err(KafkaError::new(
-                            ResponseError::NotEnoughReplicasAfterAppend,
-                            format!(
-                                "written, but the ISR {:?} shrank below min.insync.replicas",
-                                st.isr
-                            ),
-                        )))
-                    } else {
-                        Some(Ok(()))
-                    }
-                } else {
-                    None
-                }
-            };
-            match verdict {
-                None => true,
-                Some(Ok(())) => false,
-                Some(Err(e)) => {
+            match w.partition.replication(&w.write) {
+                Replication::Pending => true,
+                Replication::Done => false,
+                Replication::Failed(e) => {
                     p.outcome = Err(e);
                     false
                 }
             }
         });
-        if open.is_empty() {
+        if marks.is_empty() {
             return;
         }
-        tokio::select! {
-            _ = changes.changed() => {}
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                for i in open {
-                    pending[i].outcome = Err(KafkaError::new(
-                        ResponseError::RequestTimedOut,
-                        "the in-sync replicas did not confirm the write in time",
-                    ));
-                }
-                return;
+        let timed_out = {
+            let any_moved = futures_util::future::select_all(
+                marks.iter_mut().map(|(_, rx)| Box::pin(rx.changed())),
+            );
+            tokio::select! {
+                _ = any_moved => false,
+                _ = roles.changed() => false,
+                _ = tokio::time::sleep_until(deadline.into()) => true,
             }
+        };
+        if timed_out {
+            for (i, _) in marks {
+                pending[i].outcome = Err(KafkaError::new(
+                    ResponseError::RequestTimedOut,
+                    "the in-sync replicas did not confirm the write in time",
+                ));
+            }
+            return;
         }
     }
 }

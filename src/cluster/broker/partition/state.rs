@@ -1,14 +1,10 @@
-//! A partition replica hosted on a broker: its role (leader, follower, offline) and, as leader,
-//! what it knows of each follower. The rules that decide the high watermark and when a
-//! follower leaves or rejoins the ISR are pure functions of this state and `now`.
+//! The state of one partition on one broker — its role (leader, follower, offline) and, as
+//! leader, what it knows of each follower — and the rules on it that take no lock and no
+//! clock: the high watermark, which followers lag, which may rejoin. [`super::Partition`]
+//! applies them under its lock.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-use uuid::Uuid;
-
-use crate::cluster::log::PartitionLog;
 
 /// What this broker does for the partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +56,9 @@ impl FollowerProgress {
     }
 }
 
-/// The mutable part of a replica, guarded by the replica's state lock.
+/// The mutable part of a partition, guarded by [`super::Partition`]'s state lock.
 #[derive(Debug, Clone)]
-pub struct ReplicaState {
+pub struct PartitionState {
     /// Current role.
     pub role: Role,
     /// The leader this replica follows (or itself).
@@ -85,7 +81,7 @@ pub struct ReplicaState {
     pub needs_truncation: bool,
 }
 
-impl ReplicaState {
+impl PartitionState {
     /// ISR used for the high watermark: while a change is in flight, the larger of old and
     /// new, so an acknowledgement never depends on a membership the controller may refuse.
     pub fn maximal_isr(&self) -> Vec<i32> {
@@ -167,51 +163,20 @@ impl ReplicaState {
     }
 }
 
-/// A replica: identity, log and state. Lock order: state, then log.
-#[derive(Debug)]
-pub struct Replica {
-    /// Topic name.
-    pub topic: String,
-    /// Topic id (a re-created topic of the same name is a different topic).
-    pub topic_id: Uuid,
-    /// Partition index.
-    pub partition: i32,
-    /// The log, shared with the broker's storage so it survives restarts.
-    pub log: Arc<Mutex<PartitionLog>>,
-    state: Mutex<ReplicaState>,
-}
-
-impl Replica {
-    /// A replica with no role yet.
-    pub fn new(topic: &str, topic_id: Uuid, partition: i32, log: Arc<Mutex<PartitionLog>>) -> Self {
+impl Default for PartitionState {
+    fn default() -> Self {
         Self {
-            topic: topic.to_string(),
-            topic_id,
-            partition,
-            log,
-            state: Mutex::new(ReplicaState {
-                role: Role::Offline,
-                leader: -1,
-                leader_epoch: -1,
-                partition_epoch: -1,
-                replicas: Vec::new(),
-                isr: Vec::new(),
-                pending_isr: None,
-                followers: BTreeMap::new(),
-                min_insync_replicas: 1,
-                needs_truncation: true,
-            }),
+            role: Role::Offline,
+            leader: -1,
+            leader_epoch: -1,
+            partition_epoch: -1,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            pending_isr: None,
+            followers: BTreeMap::new(),
+            min_insync_replicas: 1,
+            needs_truncation: true,
         }
-    }
-
-    /// Locks the role state.
-    pub fn state(&self) -> MutexGuard<'_, ReplicaState> {
-        self.state.lock().expect("replica state lock")
-    }
-
-    /// Locks the log.
-    pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
-        self.log.lock().expect("partition log lock")
     }
 }
 
@@ -219,11 +184,11 @@ impl Replica {
 mod tests {
     use super::*;
 
-    fn leader_state(now: Instant) -> ReplicaState {
-        let mut s = Replica::new("t", Uuid::nil(), 0, Default::default())
-            .state()
-            .clone();
-        s.replicas = vec![1, 2, 3];
+    fn leader_state(now: Instant) -> PartitionState {
+        let mut s = PartitionState {
+            replicas: vec![1, 2, 3],
+            ..PartitionState::default()
+        };
         s.become_leader(1, 0, 0, &[1, 2, 3], now);
         s
     }

@@ -1,0 +1,601 @@
+//! One partition on one broker, and the one owner of its replication rules — Kafka's
+//! `Partition` class. Request handlers and background tasks only decode, call one of these
+//! methods, and encode:
+//!
+//! - **produce** → [`Partition::append_as_leader`] (leader check, `min.insync.replicas`,
+//!   offsets and leader epoch), then for acks=all [`Partition::replication`] until the high
+//!   watermark covers the write;
+//! - **follower fetch** → [`Partition::record_follower_fetch`]: the follower's progress moves
+//!   the high watermark (waking acks=all waiters through [`Partition::watch_high_watermark`])
+//!   and may propose the follower's return to the ISR;
+//! - **ISR upkeep** → [`Partition::maybe_shrink_isr`] drops lagging followers; the
+//!   controller's answer comes back through [`Partition::complete_isr_change`];
+//! - **metadata** → [`Partition::apply_metadata`] makes it leader or follower at a leader epoch;
+//! - **follower side** → [`Partition::truncation_target`], [`Partition::append_from_leader`].
+//!
+//! # Locking
+//!
+//! Two locks: the state (role, epochs, ISR, followers' progress) and the log. Lock order is
+//! always state, then log; every method takes them in that order and releases them before it
+//! returns, so callers never hold either across an `.await`.
+
+pub mod state;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::cluster::image::{PartitionImage, NO_LEADER};
+use crate::cluster::log::PartitionLog;
+use crate::cluster::KafkaError;
+use crate::protocol::records::BatchHeader;
+pub use state::{FollowerProgress, PartitionState, Role};
+
+/// A request to the controller to change a partition's ISR (AlterPartition).
+#[derive(Debug, Clone)]
+pub struct IsrProposal {
+    /// The partition whose ISR changes.
+    pub partition: Arc<Partition>,
+    /// Leader epoch the proposal was made in.
+    pub leader_epoch: i32,
+    /// Partition epoch the proposal builds on.
+    pub partition_epoch: i32,
+    /// The proposed ISR.
+    pub new_isr: Vec<i32>,
+}
+
+/// Where an append as leader landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderAppend {
+    /// The leader epoch it was written in.
+    pub leader_epoch: i32,
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+}
+
+/// How far an acks=all write has got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replication {
+    /// Not every in-sync replica has it yet.
+    Pending,
+    /// Every in-sync replica has it.
+    Done,
+    /// It can no longer be confirmed (leadership moved, or the ISR shrank below
+    /// `min.insync.replicas` while it waited).
+    Failed(KafkaError),
+}
+
+/// What a follower's fetch changed on the leader.
+#[derive(Debug, Clone, Default)]
+pub struct FollowerFetch {
+    /// The high watermark moved: consumers and acks=all waiters may proceed.
+    pub high_watermark_moved: bool,
+    /// The follower caught up and should rejoin the ISR.
+    pub proposal: Option<IsrProposal>,
+}
+
+/// What a read returns.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// The records.
+    pub records: Bytes,
+    /// The high watermark at the time of the read.
+    pub high_watermark: i64,
+    /// The log start offset.
+    pub log_start_offset: i64,
+}
+
+/// One partition hosted on a broker: identity, state and log.
+#[derive(Debug)]
+pub struct Partition {
+    /// Topic name.
+    pub topic: String,
+    /// Topic id (a re-created topic of the same name is a different topic).
+    pub topic_id: Uuid,
+    /// Partition index.
+    pub index: i32,
+    /// The log, shared with the broker's storage so it survives restarts.
+    log: Arc<Mutex<PartitionLog>>,
+    state: Mutex<PartitionState>,
+    /// The high watermark, published whenever it moves.
+    high_watermark: watch::Sender<i64>,
+}
+
+impl Partition {
+    /// A partition with no role yet, over `log`.
+    pub fn new(topic: &str, topic_id: Uuid, index: i32, log: Arc<Mutex<PartitionLog>>) -> Self {
+        let hw = log.lock().map_or(0, |l| l.high_watermark());
+        Self {
+            topic: topic.to_string(),
+            topic_id,
+            index,
+            log,
+            state: Mutex::new(PartitionState::default()),
+            high_watermark: watch::channel(hw).0,
+        }
+    }
+
+    /// Locks the state. Take the log, if at all, after it.
+    pub fn state(&self) -> MutexGuard<'_, PartitionState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks the log. Never take the state while holding it.
+    pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A receiver of the high watermark, for acks=all waiters.
+    pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    /// Raises the high watermark to the leader's rule (the smallest log end over the maximal
+    /// ISR). Returns whether it moved. Callers hold the state and log locks.
+    fn advance_high_watermark(&self, me: i32, st: &PartitionState, log: &mut PartitionLog) -> bool {
+        let hw = st.high_watermark(me, log.log_end_offset());
+        self.raise_high_watermark(log, hw)
+    }
+
+    /// Sets the high watermark if `hw` is higher, and publishes it.
+    fn raise_high_watermark(&self, log: &mut PartitionLog, hw: i64) -> bool {
+        if hw <= log.high_watermark() {
+            return false;
+        }
+        log.set_high_watermark(hw);
+        self.high_watermark.send_replace(hw);
+        true
+    }
+
+    /// Checks a client's or follower's view of the leader epoch against this leader's:
+    /// an older epoch is fenced, a newer one unknown here yet.
+    pub fn check_leader(&self, current_epoch: i32) -> Result<(), ResponseError> {
+        let st = self.state();
+        if st.role != Role::Leader {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        if current_epoch >= 0 && current_epoch < st.leader_epoch {
+            return Err(ResponseError::FencedLeaderEpoch);
+        }
+        if current_epoch > st.leader_epoch {
+            return Err(ResponseError::UnknownLeaderEpoch);
+        }
+        Ok(())
+    }
+
+    /// Applies the controller's view of this partition: becomes leader (at a new leader
+    /// epoch), follower or offline, and adopts committed ISR changes. Returns the leader to
+    /// follow, if this broker should fetch from one.
+    pub fn apply_metadata(
+        &self,
+        me: i32,
+        image: &PartitionImage,
+        min_insync_replicas: i32,
+        now: Instant,
+    ) -> Option<i32> {
+        let mut st = self.state();
+        st.replicas = image.replicas.clone();
+        st.min_insync_replicas = min_insync_replicas;
+        if image.leader == me {
+            if st.role != Role::Leader || st.leader_epoch != image.leader_epoch {
+                st.become_leader(
+                    me,
+                    image.leader_epoch,
+                    image.partition_epoch,
+                    &image.isr,
+                    now,
+                );
+                let mut log = self.log();
+                log.start_epoch(image.leader_epoch);
+                self.advance_high_watermark(me, &st, &mut log);
+                tracing::debug!(
+                    "broker {me}: leader of {}-{} at epoch {}",
+                    self.topic,
+                    self.index,
+                    image.leader_epoch
+                );
+            } else if image.partition_epoch > st.partition_epoch {
+                st.partition_epoch = image.partition_epoch;
+                st.isr = image.isr.clone();
+                st.pending_isr = None;
+            }
+            return None;
+        }
+        let role = if image.leader == NO_LEADER {
+            Role::Offline
+        } else {
+            Role::Follower
+        };
+        if st.role != role || st.leader != image.leader || st.leader_epoch != image.leader_epoch {
+            st.role = role;
+            st.leader = image.leader;
+            st.leader_epoch = image.leader_epoch;
+            st.needs_truncation = true;
+            st.pending_isr = None;
+            st.followers.clear();
+        }
+        st.partition_epoch = image.partition_epoch;
+        st.isr = image.isr.clone();
+        (role == Role::Follower).then_some(image.leader)
+    }
+
+    /// Appends produced batches as leader: refuses if this broker does not lead, or (for
+    /// acks=all) if the ISR is smaller than `min.insync.replicas`; assigns offsets, stamps the
+    /// leader epoch, and moves the high watermark as far as the ISR allows (a single-replica
+    /// ISR commits at once).
+    pub fn append_as_leader(
+        &self,
+        me: i32,
+        batches: &[(BatchHeader, Bytes)],
+        acks: i16,
+    ) -> Result<LeaderAppend, KafkaError> {
+        let st = self.state();
+        if st.role != Role::Leader {
+            return Err(KafkaError::new(
+                ResponseError::NotLeaderOrFollower,
+                format!(
+                    "broker {me} is not the leader of {}-{}",
+                    self.topic, self.index
+                ),
+            ));
+        }
+        if acks == -1 && (st.isr.len() as i32) < st.min_insync_replicas {
+            return Err(KafkaError::new(
+                ResponseError::NotEnoughReplicas,
+                format!(
+                    "ISR {:?} is smaller than min.insync.replicas={}",
+                    st.isr, st.min_insync_replicas
+                ),
+            ));
+        }
+        let mut log = self.log();
+        let appended = log.append_as_leader(batches, st.leader_epoch)?;
+        self.advance_high_watermark(me, &st, &mut log);
+        Ok(LeaderAppend {
+            leader_epoch: st.leader_epoch,
+            base_offset: appended.base_offset,
+            last_offset: appended.last_offset,
+        })
+    }
+
+    /// Where an acks=all write stands: done once the high watermark passes its last offset
+    /// (with the ISR still at `min.insync.replicas`), failed if leadership moved.
+    pub fn replication(&self, write: &LeaderAppend) -> Replication {
+        let st = self.state();
+        if st.role != Role::Leader || st.leader_epoch != write.leader_epoch {
+            return Replication::Failed(KafkaError::new(
+                ResponseError::NotLeaderOrFollower,
+                "leadership moved before the write was replicated",
+            ));
+        }
+        if self.log().high_watermark() <= write.last_offset {
+            return Replication::Pending;
+        }
+        if (st.isr.len() as i32) < st.min_insync_replicas {
+            return Replication::Failed(KafkaError::new(
+                ResponseError::NotEnoughReplicasAfterAppend,
+                format!(
+                    "written, but the ISR {:?} shrank below min.insync.replicas",
+                    st.isr
+                ),
+            ));
+        }
+        Replication::Done
+    }
+
+    /// A follower fetched from `fetch_offset`: record its progress (Kafka's caught-up rule),
+    /// unless the offset is outside the log (`OFFSET_OUT_OF_RANGE`),
+    /// move the high watermark, and propose its return to the ISR once it holds everything up
+    /// to the high watermark and this leader epoch's start (if `alive` says the controller
+    /// has it in the cluster).
+    pub fn record_follower_fetch(
+        self: &Arc<Self>,
+        me: i32,
+        follower: i32,
+        fetch_offset: i64,
+        alive: bool,
+        now: Instant,
+    ) -> Result<FollowerFetch, ResponseError> {
+        let mut st = self.state();
+        let mut log = self.log();
+        let leo = log.log_end_offset();
+        if fetch_offset < log.log_start_offset() || fetch_offset > leo {
+            // Not progress: a follower ahead of the leader has history to truncate first.
+            return Err(ResponseError::OffsetOutOfRange);
+        }
+        let Some(progress) = st.followers.get_mut(&follower) else {
+            return Err(ResponseError::NotLeaderOrFollower);
+        };
+        progress.record_fetch(fetch_offset, leo, now);
+        let mut out = FollowerFetch {
+            high_watermark_moved: self.advance_high_watermark(me, &st, &mut log),
+            proposal: None,
+        };
+        let epoch_start = log.epoch_start_offset(st.leader_epoch);
+        if alive
+            && st.pending_isr.is_none()
+            && st.may_rejoin(follower, log.high_watermark(), epoch_start)
+        {
+            let mut new_isr = st.isr.clone();
+            new_isr.push(follower);
+            tracing::info!(
+                "broker {me}: {}-{} follower {follower} caught up; expanding ISR to {new_isr:?}",
+                self.topic,
+                self.index
+            );
+            st.pending_isr = Some(new_isr.clone());
+            out.proposal = Some(IsrProposal {
+                partition: self.clone(),
+                leader_epoch: st.leader_epoch,
+                partition_epoch: st.partition_epoch,
+                new_isr,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Drops followers that have not caught up within `lag` (`replica.lag.time.max`) from the
+    /// ISR, as a proposal to the controller. Nothing while another change is in flight.
+    pub fn maybe_shrink_isr(
+        self: &Arc<Self>,
+        me: i32,
+        now: Instant,
+        lag: Duration,
+    ) -> Option<IsrProposal> {
+        let mut st = self.state();
+        if st.role != Role::Leader || st.pending_isr.is_some() {
+            return None;
+        }
+        let lagging = st.lagging_followers(me, now, lag);
+        if lagging.is_empty() {
+            return None;
+        }
+        let new_isr: Vec<i32> = st
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !lagging.contains(r))
+            .collect();
+        tracing::info!(
+            "broker {me}: {}-{} followers {lagging:?} lagged over {} ms; shrinking ISR to {new_isr:?}",
+            self.topic,
+            self.index,
+            lag.as_millis()
+        );
+        st.pending_isr = Some(new_isr.clone());
+        Some(IsrProposal {
+            partition: self.clone(),
+            leader_epoch: st.leader_epoch,
+            partition_epoch: st.partition_epoch,
+            new_isr,
+        })
+    }
+
+    /// The controller answered an ISR proposal: adopt the committed ISR (a newer partition
+    /// epoch) and move the high watermark over it, or just forget the proposal. Ignored if this
+    /// broker no longer leads at the proposal's epoch. Returns whether the high watermark moved.
+    pub fn complete_isr_change(
+        &self,
+        me: i32,
+        proposal: &IsrProposal,
+        committed: Result<(Vec<i32>, i32), i16>,
+    ) -> bool {
+        let mut st = self.state();
+        if st.role != Role::Leader || st.leader_epoch != proposal.leader_epoch {
+            return false;
+        }
+        st.pending_isr = None;
+        match committed {
+            Ok((isr, partition_epoch)) if partition_epoch > st.partition_epoch => {
+                st.isr = isr;
+                st.partition_epoch = partition_epoch;
+                let mut log = self.log();
+                self.advance_high_watermark(me, &st, &mut log)
+            }
+            Ok(_) => false,
+            Err(code) => {
+                tracing::debug!(
+                    "broker {me}: ISR change for {}-{} refused with code {code}",
+                    self.topic,
+                    self.index
+                );
+                false
+            }
+        }
+    }
+
+    /// The controller could not be asked: forget the proposal so the next check proposes
+    /// again. Until then acks=all writes keep waiting, as in Kafka.
+    pub fn abandon_isr_change(&self, leader_epoch: i32) {
+        let mut st = self.state();
+        if st.leader_epoch == leader_epoch {
+            st.pending_isr = None;
+        }
+    }
+
+    /// Reads from `offset`: a consumer up to the high watermark, a follower up to the log end.
+    pub fn read(
+        &self,
+        offset: i64,
+        follower: bool,
+        max_bytes: usize,
+    ) -> Result<Read, ResponseError> {
+        let log = self.log();
+        let leo = log.log_end_offset();
+        if offset < log.log_start_offset() || offset > leo {
+            return Err(ResponseError::OffsetOutOfRange);
+        }
+        let hw = log.high_watermark();
+        let upper = if follower { leo } else { hw };
+        Ok(Read {
+            records: log.read(offset, upper, max_bytes),
+            high_watermark: hw,
+            log_start_offset: log.log_start_offset(),
+        })
+    }
+
+    /// As a follower that just got a new leader epoch: where to cut the log, given the leader's
+    /// answer to OffsetForLeaderEpoch (`leader_epoch`, `end_offset` for our latest epoch, or
+    /// `None` when we had no epoch to ask about).
+    pub fn truncate_to_leader(&self, me: i32, answer: Option<(i32, i64)>) {
+        let mut st = self.state();
+        let mut log = self.log();
+        let before = log.log_end_offset();
+        let target = match answer {
+            None => before.min(log.high_watermark()),
+            Some((epoch, _)) if epoch < 0 => log.high_watermark(),
+            Some((epoch, end_offset)) => {
+                let (_, ours) = log.end_offset_for_epoch(epoch);
+                end_offset.min(if ours < 0 { before } else { ours })
+            }
+        };
+        if target < before {
+            log.truncate_to(target);
+            tracing::info!(
+                "broker {me}: truncated {}-{} from {before} to {} to match leader {}",
+                self.topic,
+                self.index,
+                log.log_end_offset(),
+                st.leader
+            );
+        }
+        st.needs_truncation = false;
+    }
+
+    /// As a follower: appends what the leader sent from `fetched_at` and takes the leader's
+    /// high watermark (never past our own log end). Returns false, and asks for truncation
+    /// first, if the batches do not continue our log.
+    pub fn append_from_leader(
+        &self,
+        fetched_at: i64,
+        batches: Option<Vec<(BatchHeader, Bytes)>>,
+        leader_high_watermark: i64,
+    ) -> Result<bool, KafkaError> {
+        let mut st = self.state();
+        let mut log = self.log();
+        if log.log_end_offset() != fetched_at {
+            return Ok(false);
+        }
+        if let Some(batches) = batches {
+            if let Err(e) = log.append_as_follower(batches) {
+                st.needs_truncation = true;
+                return Err(e);
+            }
+        }
+        let hw = leader_high_watermark.min(log.log_end_offset());
+        self.raise_high_watermark(&mut log, hw);
+        Ok(true)
+    }
+
+    /// (log end offset, high watermark).
+    pub fn offsets(&self) -> (i64, i64) {
+        let log = self.log();
+        (log.log_end_offset(), log.high_watermark())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::records::split_batches;
+
+    /// A one-record batch as a producer sends it.
+    fn batch() -> Vec<(BatchHeader, Bytes)> {
+        let bytes = crate::protocol::records::tests::batch_of(&["v"]);
+        split_batches(&bytes).unwrap()
+    }
+
+    fn leader(isr: &[i32], min_isr: i32) -> Arc<Partition> {
+        let p = Arc::new(Partition::new("t", Uuid::nil(), 0, Default::default()));
+        let image = PartitionImage {
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+            leader: 1,
+            leader_epoch: 4,
+            partition_epoch: 7,
+        };
+        assert_eq!(p.apply_metadata(1, &image, min_isr, Instant::now()), None);
+        p
+    }
+
+    #[test]
+    fn acks_all_completes_when_every_in_sync_follower_has_fetched_past_the_write() {
+        let p = leader(&[1, 2, 3], 2);
+        let write = p.append_as_leader(1, &batch(), -1).unwrap();
+        assert_eq!((write.base_offset, write.last_offset), (0, 0));
+        assert_eq!(p.replication(&write), Replication::Pending);
+        let mut hw = p.watch_high_watermark();
+        let now = Instant::now();
+        let f = p.record_follower_fetch(1, 2, 1, true, now).unwrap();
+        assert!(!f.high_watermark_moved, "follower 3 has not fetched yet");
+        assert_eq!(p.replication(&write), Replication::Pending);
+        let f = p.record_follower_fetch(1, 3, 1, true, now).unwrap();
+        assert!(f.high_watermark_moved);
+        assert!(hw.has_changed().unwrap());
+        assert_eq!(*hw.borrow_and_update(), 1);
+        assert_eq!(p.replication(&write), Replication::Done);
+    }
+
+    #[test]
+    fn a_small_isr_refuses_acks_all_before_appending() {
+        let p = leader(&[1], 2);
+        let refused = p.append_as_leader(1, &batch(), -1).unwrap_err();
+        assert_eq!(refused.code, ResponseError::NotEnoughReplicas);
+        assert_eq!(p.offsets(), (0, 0), "nothing was written");
+        let written = p.append_as_leader(1, &batch(), 1).unwrap();
+        assert_eq!(
+            p.replication(&written),
+            Replication::Failed(KafkaError::new(
+                ResponseError::NotEnoughReplicasAfterAppend,
+                "written, but the ISR [1] shrank below min.insync.replicas",
+            ))
+        );
+    }
+
+    #[test]
+    fn a_lagging_follower_is_proposed_out_and_a_caught_up_one_back_in() {
+        let p = leader(&[1, 2, 3], 1);
+        let t0 = Instant::now();
+        let lag = Duration::from_millis(1500);
+        p.append_as_leader(1, &batch(), 1).unwrap();
+        p.record_follower_fetch(1, 2, 1, true, t0).unwrap();
+        let later = t0 + Duration::from_millis(1600);
+        p.record_follower_fetch(1, 2, 1, true, later).unwrap();
+        let shrink = p.maybe_shrink_isr(1, later, lag).expect("3 lagged");
+        assert_eq!(shrink.new_isr, vec![1, 2]);
+        assert!(
+            p.maybe_shrink_isr(1, later, lag).is_none(),
+            "one change at a time"
+        );
+        assert!(p.complete_isr_change(1, &shrink, Ok((vec![1, 2], 8))));
+        assert_eq!(p.offsets(), (1, 1), "without 3 the write is committed");
+        let back = p.record_follower_fetch(1, 3, 1, true, later).unwrap();
+        assert_eq!(back.proposal.expect("3 caught up").new_isr, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_leadership_change_fails_waiting_writes_and_a_follower_truncates_to_the_leader() {
+        let p = leader(&[1, 2, 3], 1);
+        let write = p.append_as_leader(1, &batch(), -1).unwrap();
+        let image = PartitionImage {
+            replicas: vec![1, 2, 3],
+            isr: vec![2, 3],
+            leader: 2,
+            leader_epoch: 5,
+            partition_epoch: 8,
+        };
+        assert_eq!(p.apply_metadata(1, &image, 1, Instant::now()), Some(2));
+        assert!(matches!(p.replication(&write), Replication::Failed(_)));
+        assert!(p.state().needs_truncation);
+        // The new leader never had the write: its epoch 4 ended at offset 0.
+        p.truncate_to_leader(1, Some((4, 0)));
+        assert_eq!(p.offsets().0, 0, "the unreplicated write is gone");
+        assert!(!p.state().needs_truncation);
+    }
+}
