@@ -136,3 +136,130 @@ impl Default for ClusterConfig {
         }
     }
 }
+
+/// Why cluster settings cannot work, in words that say what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// No brokers.
+    #[error("a cluster needs at least one broker (--brokers)")]
+    NoBrokers,
+    /// The host is not an IP address (for the embedded and processes backends).
+    #[error("'{0}' is not an IP address to bind (--host)")]
+    Host(String),
+    /// The ports of brokers 1..N do not fit below 65536.
+    #[error("{brokers} brokers from port {base} run past port 65535; pick a lower --port")]
+    PortRange {
+        /// First port.
+        base: u16,
+        /// Number of brokers.
+        brokers: i32,
+    },
+    /// A timing that cannot work.
+    #[error("{0}")]
+    Timing(String),
+    /// A topic default below its minimum.
+    #[error("{0}")]
+    TopicDefault(String),
+}
+
+impl ClusterConfig {
+    /// Checks every setting that could make the cluster fail to start or misbehave, once, for
+    /// every backend and for the command line.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.brokers < 1 {
+            return Err(ConfigError::NoBrokers);
+        }
+        if self.base_port != 0 && i64::from(self.base_port) + i64::from(self.brokers) - 1 > 65535 {
+            return Err(ConfigError::PortRange {
+                base: self.base_port,
+                brokers: self.brokers,
+            });
+        }
+        let t = &self.timings;
+        if t.broker_heartbeat_interval.is_zero() || t.leader_imbalance_check_interval.is_zero() {
+            return Err(ConfigError::Timing(
+                "timings must be greater than zero".into(),
+            ));
+        }
+        if t.broker_heartbeat_interval >= t.broker_session_timeout {
+            return Err(ConfigError::Timing(
+                "the heartbeat interval must be shorter than the broker session timeout".into(),
+            ));
+        }
+        if t.group_min_session_timeout > t.group_max_session_timeout {
+            return Err(ConfigError::Timing(format!(
+                "the minimum group session timeout is above the maximum ({} ms)",
+                t.group_max_session_timeout.as_millis()
+            )));
+        }
+        let d = &self.topic_defaults;
+        if d.num_partitions < 1 || d.replication_factor < 1 || d.min_insync_replicas < 1 {
+            return Err(ConfigError::TopicDefault(
+                "--num-partitions, --default-replication-factor and --min-insync-replicas must be at least 1".into(),
+            ));
+        }
+        if d.offsets_topic_partitions < 1 {
+            return Err(ConfigError::TopicDefault(
+                "--offsets-topic-partitions must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The IP address the embedded and processes backends bind and advertise.
+    pub fn bind_ip(&self) -> Result<std::net::IpAddr, ConfigError> {
+        self.host
+            .parse()
+            .map_err(|_| ConfigError::Host(self.host.clone()))
+    }
+
+    /// The port broker `id` listens on: `base_port + id - 1`, or 0 (any free port).
+    pub fn broker_port(&self, id: i32) -> Result<u16, ConfigError> {
+        if self.base_port == 0 {
+            return Ok(0);
+        }
+        u16::try_from(i64::from(self.base_port) + i64::from(id) - 1).map_err(|_| {
+            ConfigError::PortRange {
+                base: self.base_port,
+                brokers: self.brokers,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_with_what_to_change() {
+        assert_eq!(ClusterConfig::default().validate(), Ok(()));
+        let with = |f: fn(&mut ClusterConfig)| {
+            let mut c = ClusterConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(with(|c| c.brokers = 0).contains("at least one broker"));
+        assert!(with(|c| {
+            c.base_port = 65534;
+            c.brokers = 3
+        })
+        .contains("pick a lower --port"));
+        assert!(
+            with(|c| c.timings.broker_heartbeat_interval = Duration::from_secs(5))
+                .contains("shorter than the broker session timeout")
+        );
+        assert!(with(|c| c.topic_defaults.min_insync_replicas = 0).contains("at least 1"));
+        let c = ClusterConfig {
+            base_port: 9092,
+            ..ClusterConfig::default()
+        };
+        assert_eq!(c.broker_port(3), Ok(9094));
+        assert!(ClusterConfig {
+            host: "localhost".into(),
+            ..ClusterConfig::default()
+        }
+        .bind_ip()
+        .is_err());
+    }
+}

@@ -283,30 +283,12 @@ impl ServeArgs {
     }
 
     fn cluster_config_with_port(&self, default_port: u16) -> anyhow::Result<ClusterConfig> {
-        let timings = self.timings.timings();
-        if timings.broker_heartbeat_interval >= timings.broker_session_timeout {
-            anyhow::bail!("the heartbeat interval must be shorter than the broker session timeout");
-        }
-        if timings.group_min_session_timeout > timings.group_max_session_timeout {
-            anyhow::bail!(
-                "the minimum group session timeout is above the maximum ({} ms)",
-                timings.group_max_session_timeout.as_millis()
-            );
-        }
-        if timings.broker_heartbeat_interval.is_zero()
-            || timings.leader_imbalance_check_interval.is_zero()
-        {
-            anyhow::bail!("timings must be greater than zero");
-        }
         let t = &self.topics;
-        if t.num_partitions < 1 || t.default_replication_factor < 1 || t.min_insync_replicas < 1 {
-            anyhow::bail!("--num-partitions, --default-replication-factor and --min-insync-replicas must be at least 1");
-        }
-        Ok(ClusterConfig {
+        let config = ClusterConfig {
             brokers: self.brokers,
             base_port: self.port.unwrap_or(default_port),
             host: self.host.clone(),
-            timings,
+            timings: self.timings.timings(),
             topic_defaults: TopicDefaults {
                 auto_create_topics: !t.no_auto_create_topics,
                 num_partitions: t.num_partitions,
@@ -318,7 +300,9 @@ impl ServeArgs {
                 ..TopicDefaults::default()
             },
             ..ClusterConfig::default()
-        })
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 

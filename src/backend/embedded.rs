@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpSocket};
@@ -12,8 +11,10 @@ use tokio::sync::mpsc;
 
 use super::events::ClusterEvent;
 
+use super::book::{BrokerBook, Slot};
+use super::remote::BrokerDriver;
 use super::snapshot::{BrokerState, BrokerStatus, ClusterSnapshot, ReplicaOffsets, TopicSnapshot};
-use super::ClusterError;
+use super::{BoxFuture, ClusterError};
 use crate::cluster::broker::{BrokerConfig, BrokerHandle, BrokerStorage};
 use crate::cluster::controller::ControllerHandle;
 use crate::config::ClusterConfig;
@@ -21,19 +22,134 @@ use crate::config::ClusterConfig;
 /// How long `start` waits for every broker to register and be unfenced.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
-struct BrokerSlot {
-    addr: SocketAddr,
-    storage: BrokerStorage,
-    running: Option<BrokerHandle>,
-    paused: bool,
-    isolated: bool,
+/// The brokers of the embedded cluster, driven the way the processes and docker backends
+/// drive theirs: each is a [`BrokerHandle`] in this process, and its storage outlives it like a
+/// data directory, so a restarted broker comes back with its logs.
+pub struct EmbeddedDriver {
+    config: ClusterConfig,
+    controller: String,
+    book: BrokerBook<BrokerHandle>,
+    storage: BTreeMap<i32, BrokerStorage>,
+}
+
+impl EmbeddedDriver {
+    fn broker_config(&self, id: i32) -> BrokerConfig {
+        BrokerConfig::new(id, &self.config, &self.controller)
+    }
+
+    /// Freezes or thaws a running broker; it takes effect at once.
+    fn set_paused(&self, id: i32, paused: bool) -> Result<(), ClusterError> {
+        self.book.running(id, |h| h.set_paused(paused))?;
+        self.book.flag(id, Some(paused), None);
+        Ok(())
+    }
+
+    /// Cuts a running broker off from its peers or reconnects it; it takes effect at once.
+    fn isolate(&self, id: i32, isolated: bool) -> Result<(), ClusterError> {
+        self.book.running(id, |h| h.set_isolated(isolated))?;
+        self.book.flag(id, None, Some(isolated));
+        Ok(())
+    }
+
+    /// Binds `addr`, retrying briefly: a port a stopped broker just released may linger.
+    async fn rebind(addr: SocketAddr) -> Result<TcpListener, ClusterError> {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            match bind(addr) {
+                Ok(l) => return Ok(l),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(ClusterError::Bind {
+                        addr: addr.to_string(),
+                        cause: e,
+                    })
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+impl BrokerDriver for EmbeddedDriver {
+    fn brokers(&self) -> Vec<i32> {
+        self.book.ids()
+    }
+
+    fn state(&self, id: i32) -> Option<BrokerState> {
+        self.book.state(id)
+    }
+
+    fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            self.book.stoppable(id)?;
+            let handle = self.book.running(id, BrokerHandle::clone)?;
+            let granted = handle
+                .shutdown(self.config.timings.broker_session_timeout * 2)
+                .await;
+            if !granted {
+                tracing::warn!("broker {id}: the controller did not confirm the controlled shutdown; stopped anyway");
+            }
+            self.book.stopped(id);
+            Ok(())
+        })
+    }
+
+    fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let handle = self.book.running(id, BrokerHandle::clone)?;
+            handle.kill().await;
+            self.book.stopped(id);
+            Ok(())
+        })
+    }
+
+    fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let addr: SocketAddr = self
+                .book
+                .startable(id)?
+                .parse()
+                .map_err(|_| ClusterError::NotRunning(id))?;
+            let listener = Self::rebind(addr).await?;
+            let storage = self.storage.get(&id).cloned().unwrap_or_default();
+            let handle = BrokerHandle::start(listener, self.broker_config(id), storage)?;
+            self.book.started(id, handle)
+        })
+    }
+
+    fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(std::future::ready(self.set_paused(id, true)))
+    }
+
+    fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(std::future::ready(self.set_paused(id, false)))
+    }
+
+    fn set_isolated(&self, id: i32, isolated: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(std::future::ready(self.isolate(id, isolated)))
+    }
+
+    fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
+        Box::pin(std::future::ready(self.book.with(id, |_| {
+            Err(ClusterError::Unsupported(
+                "the embedded cluster's brokers log to this terminal, not to a buffer: start kafka-sandbox with KAFKA_SANDBOX_LOG=info to see their lines (cluster.logs works with --cluster processes or docker)".into(),
+            ))
+        })))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for h in self.book.take_all() {
+                h.kill().await;
+            }
+        })
+    }
 }
 
 /// A running in-process cluster.
 pub struct EmbeddedCluster {
     config: ClusterConfig,
     controller: ControllerHandle,
-    slots: Mutex<BTreeMap<i32, BrokerSlot>>,
+    driver: EmbeddedDriver,
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -46,42 +162,26 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 impl EmbeddedCluster {
     /// Starts a controller and `config.brokers` brokers and waits until all are in the cluster.
     pub async fn start(config: ClusterConfig) -> Result<Self, ClusterError> {
-        if config.brokers < 1 {
-            return Err(ClusterError::InvalidConfig(
-                "a cluster needs at least one broker".into(),
-            ));
-        }
-        let host: std::net::IpAddr = config.host.parse().map_err(|_| {
-            ClusterError::InvalidConfig(format!("'{}' is not an IP address to bind", config.host))
-        })?;
+        config.validate()?;
+        let host = config.bind_ip()?;
         let controller_listener =
             bind(SocketAddr::new(host, 0)).map_err(|e| ClusterError::Bind {
                 addr: format!("{host}:0"),
                 cause: e,
             })?;
         let controller = ControllerHandle::start(controller_listener, &config)?;
-        let mut slots = BTreeMap::new();
+        let mut driver = EmbeddedDriver {
+            config: config.clone(),
+            controller: controller.addr.to_string(),
+            book: BrokerBook::default(),
+            storage: BTreeMap::new(),
+        };
         for id in 1..=config.brokers {
-            let port = if config.base_port == 0 {
-                0
-            } else {
-                config
-                    .base_port
-                    .checked_add((id - 1) as u16)
-                    .ok_or_else(|| {
-                        ClusterError::InvalidConfig("port range overflows 65535".into())
-                    })?
-            };
-            let wanted = SocketAddr::new(host, port);
+            let wanted = SocketAddr::new(host, config.broker_port(id)?);
             let listener = match bind(wanted) {
                 Ok(l) => l,
                 Err(e) => {
-                    for slot in slots.values() {
-                        let slot: &BrokerSlot = slot;
-                        if let Some(b) = &slot.running {
-                            b.kill().await;
-                        }
-                    }
+                    driver.shutdown().await;
                     controller.shutdown().await;
                     return Err(ClusterError::Bind {
                         addr: wanted.to_string(),
@@ -91,26 +191,16 @@ impl EmbeddedCluster {
             };
             let addr = listener.local_addr()?;
             let storage = BrokerStorage::default();
-            let handle = BrokerHandle::start(
-                listener,
-                BrokerConfig::new(id, &config, &controller.addr.to_string()),
-                storage.clone(),
-            )?;
-            slots.insert(
-                id,
-                BrokerSlot {
-                    addr,
-                    storage,
-                    running: Some(handle),
-                    paused: false,
-                    isolated: false,
-                },
-            );
+            let handle = BrokerHandle::start(listener, driver.broker_config(id), storage.clone())?;
+            driver.storage.insert(id, storage);
+            driver
+                .book
+                .insert(id, Slot::running(addr.to_string(), handle));
         }
         let cluster = Self {
             config,
             controller,
-            slots: Mutex::new(slots),
+            driver,
         };
         let all: Vec<i32> = cluster.broker_ids();
         let ready = cluster
@@ -136,163 +226,67 @@ impl EmbeddedCluster {
         &self.config
     }
 
+    /// The brokers' driver: what `cluster.stop`, `kill`, `pause` … do to them.
+    pub fn driver(&self) -> &EmbeddedDriver {
+        &self.driver
+    }
+
     /// Comma-separated `host:port` of every broker, for `bootstrap.servers` or `kcat -b`.
     pub fn bootstrap(&self) -> String {
-        self.slots
-            .lock()
-            .expect("slots lock")
-            .values()
-            .map(|s| s.addr.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
+        self.driver.book.bootstrap()
     }
 
     /// Broker ids, ascending.
     pub fn broker_ids(&self) -> Vec<i32> {
-        self.slots
-            .lock()
-            .expect("slots lock")
-            .keys()
-            .copied()
-            .collect()
+        self.driver.book.ids()
     }
 
     /// The address of broker `id`.
     pub fn broker_addr(&self, id: i32) -> Result<SocketAddr, ClusterError> {
-        self.with_slot(id, |s| Ok(s.addr))
-    }
-
-    fn with_slot<T>(
-        &self,
-        id: i32,
-        f: impl FnOnce(&mut BrokerSlot) -> Result<T, ClusterError>,
-    ) -> Result<T, ClusterError> {
-        let mut slots = self.slots.lock().expect("slots lock");
-        let known: Vec<i32> = slots.keys().copied().collect();
-        let slot = slots.get_mut(&id).ok_or(ClusterError::UnknownBroker {
-            id: id.into(),
-            known,
-        })?;
-        f(slot)
-    }
-
-    fn running(&self, id: i32) -> Result<BrokerHandle, ClusterError> {
-        self.with_slot(id, |s| {
-            s.running.clone().ok_or(ClusterError::NotRunning(id))
+        self.driver.book.with(id, |s| {
+            s.addr.parse().map_err(|_| ClusterError::NotRunning(id))
         })
     }
 
     /// Controlled shutdown: the controller moves leadership away first, then the broker stops.
     pub async fn stop_broker(&self, id: i32) -> Result<(), ClusterError> {
-        let handle = self.running(id)?;
-        self.with_slot(id, |s| {
-            if s.paused {
-                return Err(ClusterError::Paused(id));
-            }
-            Ok(())
-        })?;
-        let granted = handle
-            .shutdown(self.config.timings.broker_session_timeout * 2)
-            .await;
-        if !granted {
-            tracing::warn!("broker {id}: the controller did not confirm the controlled shutdown; stopped anyway");
-        }
-        self.with_slot(id, |s| {
-            s.running = None;
-            s.isolated = false;
-            Ok(())
-        })
+        self.driver.stop(id).await
     }
 
     /// Crash: the broker's tasks and connections vanish at once; the controller finds out
     /// only when its heartbeats stop.
     pub async fn kill_broker(&self, id: i32) -> Result<(), ClusterError> {
-        let handle = self.running(id)?;
-        handle.kill().await;
-        self.with_slot(id, |s| {
-            s.running = None;
-            s.paused = false;
-            s.isolated = false;
-            Ok(())
-        })
+        self.driver.kill(id).await
     }
 
     /// Starts a stopped or killed broker on its old port with its old logs.
     pub async fn start_broker(&self, id: i32) -> Result<(), ClusterError> {
-        let (addr, storage) = self.with_slot(id, |s| {
-            if s.running.is_some() {
-                return Err(ClusterError::AlreadyRunning(id));
-            }
-            Ok((s.addr, s.storage.clone()))
-        })?;
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let listener = loop {
-            match bind(addr) {
-                Ok(l) => break l,
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(ClusterError::Bind {
-                        addr: addr.to_string(),
-                        cause: e,
-                    })
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        };
-        let handle = BrokerHandle::start(
-            listener,
-            BrokerConfig::new(id, &self.config, &self.controller.addr.to_string()),
-            storage,
-        )?;
-        self.with_slot(id, |s| {
-            s.running = Some(handle);
-            Ok(())
-        })
+        self.driver.start(id).await
     }
 
     /// Controlled stop followed by a start (like `docker restart`).
     pub async fn restart_broker(&self, id: i32) -> Result<(), ClusterError> {
-        self.stop_broker(id).await?;
-        self.start_broker(id).await
+        super::drive::restart(&self.driver, id).await
     }
 
     /// Freezes the broker: it answers nothing and sends nothing, like `docker pause`.
     pub fn pause_broker(&self, id: i32) -> Result<(), ClusterError> {
-        let handle = self.running(id)?;
-        handle.set_paused(true);
-        self.with_slot(id, |s| {
-            s.paused = true;
-            Ok(())
-        })
+        self.driver.set_paused(id, true)
     }
 
     /// Thaws a paused broker.
     pub fn resume_broker(&self, id: i32) -> Result<(), ClusterError> {
-        let handle = self.running(id)?;
-        handle.set_paused(false);
-        self.with_slot(id, |s| {
-            s.paused = false;
-            Ok(())
-        })
+        self.driver.set_paused(id, false)
     }
 
     /// Cuts the broker off from its peers and the controller; clients can still reach it.
     pub fn isolate_broker(&self, id: i32) -> Result<(), ClusterError> {
-        let handle = self.running(id)?;
-        handle.set_isolated(true);
-        self.with_slot(id, |s| {
-            s.isolated = true;
-            Ok(())
-        })
+        self.driver.isolate(id, true)
     }
 
     /// Reconnects an isolated broker.
     pub fn heal_broker(&self, id: i32) -> Result<(), ClusterError> {
-        let handle = self.running(id)?;
-        handle.set_isolated(false);
-        self.with_slot(id, |s| {
-            s.isolated = false;
-            Ok(())
-        })
+        self.driver.isolate(id, false)
     }
 
     /// Reconnects every isolated broker.
@@ -311,28 +305,19 @@ impl EmbeddedCluster {
     /// as its broker holds them.
     pub fn snapshot(&self) -> ClusterSnapshot {
         let image = self.controller.image();
-        let slots = self.slots.lock().expect("slots lock");
-        let brokers = slots
-            .iter()
-            .map(|(id, s)| {
-                let state = match (&s.running, s.paused, s.isolated) {
-                    (None, _, _) => BrokerState::Down,
-                    (Some(_), true, _) => BrokerState::Paused,
-                    (Some(_), false, true) => BrokerState::Isolated,
-                    (Some(_), false, false) => BrokerState::Up,
-                };
-                let registration = image.brokers.get(id);
-                BrokerStatus {
-                    id: *id,
-                    addr: s.addr.to_string(),
-                    state,
-                    fenced: registration.is_none_or(|b| b.fenced),
-                    metadata_offset: s.running.as_ref().map_or(-1, |h| h.broker().image().offset),
-                }
-            })
-            .collect();
+        let brokers = self.driver.book.each(|(id, s)| {
+            let registration = image.brokers.get(id);
+            BrokerStatus {
+                id: *id,
+                addr: s.addr.clone(),
+                state: s.state(),
+                fenced: registration.is_none_or(|b| b.fenced),
+                metadata_offset: s.node.as_ref().map_or(-1, |h| h.broker().image().offset),
+            }
+        });
+        let storage = &self.driver.storage;
         let topics = TopicSnapshot::all_from_image(&image, |topic, partition, replica| {
-            let (leo, hw) = slots.get(&replica)?.storage.offsets(topic, partition)?;
+            let (leo, hw) = storage.get(&replica)?.offsets(topic, partition)?;
             Some(ReplicaOffsets {
                 broker: replica,
                 log_end_offset: leo,
@@ -373,16 +358,7 @@ impl EmbeddedCluster {
     /// Stops every broker (no controlled shutdown: the whole cluster is going away) and the
     /// controller.
     pub async fn shutdown(&self) {
-        let handles: Vec<BrokerHandle> = {
-            let mut slots = self.slots.lock().expect("slots lock");
-            slots
-                .values_mut()
-                .filter_map(|s| s.running.take())
-                .collect()
-        };
-        for h in handles {
-            h.kill().await;
-        }
+        self.driver.shutdown().await;
         self.controller.shutdown().await;
     }
 }

@@ -4,7 +4,9 @@
 //! describe any backend's cluster the same way.
 
 pub mod attach;
+pub mod book;
 pub mod docker;
+pub mod drive;
 pub mod embedded;
 pub mod events;
 pub mod observer;
@@ -12,6 +14,7 @@ pub mod processes;
 pub mod remote;
 pub mod snapshot;
 
+use remote::BrokerDriver;
 use thiserror::Error;
 
 /// Why a cluster-control call failed, phrased for the person who asked.
@@ -45,6 +48,9 @@ pub enum ClusterError {
     /// The settings are unusable.
     #[error("invalid cluster settings: {0}")]
     InvalidConfig(String),
+    /// The settings are unusable (checked by [`crate::config::ClusterConfig::validate`]).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The cluster did not come up.
     #[error("the cluster did not become ready: {0}")]
     NotReady(String),
@@ -115,41 +121,31 @@ impl ClusterControl for embedded::EmbeddedCluster {
         embedded::EmbeddedCluster::bootstrap(self)
     }
     fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
-        Box::pin(self.stop_broker(id))
+        self.driver().stop(id)
     }
     fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
-        Box::pin(self.kill_broker(id))
+        self.driver().kill(id)
     }
     fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
-        Box::pin(self.start_broker(id))
+        self.driver().start(id)
     }
     fn restart(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
-        Box::pin(self.restart_broker(id))
+        Box::pin(drive::restart(self.driver(), id))
     }
     fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
-        Box::pin(std::future::ready(self.pause_broker(id)))
+        self.driver().pause(id)
     }
     fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
-        Box::pin(std::future::ready(self.resume_broker(id)))
+        self.driver().resume(id)
     }
     fn isolate(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
-        Box::pin(std::future::ready(self.isolate_broker(id)))
+        self.driver().set_isolated(id, true)
     }
     fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>> {
-        Box::pin(std::future::ready(match id {
-            Some(id) => self.heal_broker(id),
-            None => {
-                self.heal_all();
-                Ok(())
-            }
-        }))
+        Box::pin(drive::heal(self.driver(), id))
     }
     fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
-        Box::pin(std::future::ready(self.broker_addr(id).and(Err(
-            ClusterError::Unsupported(
-                "the embedded cluster's brokers log to this terminal, not to a buffer: start kafka-sandbox with KAFKA_SANDBOX_LOG=info to see their lines (cluster.logs works with --cluster processes or docker)".into(),
-            ),
-        ))))
+        self.driver().logs(id)
     }
     fn snapshot(&self) -> snapshot::ClusterSnapshot {
         embedded::EmbeddedCluster::snapshot(self)

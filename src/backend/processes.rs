@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
+use super::book::{BrokerBook, Slot};
 use super::remote::{BrokerDriver, RemoteCluster};
 use super::snapshot::BrokerState;
 use super::{BoxFuture, ClusterError};
@@ -39,21 +40,15 @@ struct NodeProcess {
     pid: i32,
 }
 
-struct BrokerSlot {
-    addr: SocketAddr,
-    process: Option<NodeProcess>,
-    paused: bool,
-    isolated: bool,
-    log: LogRing,
-}
-
 /// Child-process nodes and their switches.
 pub struct Processes {
     exe: PathBuf,
     config: ClusterConfig,
     controller_addr: String,
     controller: Mutex<Option<NodeProcess>>,
-    brokers: Mutex<BTreeMap<i32, BrokerSlot>>,
+    book: BrokerBook<NodeProcess>,
+    /// Each broker's recent log lines; they outlive its process.
+    logs: Mutex<BTreeMap<i32, LogRing>>,
 }
 
 fn signal(pid: i32, sig: i32) -> Result<(), ClusterError> {
@@ -160,32 +155,21 @@ impl Processes {
         ]
     }
 
-    fn with_slot<T>(
-        &self,
-        id: i32,
-        f: impl FnOnce(&mut BrokerSlot) -> Result<T, ClusterError>,
-    ) -> Result<T, ClusterError> {
-        let mut brokers = self.brokers.lock().expect("brokers lock");
-        let known = brokers.keys().copied().collect();
-        let slot = brokers.get_mut(&id).ok_or(ClusterError::UnknownBroker {
-            id: id.into(),
-            known,
-        })?;
-        f(slot)
+    fn running_pid(&self, id: i32) -> Result<i32, ClusterError> {
+        self.book.running(id, |p| p.pid)
     }
 
-    fn running_pid(&self, id: i32) -> Result<i32, ClusterError> {
-        self.with_slot(id, |s| {
-            s.process
-                .as_ref()
-                .map(|p| p.pid)
-                .ok_or(ClusterError::NotRunning(id))
-        })
+    fn log(&self, id: i32) -> LogRing {
+        self.logs
+            .lock()
+            .expect("logs lock")
+            .entry(id)
+            .or_default()
+            .clone()
     }
 
     async fn wait_exit(&self, id: i32, within: Duration) -> bool {
-        let process = self.with_slot(id, |s| Ok(s.process.take())).ok().flatten();
-        let Some(mut process) = process else {
+        let Some(mut process) = self.book.stopped(id) else {
             return true;
         };
         let exited = tokio::time::timeout(within, process.child.wait())
@@ -194,11 +178,6 @@ impl Processes {
         if !exited {
             let _ = process.child.kill().await;
         }
-        let _ = self.with_slot(id, |s| {
-            s.paused = false;
-            s.isolated = false;
-            Ok(())
-        });
         exited
     }
 }
@@ -206,14 +185,8 @@ impl Processes {
 /// Starts a controller process and `config.brokers` broker processes from `exe`, and waits
 /// until every broker is in the cluster.
 pub async fn start(exe: PathBuf, config: ClusterConfig) -> Result<RemoteCluster, ClusterError> {
-    if config.brokers < 1 {
-        return Err(ClusterError::InvalidConfig(
-            "a cluster needs at least one broker".into(),
-        ));
-    }
-    let host: std::net::IpAddr = config.host.parse().map_err(|_| {
-        ClusterError::InvalidConfig(format!("'{}' is not an IP address to bind", config.host))
-    })?;
+    config.validate()?;
+    let host = config.bind_ip()?;
     let json = serde_json::to_string(&config).expect("cluster settings serialise");
     let controller_log = LogRing::default();
     let (controller, controller_addr) = spawn_node(
@@ -233,29 +206,13 @@ pub async fn start(exe: PathBuf, config: ClusterConfig) -> Result<RemoteCluster,
         config,
         controller_addr: controller_addr.to_string(),
         controller: Mutex::new(Some(controller)),
-        brokers: Mutex::new(BTreeMap::new()),
+        book: BrokerBook::default(),
+        logs: Mutex::default(),
     };
     for id in 1..=processes.config.brokers {
-        let port = if processes.config.base_port == 0 {
-            0
-        } else {
-            match processes.config.base_port.checked_add((id - 1) as u16) {
-                Some(p) => p,
-                None => {
-                    processes.shutdown().await;
-                    return Err(ClusterError::InvalidConfig(
-                        "port range overflows 65535".into(),
-                    ));
-                }
-            }
-        };
-        let log = LogRing::default();
-        let spawned = spawn_node(
-            &processes.exe,
-            &processes.broker_args(id, SocketAddr::new(host, port)),
-            &log,
-        )
-        .await;
+        let listen = SocketAddr::new(host, processes.config.broker_port(id)?);
+        let log = processes.log(id);
+        let spawned = spawn_node(&processes.exe, &processes.broker_args(id, listen), &log).await;
         let (process, addr) = match spawned {
             Ok(p) => p,
             Err(e) => {
@@ -263,57 +220,27 @@ pub async fn start(exe: PathBuf, config: ClusterConfig) -> Result<RemoteCluster,
                 return Err(e);
             }
         };
-        processes.brokers.lock().expect("brokers lock").insert(
-            id,
-            BrokerSlot {
-                addr,
-                process: Some(process),
-                paused: false,
-                isolated: false,
-                log,
-            },
-        );
+        processes
+            .book
+            .insert(id, Slot::running(addr.to_string(), process));
     }
-    let bootstrap = processes
-        .brokers
-        .lock()
-        .expect("brokers lock")
-        .values()
-        .map(|s| s.addr.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let bootstrap = processes.book.bootstrap();
     RemoteCluster::start(bootstrap, Box::new(processes), READY_TIMEOUT).await
 }
 
 impl BrokerDriver for Processes {
     fn brokers(&self) -> Vec<i32> {
-        self.brokers
-            .lock()
-            .expect("brokers lock")
-            .keys()
-            .copied()
-            .collect()
+        self.book.ids()
     }
 
     fn state(&self, id: i32) -> Option<BrokerState> {
-        self.with_slot(id, |s| {
-            Ok(match (&s.process, s.paused, s.isolated) {
-                (None, _, _) => BrokerState::Down,
-                (Some(_), true, _) => BrokerState::Paused,
-                (Some(_), false, true) => BrokerState::Isolated,
-                (Some(_), false, false) => BrokerState::Up,
-            })
-        })
-        .ok()
+        self.book.state(id)
     }
 
     fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
-            let pid = self.running_pid(id)?;
-            if self.with_slot(id, |s| Ok(s.paused))? {
-                return Err(ClusterError::Paused(id));
-            }
-            signal(pid, libc::SIGTERM)?;
+            self.book.stoppable(id)?;
+            signal(self.running_pid(id)?, libc::SIGTERM)?;
             let grace = self.config.timings.broker_session_timeout * 2 + Duration::from_secs(2);
             if !self.wait_exit(id, grace).await {
                 tracing::warn!("broker {id} did not finish its controlled shutdown; killed it");
@@ -324,8 +251,7 @@ impl BrokerDriver for Processes {
 
     fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
-            let pid = self.running_pid(id)?;
-            signal(pid, libc::SIGKILL)?;
+            signal(self.running_pid(id)?, libc::SIGKILL)?;
             self.wait_exit(id, Duration::from_secs(5)).await;
             Ok(())
         })
@@ -333,35 +259,30 @@ impl BrokerDriver for Processes {
 
     fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
-            let (addr, log) = self.with_slot(id, |s| match s.process {
-                Some(_) => Err(ClusterError::AlreadyRunning(id)),
-                None => Ok((s.addr, s.log.clone())),
-            })?;
-            let (process, _) = spawn_node(&self.exe, &self.broker_args(id, addr), &log).await?;
-            self.with_slot(id, |s| {
-                s.process = Some(process);
-                Ok(())
-            })
+            let addr: SocketAddr = self
+                .book
+                .startable(id)?
+                .parse()
+                .map_err(|_| ClusterError::NotRunning(id))?;
+            let (process, _) =
+                spawn_node(&self.exe, &self.broker_args(id, addr), &self.log(id)).await?;
+            self.book.started(id, process)
         })
     }
 
     fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
             signal(self.running_pid(id)?, libc::SIGSTOP)?;
-            self.with_slot(id, |s| {
-                s.paused = true;
-                Ok(())
-            })
+            self.book.flag(id, Some(true), None);
+            Ok(())
         })
     }
 
     fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
             signal(self.running_pid(id)?, libc::SIGCONT)?;
-            self.with_slot(id, |s| {
-                s.paused = false;
-                Ok(())
-            })
+            self.book.flag(id, Some(false), None);
+            Ok(())
         })
     }
 
@@ -373,16 +294,14 @@ impl BrokerDriver for Processes {
                 libc::SIGUSR2
             };
             signal(self.running_pid(id)?, sig)?;
-            self.with_slot(id, |s| {
-                s.isolated = isolated;
-                Ok(())
-            })
+            self.book.flag(id, None, Some(isolated));
+            Ok(())
         })
     }
 
     fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
-        Box::pin(std::future::ready(self.with_slot(id, |s| {
-            let lines = tail(&s.log, 50);
+        Box::pin(std::future::ready(self.book.with(id, |_| {
+            let lines = tail(&self.log(id), 50);
             Ok(if lines.is_empty() {
                 format!("(broker {id} has logged nothing yet)")
             } else {
@@ -393,13 +312,7 @@ impl BrokerDriver for Processes {
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let mut all: Vec<NodeProcess> = self
-                .brokers
-                .lock()
-                .expect("brokers lock")
-                .values_mut()
-                .filter_map(|s| s.process.take())
-                .collect();
+            let mut all = self.book.take_all();
             all.extend(self.controller.lock().expect("controller lock").take());
             for p in &mut all {
                 let _ = p.child.kill().await;

@@ -106,18 +106,6 @@ impl RemoteCluster {
             .collect()
     }
 
-    fn known(&self, id: i32) -> Result<(), ClusterError> {
-        let known = self.broker_ids();
-        if known.contains(&id) {
-            Ok(())
-        } else {
-            Err(ClusterError::UnknownBroker {
-                id: id.into(),
-                known,
-            })
-        }
-    }
-
     fn broker_ids(&self) -> Vec<i32> {
         let mut ids: BTreeSet<i32> = self.driver.brokers().into_iter().collect();
         ids.extend(self.observer.image().brokers.keys().copied());
@@ -129,7 +117,7 @@ impl RemoteCluster {
         id: i32,
         call: impl FnOnce(&'a dyn BrokerDriver) -> BoxFuture<'a, Result<T, ClusterError>>,
     ) -> BoxFuture<'a, Result<T, ClusterError>> {
-        match self.known(id) {
+        match super::drive::known(id, self.broker_ids()) {
             Ok(()) => call(self.driver.as_ref()),
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
@@ -201,8 +189,8 @@ impl ClusterControl for RemoteCluster {
     }
     fn restart(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
-            self.stop(id).await?;
-            self.start(id).await
+            super::drive::known(id, self.broker_ids())?;
+            super::drive::restart(self.driver.as_ref(), id).await
         })
     }
     fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
@@ -217,14 +205,7 @@ impl ClusterControl for RemoteCluster {
     fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>> {
         match id {
             Some(id) => self.checked(id, |d| d.set_isolated(id, false)),
-            None => Box::pin(async move {
-                for id in self.driver.brokers() {
-                    if self.driver.state(id) == Some(BrokerState::Isolated) {
-                        self.driver.set_isolated(id, false).await?;
-                    }
-                }
-                Ok(())
-            }),
+            None => Box::pin(super::drive::heal(self.driver.as_ref(), None)),
         }
     }
     fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {

@@ -4,7 +4,6 @@
 //! network disconnect and heal a reconnect under the same aliases and address.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use bollard::models::{
@@ -21,6 +20,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::spec::{ContainerSpec, LABEL};
+use crate::backend::book::{BrokerBook, Slot};
 use crate::backend::remote::BrokerDriver;
 use crate::backend::snapshot::BrokerState;
 use crate::backend::{BoxFuture, ClusterError};
@@ -296,20 +296,22 @@ fn endpoint(aliases: Vec<String>, ipv4: Option<String>) -> EndpointSettings {
     }
 }
 
+/// Where a broker's container is and how it sits on its network (to reconnect it as it was).
 #[derive(Debug, Clone)]
 struct Attachment {
     container: String,
     network: String,
     aliases: Vec<String>,
     ipv4: Option<String>,
-    state: BrokerState,
 }
 
 /// Broker control through Docker, for containers the sandbox created (removed at shutdown) or
 /// adopted (left alone at shutdown).
 pub struct ContainerDriver {
     engine: Engine,
-    brokers: Mutex<BTreeMap<i32, Attachment>>,
+    attachments: BTreeMap<i32, Attachment>,
+    /// Which containers run, and which are paused or cut off.
+    book: BrokerBook<()>,
     /// Run label of what the sandbox created; `None` for adopted containers.
     owned_run: Option<String>,
 }
@@ -317,9 +319,11 @@ pub struct ContainerDriver {
 impl ContainerDriver {
     /// Drives containers this sandbox created for run `run` from `specs` on `network`.
     pub fn owned(engine: Engine, run: String, network: &str, specs: &[ContainerSpec]) -> Self {
-        let brokers = specs
+        let book = BrokerBook::default();
+        let attachments = specs
             .iter()
             .map(|s| {
+                book.insert(s.node_id, Slot::running(s.name.clone(), ()));
                 (
                     s.node_id,
                     Attachment {
@@ -327,14 +331,14 @@ impl ContainerDriver {
                         network: network.to_string(),
                         aliases: s.network_aliases.clone(),
                         ipv4: s.ipv4_address.clone(),
-                        state: BrokerState::Up,
                     },
                 )
             })
             .collect();
         Self {
             engine,
-            brokers: Mutex::new(brokers),
+            attachments,
+            book,
             owned_run: Some(run),
         }
     }
@@ -344,7 +348,8 @@ impl ContainerDriver {
         engine: Engine,
         containers: BTreeMap<i32, String>,
     ) -> Result<Self, ClusterError> {
-        let mut brokers = BTreeMap::new();
+        let book = BrokerBook::default();
+        let mut attachments = BTreeMap::new();
         for (id, name) in containers {
             let inspect = engine
                 .docker
@@ -379,74 +384,57 @@ impl ContainerDriver {
             if !aliases.contains(&name) {
                 aliases.push(name.clone());
             }
-            brokers.insert(
+            book.insert(
+                id,
+                Slot {
+                    addr: name.clone(),
+                    node: running.then_some(()),
+                    paused,
+                    isolated: false,
+                },
+            );
+            attachments.insert(
                 id,
                 Attachment {
                     container: name,
                     network,
                     aliases,
                     ipv4: None,
-                    state: match (running, paused) {
-                        (false, _) => BrokerState::Down,
-                        (true, true) => BrokerState::Paused,
-                        (true, false) => BrokerState::Up,
-                    },
                 },
             );
         }
         Ok(Self {
             engine,
-            brokers: Mutex::new(brokers),
+            attachments,
+            book,
             owned_run: None,
         })
     }
 
     fn attachment(&self, id: i32) -> Result<Attachment, ClusterError> {
-        let brokers = self.brokers.lock().expect("brokers lock");
-        brokers
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| ClusterError::UnknownBroker {
-                id: id.into(),
-                known: brokers.keys().copied().collect(),
-            })
-    }
-
-    fn set_state(&self, id: i32, state: BrokerState) {
-        if let Some(a) = self.brokers.lock().expect("brokers lock").get_mut(&id) {
-            a.state = state;
-        }
+        self.book.with(id, |_| Ok(()))?;
+        Ok(self.attachments[&id].clone())
     }
 
     fn running(&self, id: i32) -> Result<Attachment, ClusterError> {
-        let a = self.attachment(id)?;
-        if a.state == BrokerState::Down {
-            return Err(ClusterError::NotRunning(id));
-        }
-        Ok(a)
+        self.book.running(id, |()| ())?;
+        self.attachment(id)
     }
 }
 
 impl BrokerDriver for ContainerDriver {
     fn brokers(&self) -> Vec<i32> {
-        self.brokers
-            .lock()
-            .expect("brokers lock")
-            .keys()
-            .copied()
-            .collect()
+        self.book.ids()
     }
 
     fn state(&self, id: i32) -> Option<BrokerState> {
-        self.attachment(id).ok().map(|a| a.state)
+        self.book.state(id)
     }
 
     fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
-            let a = self.running(id)?;
-            if a.state == BrokerState::Paused {
-                return Err(ClusterError::Paused(id));
-            }
+            self.book.stoppable(id)?;
+            let a = self.attachment(id)?;
             let options = StopContainerOptionsBuilder::default()
                 .t(STOP_GRACE_SECS)
                 .build();
@@ -455,7 +443,7 @@ impl BrokerDriver for ContainerDriver {
                 .stop_container(&a.container, Some(options))
                 .await
                 .map_err(|e| docker_error(&format!("stop {}", a.container), e))?;
-            self.set_state(id, BrokerState::Down);
+            self.book.stopped(id);
             Ok(())
         })
     }
@@ -471,17 +459,15 @@ impl BrokerDriver for ContainerDriver {
                 .kill_container(&a.container, Some(options))
                 .await
                 .map_err(|e| docker_error(&format!("kill {}", a.container), e))?;
-            self.set_state(id, BrokerState::Down);
+            self.book.stopped(id);
             Ok(())
         })
     }
 
     fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
+            self.book.startable(id)?;
             let a = self.attachment(id)?;
-            if a.state != BrokerState::Down {
-                return Err(ClusterError::AlreadyRunning(id));
-            }
             self.engine
                 .docker
                 .start_container(
@@ -490,8 +476,7 @@ impl BrokerDriver for ContainerDriver {
                 )
                 .await
                 .map_err(|e| docker_error(&format!("start {}", a.container), e))?;
-            self.set_state(id, BrokerState::Up);
-            Ok(())
+            self.book.started(id, ())
         })
     }
 
@@ -503,7 +488,7 @@ impl BrokerDriver for ContainerDriver {
                 .pause_container(&a.container)
                 .await
                 .map_err(|e| docker_error(&format!("pause {}", a.container), e))?;
-            self.set_state(id, BrokerState::Paused);
+            self.book.flag(id, Some(true), None);
             Ok(())
         })
     }
@@ -516,7 +501,7 @@ impl BrokerDriver for ContainerDriver {
                 .unpause_container(&a.container)
                 .await
                 .map_err(|e| docker_error(&format!("unpause {}", a.container), e))?;
-            self.set_state(id, BrokerState::Up);
+            self.book.flag(id, Some(false), None);
             Ok(())
         })
     }
@@ -524,7 +509,8 @@ impl BrokerDriver for ContainerDriver {
     fn set_isolated(&self, id: i32, isolated: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
             let a = self.running(id)?;
-            if isolated == (a.state == BrokerState::Isolated) {
+            let now = self.book.with(id, |s| Ok(s.isolated))?;
+            if isolated == now {
                 return Ok(());
             }
             let docker = &self.engine.docker;
@@ -537,7 +523,6 @@ impl BrokerDriver for ContainerDriver {
                     .disconnect_network(&a.network, request)
                     .await
                     .map_err(|e| docker_error(&format!("disconnect {}", a.container), e))?;
-                self.set_state(id, BrokerState::Isolated);
             } else {
                 let request = NetworkConnectRequest {
                     container: Some(a.container.clone()),
@@ -547,8 +532,8 @@ impl BrokerDriver for ContainerDriver {
                     .connect_network(&a.network, request)
                     .await
                     .map_err(|e| docker_error(&format!("reconnect {}", a.container), e))?;
-                self.set_state(id, BrokerState::Up);
             }
+            self.book.flag(id, None, Some(isolated));
             Ok(())
         })
     }

@@ -23,6 +23,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Starts the cluster in containers of `image` and waits until every broker is in the
 /// metadata. Whatever was created is removed again if that fails.
 pub async fn start(image: &str, config: ClusterConfig) -> Result<RemoteCluster, ClusterError> {
+    config.validate()?;
     let engine = Engine::connect().await?;
     let inspect = engine.docker().inspect_image(image).await.map_err(|e| {
         ClusterError::Docker(format!(
@@ -77,10 +78,7 @@ fn host_ports(config: &ClusterConfig) -> Result<Vec<u16>, String> {
     (1..=config.brokers)
         .map(|id| {
             if config.base_port != 0 {
-                return config
-                    .base_port
-                    .checked_add((id - 1) as u16)
-                    .ok_or_else(|| "port range overflows 65535".to_string());
+                return config.broker_port(id).map_err(|e| e.to_string());
             }
             let probe = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| e.to_string())?;
             probe
