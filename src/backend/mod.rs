@@ -60,9 +60,37 @@ pub enum ClusterError {
     /// This backend cannot do that; the message says what to use instead.
     #[error("{0}")]
     Unsupported(String),
-    /// A node process failed.
-    #[error("{0}")]
-    Process(String),
+    /// A node process could not be started.
+    #[error("cannot start {program}: {cause}")]
+    NodeStart {
+        /// The program.
+        program: String,
+        /// Why not.
+        #[source]
+        cause: std::io::Error,
+    },
+    /// A node process started but never said it was listening.
+    #[error("node `{node}` {why}; its last log lines:\n{log}")]
+    NodeNotListening {
+        /// The node's arguments.
+        node: String,
+        /// "exited at start", "did not start listening within 10 s".
+        why: String,
+        /// Its last lines on stderr.
+        log: String,
+    },
+    /// A node process printed something other than its address.
+    #[error("a node said {0:?} instead of its address; is the binary a kafka-sandbox of the same version?")]
+    NodeAddress(String),
+    /// A signal could not be delivered to a node process.
+    #[error("cannot signal node process {pid}: {cause}")]
+    NodeSignal {
+        /// The process.
+        pid: i32,
+        /// Why not.
+        #[source]
+        cause: std::io::Error,
+    },
     /// The Docker engine refused or failed.
     #[error("{0}")]
     Docker(String),

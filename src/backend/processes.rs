@@ -56,10 +56,10 @@ fn signal(pid: i32, sig: i32) -> Result<(), ClusterError> {
     if unsafe { libc::kill(pid, sig) } == 0 {
         Ok(())
     } else {
-        Err(ClusterError::Process(format!(
-            "cannot signal node process {pid}: {}",
-            std::io::Error::last_os_error()
-        )))
+        Err(ClusterError::NodeSignal {
+            pid,
+            cause: std::io::Error::last_os_error(),
+        })
     }
 }
 
@@ -102,9 +102,10 @@ async fn spawn_node(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     crate::child::own_tokio(&mut command);
-    let mut child = command
-        .spawn()
-        .map_err(|e| ClusterError::Process(format!("cannot start {}: {e}", exe.display())))?;
+    let mut child = command.spawn().map_err(|cause| ClusterError::NodeStart {
+        program: exe.display().to_string(),
+        cause,
+    })?;
     let pid = child.id().map_or(-1, |p| p as i32);
     keep_lines(child.stderr.take().expect("piped stderr"), log.clone());
     let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
@@ -121,18 +122,18 @@ async fn spawn_node(
                 ),
                 _ => "exited at start".to_string(),
             };
-            return Err(ClusterError::Process(format!(
-                "node `{}` {why}; its last log lines:\n{}",
-                args.join(" "),
-                tail(log, 10)
-            )));
+            return Err(ClusterError::NodeNotListening {
+                node: args.join(" "),
+                why,
+                log: tail(log, 10),
+            });
         }
     };
     keep_lines(stdout.into_inner(), log.clone());
     let addr = line
         .strip_prefix("listening on ")
         .and_then(|a| a.parse().ok())
-        .ok_or_else(|| ClusterError::Process(format!("node said {line:?}, not its address")))?;
+        .ok_or(ClusterError::NodeAddress(line))?;
     Ok((NodeProcess { child, pid }, addr))
 }
 

@@ -348,17 +348,10 @@ impl Admin {
                 note: wire::silent_note(&md.silent),
             }),
             Some(Err(code)) => Err(refused(format!("topic '{topic}'"), code, None)),
-            None => {
-                let names = topic_names(&md.response);
-                let list = if names.is_empty() {
-                    "there are none yet; create_topic() makes one".to_string()
-                } else {
-                    format!("topics are {}", names.join(", "))
-                };
-                Err(ClientError::Invalid(format!(
-                    "topic '{topic}' does not exist; {list}"
-                )))
-            }
+            None => Err(ClientError::UnknownTopic {
+                topic: topic.to_string(),
+                existing: topic_names(&md.response),
+            }),
         }
     }
 
@@ -493,8 +486,8 @@ impl Admin {
             .await
             .map_err(|silent| unreachable(&silent))?;
         let Some(c) = answer.response.coordinators.first() else {
-            return Err(ClientError::Invalid(format!(
-                "no broker named a coordinator for group '{group}'"
+            return Err(ClientError::EmptyAnswer(format!(
+                "the coordinator of group '{group}'"
             )));
         };
         if c.error_code != 0 {
@@ -583,8 +576,8 @@ impl Admin {
             .await
             .map_err(silent_coordinator)?;
         let Some(g) = described.groups.first() else {
-            return Err(Attempt::Failed(ClientError::Invalid(format!(
-                "the coordinator said nothing about group '{name}'"
+            return Err(Attempt::Failed(ClientError::EmptyAnswer(format!(
+                "group '{name}'"
             ))));
         };
         if g.error_code != 0 {

@@ -165,9 +165,15 @@ pub fn read_back(bootstrap: &str, topic: &str) -> Result<Vec<Stored>, ClientErro
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect();
     if partitions.is_empty() {
-        return Err(ClientError::Invalid(format!(
-            "topic '{topic}' does not exist"
-        )));
+        return Err(ClientError::UnknownTopic {
+            topic: topic.to_string(),
+            existing: md
+                .topics()
+                .iter()
+                .map(|t| t.name().to_string())
+                .filter(|n| !n.starts_with("__"))
+                .collect(),
+        });
     }
     let mut ends = BTreeMap::new();
     let mut tpl = TopicPartitionList::new();
@@ -182,9 +188,10 @@ pub fn read_back(bootstrap: &str, topic: &str) -> Result<Vec<Stored>, ClientErro
     let deadline = Instant::now() + Duration::from_secs(20);
     while positions.iter().any(|(p, pos)| *pos < ends[p]) {
         if Instant::now() > deadline {
-            return Err(ClientError::Timeout(format!(
-                "could not read {topic} back to its end within 20 s"
-            )));
+            return Err(ClientError::Timeout {
+                what: format!("{topic} back to its end"),
+                seconds: 20,
+            });
         }
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             positions.insert(m.partition(), m.offset() + 1);

@@ -19,15 +19,40 @@ pub enum ClientError {
     /// Kafka (or librdkafka) refused or failed.
     #[error("{0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
-    /// Bad arguments.
-    #[error("{0}")]
-    Invalid(String),
-    /// A consumer process could not be started.
-    #[error("{0}")]
-    Spawn(String),
-    /// Something did not happen in time.
-    #[error("{0}")]
-    Timeout(String),
+    /// The topic is not in the cluster's metadata.
+    #[error("topic '{topic}' does not exist; {}", if existing.is_empty() { "there are none yet; create_topic() makes one".to_string() } else { format!("topics are {}", existing.join(", ")) })]
+    UnknownTopic {
+        /// The topic asked for.
+        topic: String,
+        /// The topics there are (internal ones left out).
+        existing: Vec<String>,
+    },
+    /// A consumer start position that is not one.
+    #[error("from: \"{0}\" is not a start position; use \"end\" or \"beginning\"")]
+    StartPosition(String),
+    /// An acks setting that is not one.
+    #[error("acks: \"{0}\" is not valid; use \"all\", \"1\" or \"0\"")]
+    Acks(String),
+    /// A broker answered a request without the part that names what was asked.
+    #[error("the broker's answer about {0} was empty")]
+    EmptyAnswer(String),
+    /// A child process could not be started.
+    #[error("cannot start {program}: {cause}")]
+    Spawn {
+        /// What was started.
+        program: String,
+        /// Why not.
+        #[source]
+        cause: std::io::Error,
+    },
+    /// A read did not reach its end in time.
+    #[error("could not read {what} within {seconds} s")]
+    Timeout {
+        /// What was read.
+        what: String,
+        /// How long it had.
+        seconds: u64,
+    },
     /// No broker answered.
     #[error("no broker answered ({0}); is the cluster running?")]
     Unreachable(String),

@@ -42,10 +42,7 @@ impl SandboxProducer {
     /// Creates a producer for `bootstrap`.
     pub fn new(bootstrap: &str, options: &ProducerOptions) -> Result<Self, ClientError> {
         if !matches!(options.acks.as_str(), "all" | "-1" | "1" | "0") {
-            return Err(ClientError::Invalid(format!(
-                "acks: \"{}\" is not valid; use \"all\", \"1\" or \"0\"",
-                options.acks
-            )));
+            return Err(ClientError::Acks(options.acks.clone()));
         }
         let mut config = ClientConfig::new();
         config

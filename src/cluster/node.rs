@@ -57,16 +57,6 @@ impl NodeControl {
         self.tasks.close();
     }
 
-    /// Resolves once the node has been killed.
-    pub async fn killed(&self) {
-        self.cancel.cancelled().await
-    }
-
-    /// True once the node has been killed.
-    pub fn is_killed(&self) -> bool {
-        self.cancel.is_cancelled()
-    }
-
     /// Waits until every task has ended (after [`kill`](Self::kill)).
     pub async fn wait_stopped(&self) {
         self.tasks.close();
@@ -76,11 +66,6 @@ impl NodeControl {
     /// Freezes (true) or thaws (false) the node.
     pub fn set_paused(&self, paused: bool) {
         self.paused.send_replace(paused);
-    }
-
-    /// True while paused.
-    pub fn is_paused(&self) -> bool {
-        *self.paused.borrow()
     }
 
     /// Waits while the node is paused; every task calls this before each step.

@@ -9,6 +9,56 @@ pub mod predict;
 pub mod run;
 pub mod spec;
 
+/// Why a lesson's question or prediction cannot be asked: what the author wrote wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthoringError {
+    /// A pattern names a word class the lexicon does not have.
+    #[error("pattern \"{pattern}\": there is no word class @{class}; classes are {}", judge::lexicon::names().join(", "))]
+    UnknownClass {
+        /// The pattern.
+        pattern: String,
+        /// The class it named.
+        class: String,
+    },
+    /// A quoted phrase is not closed.
+    #[error("unclosed quote in pattern \"{0}\"")]
+    UnclosedQuote(String),
+    /// A term, once stemmed, has no words.
+    #[error("pattern \"{0}\" has a term with no words")]
+    EmptyTerm(String),
+    /// A pattern has no terms.
+    #[error("pattern \"{0}\" is empty")]
+    EmptyPattern(String),
+    /// A map lacks a string it needs.
+    #[error("{what} needs a string '{key}'")]
+    MissingString {
+        /// What was being read.
+        what: String,
+        /// The key.
+        key: &'static str,
+    },
+    /// A value is not the list it must be.
+    #[error("{what} must be an array of {of}")]
+    NotAList {
+        /// What was being read.
+        what: String,
+        /// What its elements must be.
+        of: &'static str,
+    },
+    /// A question with nothing to judge by.
+    #[error("question \"{0}\" needs at least one idea a right answer states")]
+    NoIdeas(String),
+    /// The script declaring the questions does not compile or run.
+    #[error("fn questions(): {0}")]
+    Script(String),
+    /// A prediction kind that is not one.
+    #[error("prediction kind '{0}' is not known; use \"number\", \"yes/no\", \"brokers\", \"set\" or an array of choices")]
+    UnknownKind(String),
+    /// A choice prediction with fewer than two options.
+    #[error("a choice prediction needs at least two options")]
+    FewChoices,
+}
+
 /// A bundled lesson.
 #[derive(Debug, Clone, Copy)]
 pub struct Lesson {

@@ -36,15 +36,13 @@ pub enum Value {
 impl Kind {
     /// Reads a kind as lessons write it: "number", "yes/no", "brokers", "set", or an array of
     /// choices (handled by the caller).
-    pub fn parse(name: &str) -> Result<Self, String> {
+    pub fn parse(name: &str) -> Result<Self, super::AuthoringError> {
         match name {
             "number" | "count" => Ok(Kind::Number),
             "yes/no" | "yesno" | "bool" => Ok(Kind::YesNo),
             "brokers" | "ids" | "partitions" | "list" => Ok(Kind::Ids),
             "set" | "broker set" => Ok(Kind::IdSet),
-            other => Err(format!(
-                "prediction kind '{other}' is not known; use \"number\", \"yes/no\", \"brokers\", \"set\" or an array of choices"
-            )),
+            other => Err(super::AuthoringError::UnknownKind(other.to_string())),
         }
     }
 

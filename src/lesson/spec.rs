@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::judge::{Claim, Rubric};
+use super::AuthoringError;
 
 /// A review question: its text, how to judge answers, and a hint for a second try.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,62 +37,74 @@ pub struct Question {
     pub hint: String,
 }
 
-fn string(map: &Map, key: &str, what: &str) -> Result<String, String> {
+fn string(map: &Map, key: &'static str, what: &str) -> Result<String, AuthoringError> {
     map.get(key)
         .and_then(|v| v.clone().into_string().ok())
-        .ok_or_else(|| format!("{what} needs a string '{key}'"))
+        .ok_or_else(|| AuthoringError::MissingString {
+            what: what.to_string(),
+            key,
+        })
 }
 
-fn strings(value: &Dynamic, what: &str) -> Result<Vec<String>, String> {
+fn list(value: &Dynamic, what: &str, of: &'static str) -> Result<Array, AuthoringError> {
     value
         .clone()
         .try_cast::<Array>()
-        .ok_or_else(|| format!("{what} must be an array of strings"))?
+        .ok_or_else(|| AuthoringError::NotAList {
+            what: what.to_string(),
+            of,
+        })
+}
+
+fn strings(value: &Dynamic, what: &str) -> Result<Vec<String>, AuthoringError> {
+    list(value, what, "strings")?
         .into_iter()
         .map(|v| {
-            v.into_string()
-                .map_err(|_| format!("{what} must be an array of strings"))
+            v.into_string().map_err(|_| AuthoringError::NotAList {
+                what: what.to_string(),
+                of: "strings",
+            })
         })
         .collect()
 }
 
-fn claims(map: &Map, key: &str, question: &str) -> Result<Vec<Claim>, String> {
-    let Some(list) = map.get(key) else {
+fn claims(map: &Map, key: &str, question: &str) -> Result<Vec<Claim>, AuthoringError> {
+    let Some(value) = map.get(key) else {
         return Ok(Vec::new());
     };
     let what = format!("question \"{question}\": {key}");
-    list.clone()
-        .try_cast::<Array>()
-        .ok_or_else(|| format!("{what} must be an array of maps"))?
+    list(value, &what, "maps")?
         .into_iter()
         .map(|c| {
             let c = c
                 .try_cast::<Map>()
-                .ok_or_else(|| format!("{what} must be an array of maps"))?;
+                .ok_or_else(|| AuthoringError::NotAList {
+                    what: what.clone(),
+                    of: "maps",
+                })?;
             let says = string(&c, "says", &what)?;
-            let patterns = strings(
-                c.get("any")
-                    .ok_or_else(|| format!("{what} \"{says}\" needs 'any', a list of patterns"))?,
-                &format!("{what} \"{says}\": any"),
-            )?;
+            let claim = format!("{what} \"{says}\"");
+            let any = c.get("any").ok_or_else(|| AuthoringError::NotAList {
+                what: format!("{claim}: any"),
+                of: "patterns",
+            })?;
+            let patterns = strings(any, &format!("{claim}: any"))?;
             let feedback = c
                 .get("feedback")
                 .and_then(|v| v.clone().into_string().ok())
                 .unwrap_or_default();
             let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
-            Claim::new(&says, &patterns, &feedback).map_err(|e| format!("{what}: {e}"))
+            Claim::new(&says, &patterns, &feedback)
         })
         .collect()
 }
 
 /// Reads a question from its map: `text`, `ideas`, `wrong`, `hint`.
-pub fn question(map: &Map) -> Result<Question, String> {
+pub fn question(map: &Map) -> Result<Question, AuthoringError> {
     let text = string(map, "text", "a question")?;
     let ideas = claims(map, "ideas", &text)?;
     if ideas.is_empty() {
-        return Err(format!(
-            "question \"{text}\" needs at least one idea a right answer states"
-        ));
+        return Err(AuthoringError::NoIdeas(text));
     }
     Ok(Question {
         rubric: Rubric {
@@ -116,9 +129,11 @@ pub fn engine() -> Engine {
 
 /// The questions a lesson script declares in `fn questions()`, by key, read without running
 /// the lesson.
-pub fn declared(source: &str) -> Result<BTreeMap<String, Question>, String> {
+pub fn declared(source: &str) -> Result<BTreeMap<String, Question>, AuthoringError> {
     let engine = engine();
-    let ast = engine.compile(source).map_err(|e| e.to_string())?;
+    let ast = engine
+        .compile(source)
+        .map_err(|e| AuthoringError::Script(e.to_string()))?;
     if !ast.iter_functions().any(|f| f.name == "questions") {
         return Ok(BTreeMap::new());
     }
@@ -130,12 +145,15 @@ pub fn declared(source: &str) -> Result<BTreeMap<String, Question>, String> {
             "questions",
             (),
         )
-        .map_err(|e| format!("fn questions(): {e}"))?;
+        .map_err(|e| AuthoringError::Script(e.to_string()))?;
     map.into_iter()
         .map(|(key, value)| {
             let m = value
                 .try_cast::<Map>()
-                .ok_or_else(|| format!("questions().{key} must be a map"))?;
+                .ok_or_else(|| AuthoringError::NotAList {
+                    what: format!("questions().{key}"),
+                    of: "maps (one question each)",
+                })?;
             Ok((key.to_string(), question(&m)?))
         })
         .collect()

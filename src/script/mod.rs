@@ -100,8 +100,9 @@ impl Session {
                 }
             }
         });
-        let exe = std::env::current_exe().map_err(|e| {
-            ClientError::Spawn(format!("cannot find the kafka-sandbox binary: {e}"))
+        let exe = std::env::current_exe().map_err(|cause| ClientError::Spawn {
+            program: "consumers: the kafka-sandbox binary cannot be found".into(),
+            cause,
         })?;
         Ok(Rc::new(Self {
             rt,

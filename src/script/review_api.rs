@@ -17,6 +17,7 @@ use crate::lesson::judge::{Claim, Rubric};
 use crate::lesson::predict::{Kind, Value};
 use crate::lesson::run::{Asked, Mode, Outcome};
 use crate::lesson::spec::{self, Question};
+use crate::lesson::AuthoringError;
 
 /// Records a finished question and, with `--answers`, prints its verdict line.
 fn record(s: &Session, asked: Asked) {
@@ -79,7 +80,7 @@ fn ask(s: &Session, q: &Question, model: &str) -> RhaiResult<bool> {
 
 /// The question an older lesson declares as arrays of accepted phrasings: each array is one
 /// idea, each phrasing one way of saying it (its words in any order, in one clause).
-fn from_concepts(text: &str, concepts: Array, hint: &str) -> Result<Question, String> {
+fn from_concepts(text: &str, concepts: Array, hint: &str) -> Result<Question, AuthoringError> {
     let ideas = concepts
         .into_iter()
         .map(|c| {
@@ -116,11 +117,11 @@ fn kind_of(kind: &Dynamic) -> RhaiResult<Kind> {
     if let Some(options) = kind.clone().try_cast::<Array>() {
         let options: Vec<String> = options.into_iter().map(|o| o.to_string()).collect();
         if options.len() < 2 {
-            return fail("a choice prediction needs at least two options");
+            return fail(AuthoringError::FewChoices.to_string());
         }
         return Ok(Kind::Choice(options));
     }
-    Kind::parse(&kind.to_string()).or_else(fail)
+    Kind::parse(&kind.to_string()).or_else(|e| fail(e.to_string()))
 }
 
 /// What `action` returned, as a value of `kind`.
@@ -250,7 +251,7 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_fn(
         "question",
         move |spec: Map, model: &str| -> RhaiResult<bool> {
-            let q = spec::question(&spec).or_else(fail)?;
+            let q = spec::question(&spec).or_else(|e| fail(e.to_string()))?;
             ask(&s, &q, model)
         },
     );
@@ -258,7 +259,7 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_fn(
         "question",
         move |text: &str, concepts: Array, hint: &str, model: &str| -> RhaiResult<bool> {
-            let q = from_concepts(text, concepts, hint).or_else(fail)?;
+            let q = from_concepts(text, concepts, hint).or_else(|e| fail(e.to_string()))?;
             ask(&s, &q, model)
         },
     );

@@ -31,8 +31,6 @@ const LOG_DIRS: &str = "/tmp/kraft-combined-logs";
 const REPLICA_SOCKET_TIMEOUT_MS: u128 = 30_000;
 /// Kafka's default `transaction.state.log.min.isr`.
 const TRANSACTION_LOG_MIN_ISR: i16 = 2;
-/// The 64 characters of URL-safe base64, in value order.
-const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// What a real Apache Kafka cluster is started with.
 #[derive(Debug, Clone)]
@@ -340,30 +338,17 @@ fn at_least_one(property: &str, value: i64) -> Result<String, String> {
 
 /// URL-safe base64 without padding.
 fn base64_url(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let group = chunk.iter().enumerate().fold(0u32, |acc, (i, &byte)| {
-            acc | (u32::from(byte) << (16 - 8 * i))
-        });
-        for i in 0..=chunk.len() {
-            let sextet = (group >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(BASE64_URL[sextet as usize]));
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Whether `id` is 16 bytes in canonical URL-safe base64 without padding, as Kafka requires.
+/// Whether `id` is 16 bytes in canonical URL-safe base64 without padding, as Kafka requires
+/// (the decoder refuses non-zero trailing bits, so only the canonical spelling passes).
 fn is_kraft_cluster_id(id: &str) -> bool {
-    let value = |c: u8| BASE64_URL.iter().position(|&a| a == c);
-    let bytes = id.as_bytes();
-    // 22 characters carry 132 bits; the last 4 must be zero for exactly 16 bytes.
-    bytes.len() == 22
-        && bytes.iter().all(|&c| value(c).is_some())
-        && bytes
-            .last()
-            .and_then(|&c| value(c))
-            .is_some_and(|last| last & 0x0f == 0)
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .is_ok_and(|bytes| bytes.len() == 16)
 }
 
 #[cfg(test)]
@@ -427,24 +412,10 @@ mod tests {
     }
 
     fn base64_url_decode(text: &str) -> Vec<u8> {
-        let mut bits = 0u32;
-        let mut count = 0;
-        let mut out = Vec::new();
-        for c in text.bytes() {
-            let value = BASE64_URL
-                .iter()
-                .position(|&a| a == c)
-                .expect("base64 char");
-            bits = (bits << 6) | value as u32;
-            count += 6;
-            if count >= 8 {
-                count -= 8;
-                out.push((bits >> count) as u8);
-                bits &= (1 << count) - 1;
-            }
-        }
-        assert_eq!(bits, 0, "non-zero trailing bits in {text}");
-        out
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .expect("canonical base64")
     }
 
     #[test]

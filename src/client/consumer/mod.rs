@@ -44,9 +44,7 @@ impl StartFrom {
         match s {
             "end" | "latest" => Ok(StartFrom::End),
             "beginning" | "earliest" | "start" => Ok(StartFrom::Beginning),
-            other => Err(ClientError::Invalid(format!(
-                "from: \"{other}\" is not a start position; use \"end\" or \"beginning\""
-            ))),
+            other => Err(ClientError::StartPosition(other.to_string())),
         }
     }
 }
@@ -238,11 +236,9 @@ impl ConsumerHandle {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         crate::child::own_std(&mut command);
-        let mut child = command.spawn().map_err(|e| {
-            ClientError::Spawn(format!(
-                "cannot start a consumer process ({}): {e}",
-                exe.display()
-            ))
+        let mut child = command.spawn().map_err(|cause| ClientError::Spawn {
+            program: format!("a consumer process ({})", exe.display()),
+            cause,
         })?;
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");

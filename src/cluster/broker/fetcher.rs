@@ -16,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
+use super::link::{Peer, PeerLink};
 use super::partition::{Partition, Role};
 use super::Broker;
 use crate::protocol::client::Connection;
@@ -72,36 +73,20 @@ async fn run(
     mut partitions: watch::Receiver<Vec<Arc<Partition>>>,
 ) {
     let backoff = broker.config.timings.replica_fetch_backoff;
-    let mut conn: Option<Connection> = None;
+    let mut link: Option<PeerLink> = None;
     loop {
         broker.node.gate().await;
         let current: Vec<Arc<Partition>> = partitions.borrow_and_update().clone();
         if current.is_empty() {
             return;
         }
-        if broker.node.is_isolated() {
-            conn = None;
+        let Some(addr) = leader_addr(&broker, leader) else {
             tokio::time::sleep(backoff).await;
             continue;
-        }
-        let addr = leader_addr(&broker, leader);
-        if conn.as_ref().map(|c| c.peer()) != addr.as_deref() {
-            conn = None;
-        }
-        if conn.is_none() {
-            let Some(addr) = addr else {
-                tokio::time::sleep(backoff).await;
-                continue;
-            };
-            match broker.connect_peer(&addr).await {
-                Ok(c) => conn = Some(c),
-                Err(_) => {
-                    tokio::time::sleep(backoff).await;
-                    continue;
-                }
-            }
-        }
-        let c = conn.as_mut().expect("connected above");
+        };
+        let link = link.get_or_insert_with(|| PeerLink::new(Peer::Broker(addr.clone()), backoff));
+        link.retarget(Peer::Broker(addr));
+        let c = link.ready(&broker).await;
         let work = async {
             truncate_diverged(&broker, c, leader, &current).await?;
             fetch_once(&broker, c, leader, &current).await
@@ -111,16 +96,16 @@ async fn run(
         let outcome = tokio::select! {
             outcome = work => outcome,
             _ = partitions.changed() => {
-                conn = None;
+                link.reset();
                 continue;
             }
         };
         match outcome {
-            Ok(true) => {}
-            Ok(false) => tokio::time::sleep(backoff).await,
+            Ok(true) if !broker.node.is_isolated() => {}
+            Ok(_) => tokio::time::sleep(backoff).await,
             Err(e) => {
                 tracing::debug!("broker {}: fetch from {leader} failed: {e}", broker.id());
-                conn = None;
+                link.reset();
                 tokio::time::sleep(backoff).await;
             }
         }

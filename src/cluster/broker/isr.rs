@@ -11,9 +11,9 @@ use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData
 use kafka_protocol::messages::AlterPartitionRequest;
 use tokio::sync::mpsc;
 
+use super::link::{Peer, PeerLink};
 use super::partition::IsrProposal;
 use super::Broker;
-use crate::protocol::client::Connection;
 
 /// Checks every led partition for lagging followers a few times per lag period.
 pub async fn run_shrink_checks(broker: Arc<Broker>) {
@@ -37,15 +37,14 @@ pub async fn run_proposals(
     broker: Arc<Broker>,
     mut proposals: mpsc::UnboundedReceiver<IsrProposal>,
 ) {
-    let mut conn: Option<Connection> = None;
+    let mut link = PeerLink::new(
+        Peer::Controller,
+        broker.config.timings.replica_fetch_backoff,
+    );
     while let Some(first) = proposals.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = proposals.try_recv() {
             batch.push(more);
-        }
-        broker.node.gate().await;
-        if conn.is_none() {
-            conn = broker.connect_controller().await.ok();
         }
         let request = AlterPartitionRequest::default()
             .with_broker_id(broker.id().into())
@@ -64,14 +63,12 @@ pub async fn run_proposals(
                     })
                     .collect(),
             );
-        let response = match conn.as_mut() {
-            Some(c) => c.call(&request, 2, Duration::from_secs(2)).await.ok(),
-            None => None,
-        };
-        let Some(response) = response else {
+        let response = link
+            .try_call(&broker, &request, 2, Duration::from_secs(2))
+            .await;
+        let Ok(response) = response else {
             // The controller is unreachable (isolated?): forget the proposals so the next
             // check proposes again; until then acknowledgements keep waiting, as in Kafka.
-            conn = None;
             for p in &batch {
                 p.partition.abandon_isr_change(p.leader_epoch);
             }

@@ -10,8 +10,8 @@ use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerRegistrationRequest
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::link::{Peer, PeerLink};
 use super::Broker;
-use crate::protocol::client::Connection;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How soon a fenced broker heartbeats again while it waits to be let in.
@@ -20,30 +20,13 @@ const FENCED_RETRY: Duration = Duration::from_millis(10);
 /// Registers, then heartbeats every `broker_heartbeat_interval` until the node ends.
 pub async fn run(broker: Arc<Broker>) {
     let interval = broker.config.timings.broker_heartbeat_interval;
-    let mut conn: Option<Connection> = None;
+    let mut link = PeerLink::new(Peer::Controller, interval);
     let mut registered = false;
     loop {
-        broker.node.gate().await;
-        if broker.node.is_isolated() {
-            conn = None;
-            tokio::time::sleep(interval).await;
-            continue;
-        }
-        if conn.is_none() {
-            match broker.connect_controller().await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tracing::debug!("broker {}: controller unreachable: {e}", broker.id());
-                    tokio::time::sleep(interval).await;
-                    continue;
-                }
-            }
-        }
-        let c = conn.as_mut().expect("connected above");
         let result = if registered {
-            heartbeat(&broker, c).await
+            heartbeat(&broker, &mut link).await
         } else {
-            register(&broker, c).await
+            register(&broker, &mut link).await
         };
         match result {
             Ok(Step::Registered) => {
@@ -59,10 +42,7 @@ pub async fn run(broker: Arc<Broker>) {
             }
             Ok(Step::Heartbeat { .. }) => {}
             Ok(Step::Reregister) => registered = false,
-            Err(e) => {
-                tracing::debug!("broker {}: controller call failed: {e}", broker.id());
-                conn = None;
-            }
+            Err(e) => tracing::debug!("broker {}: controller call failed: {e}", broker.id()),
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -79,7 +59,7 @@ enum Step {
 
 async fn register(
     broker: &Broker,
-    conn: &mut Connection,
+    link: &mut PeerLink,
 ) -> Result<Step, crate::protocol::ProtocolError> {
     let request = BrokerRegistrationRequest::default()
         .with_broker_id(broker.id().into())
@@ -90,7 +70,7 @@ async fn register(
             .with_host(StrBytes::from_string(broker.config.host.clone()))
             .with_port(broker.addr.port())
             .with_security_protocol(0)]);
-    let response = conn.call(&request, 1, CALL_TIMEOUT).await?;
+    let response = link.call(broker, &request, 1, CALL_TIMEOUT).await?;
     if response.error_code != 0 {
         tracing::warn!(
             "broker {}: registration refused: {:?}",
@@ -112,7 +92,7 @@ async fn register(
 
 async fn heartbeat(
     broker: &Broker,
-    conn: &mut Connection,
+    link: &mut PeerLink,
 ) -> Result<Step, crate::protocol::ProtocolError> {
     let wants_shutdown = broker.wants_shutdown.load(Ordering::SeqCst);
     let request = BrokerHeartbeatRequest::default()
@@ -120,7 +100,7 @@ async fn heartbeat(
         .with_broker_epoch(broker.broker_epoch())
         .with_current_metadata_offset(broker.image().offset)
         .with_want_shut_down(wants_shutdown);
-    let response = conn.call(&request, 1, CALL_TIMEOUT).await?;
+    let response = link.call(broker, &request, 1, CALL_TIMEOUT).await?;
     if response.error_code == ResponseError::StaleBrokerEpoch.code() {
         return Ok(Step::Reregister);
     }

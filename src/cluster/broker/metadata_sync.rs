@@ -10,34 +10,19 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::link::{Peer, PeerLink};
 use super::partition::Partition;
 use super::{fetcher, Broker};
 use crate::cluster::image::MetadataImage;
 use crate::cluster::metadata_log::{self, METADATA_TOPIC};
-use crate::protocol::client::Connection;
 
 const METADATA_POLL: Duration = Duration::from_millis(1000);
 
 /// Fetches and applies metadata until the node ends.
 pub async fn run(broker: Arc<Broker>) {
     let backoff = broker.config.timings.replica_fetch_backoff;
-    let mut conn: Option<Connection> = None;
+    let mut link = PeerLink::new(Peer::Controller, backoff);
     loop {
-        broker.node.gate().await;
-        if broker.node.is_isolated() {
-            conn = None;
-            tokio::time::sleep(backoff).await;
-            continue;
-        }
-        if conn.is_none() {
-            match broker.connect_controller().await {
-                Ok(c) => conn = Some(c),
-                Err(_) => {
-                    tokio::time::sleep(backoff).await;
-                    continue;
-                }
-            }
-        }
         let next = broker.image().offset + 1;
         let request = FetchRequest::default()
             .with_replica_id(broker.id().into())
@@ -50,15 +35,11 @@ pub async fn run(broker: Arc<Broker>) {
                 .with_partitions(vec![FetchPartition::default()
                     .with_fetch_offset(next)
                     .with_partition_max_bytes(64 << 20)])]);
-        let c = conn.as_mut().expect("connected above");
-        let response = match c
-            .call(&request, 12, METADATA_POLL + Duration::from_secs(2))
-            .await
-        {
+        let timeout = METADATA_POLL + Duration::from_secs(2);
+        let response = match link.call(&broker, &request, 12, timeout).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!("broker {}: metadata fetch failed: {e}", broker.id());
-                conn = None;
                 tokio::time::sleep(backoff).await;
                 continue;
             }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod fetcher;
 pub mod isr;
 pub mod lifecycle;
+pub mod link;
 pub mod metadata_sync;
 pub mod partition;
 

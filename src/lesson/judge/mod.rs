@@ -21,6 +21,7 @@
 pub mod lexicon;
 pub mod text;
 
+use super::AuthoringError;
 use text::{same_word, stems, Clause};
 
 /// One way of matching: terms that must all appear in one clause.
@@ -36,7 +37,7 @@ pub struct Pattern {
 
 impl Pattern {
     /// Parses `[not:] term term …`.
-    pub fn parse(source: &str) -> Result<Self, String> {
+    pub fn parse(source: &str) -> Result<Self, AuthoringError> {
         let (negated, body) = match source.trim().strip_prefix("not:") {
             Some(rest) => (true, rest.trim_start()),
             None => (false, source.trim()),
@@ -51,18 +52,16 @@ impl Pattern {
             let (term, after) = if let Some(quoted) = rest.strip_prefix('\'') {
                 let end = quoted
                     .find('\'')
-                    .ok_or_else(|| format!("unclosed quote in pattern \"{source}\""))?;
+                    .ok_or_else(|| AuthoringError::UnclosedQuote(source.to_string()))?;
                 (vec![stems(&quoted[..end])], &quoted[end + 1..])
             } else {
                 let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
                 let word = &rest[..end];
                 let term = match word.strip_prefix('@') {
                     Some(name) => lexicon::class(name)
-                        .ok_or_else(|| {
-                            format!(
-                                "pattern \"{source}\": there is no word class @{name}; classes are {}",
-                                lexicon::names().join(", ")
-                            )
+                        .ok_or_else(|| AuthoringError::UnknownClass {
+                            pattern: source.to_string(),
+                            class: name.to_string(),
                         })?
                         .iter()
                         .map(|p| stems(p))
@@ -73,13 +72,13 @@ impl Pattern {
             };
             let term: Vec<Vec<String>> = term.into_iter().filter(|p| !p.is_empty()).collect();
             if term.is_empty() {
-                return Err(format!("pattern \"{source}\" has a term with no words"));
+                return Err(AuthoringError::EmptyTerm(source.to_string()));
             }
             terms.push(term);
             rest = after.trim_start();
         }
         if terms.is_empty() {
-            return Err(format!("pattern \"{source}\" is empty"));
+            return Err(AuthoringError::EmptyPattern(source.to_string()));
         }
         Ok(Self {
             source: source.to_string(),
@@ -194,7 +193,7 @@ pub struct Claim {
 
 impl Claim {
     /// A claim from its plain words, patterns and feedback.
-    pub fn new(says: &str, patterns: &[&str], feedback: &str) -> Result<Self, String> {
+    pub fn new(says: &str, patterns: &[&str], feedback: &str) -> Result<Self, AuthoringError> {
         Ok(Self {
             says: says.to_string(),
             patterns: patterns
@@ -379,6 +378,7 @@ mod tests {
     fn patterns_refuse_unknown_classes_and_empty_terms() {
         assert!(Pattern::parse("@nope consumer")
             .unwrap_err()
+            .to_string()
             .contains("no word class @nope"));
         assert!(Pattern::parse("'unclosed").is_err());
         assert!(Pattern::parse("   ").is_err());
