@@ -1,0 +1,205 @@
+//! Topic creation and deletion: Kafka's name and config validation, replica placement, the
+//! topic-level settings the controller acts on.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::ControllerState;
+use crate::cluster::assignment::assign_replicas;
+use crate::cluster::image::{PartitionImage, TopicImage, NO_LEADER};
+use crate::cluster::{KafkaError, ResponseError};
+
+/// A request to create one topic.
+#[derive(Debug, Clone, Default)]
+pub struct NewTopic {
+    /// Topic name.
+    pub name: String,
+    /// Partition count, or -1 for the default.
+    pub partitions: i32,
+    /// Replication factor, or -1 for the default.
+    pub replication: i16,
+    /// Explicit replica lists, by partition (overrides counts when non-empty).
+    pub assignments: Vec<Vec<i32>>,
+    /// Topic configs.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Topic configs the sandbox accepts (Kafka's names). Values are checked where they matter.
+const KNOWN_TOPIC_CONFIGS: &[&str] = &[
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
+    "cleanup.policy",
+    "retention.ms",
+    "retention.bytes",
+    "segment.bytes",
+    "segment.ms",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "compression.type",
+];
+
+impl ControllerState {
+    /// CreateTopics for one topic. With `validate_only` nothing changes.
+    pub fn create_topic(&mut self, req: &NewTopic, validate_only: bool) -> Result<(), KafkaError> {
+        validate_topic_name(&req.name)?;
+        if self.image.topics.contains_key(&req.name) {
+            return Err(KafkaError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("topic '{}' already exists", req.name),
+            ));
+        }
+        let live = self.image.live_brokers();
+        let replicas = if req.assignments.is_empty() {
+            let partitions = if req.partitions == -1 {
+                self.defaults.num_partitions
+            } else {
+                req.partitions
+            };
+            let replication = if req.replication == -1 {
+                self.defaults.replication_factor
+            } else {
+                req.replication
+            };
+            if partitions < 1 {
+                return Err(KafkaError::new(
+                    ResponseError::InvalidPartitions,
+                    "the number of partitions must be at least 1",
+                ));
+            }
+            if replication < 1 {
+                return Err(KafkaError::new(
+                    ResponseError::InvalidReplicationFactor,
+                    "the replication factor must be at least 1",
+                ));
+            }
+            let seed = Uuid::new_v4().as_u128();
+            assign_replicas(
+                &live,
+                partitions,
+                i32::from(replication),
+                (seed & 0xffff) as usize,
+                ((seed >> 16) & 0xffff) as usize,
+            )
+            .map_err(|e| KafkaError::new(ResponseError::InvalidReplicationFactor, e.to_string()))?
+        } else {
+            for r in &req.assignments {
+                let mut distinct = r.clone();
+                distinct.sort();
+                distinct.dedup();
+                if r.is_empty()
+                    || distinct.len() != r.len()
+                    || r.iter().any(|b| !self.image.brokers.contains_key(b))
+                {
+                    return Err(KafkaError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!("replica list {r:?} must name distinct registered brokers"),
+                    ));
+                }
+            }
+            req.assignments.clone()
+        };
+        let (min_isr, unclean) = self.resolve_configs(&req.configs)?;
+        if validate_only {
+            return Ok(());
+        }
+        let partitions = replicas
+            .into_iter()
+            .map(|replicas| {
+                let leader = replicas
+                    .iter()
+                    .copied()
+                    .find(|r| live.contains(r))
+                    .unwrap_or(NO_LEADER);
+                PartitionImage {
+                    isr: replicas.clone(),
+                    replicas,
+                    leader,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                }
+            })
+            .collect();
+        self.image.topics.insert(
+            req.name.clone(),
+            TopicImage {
+                id: Uuid::new_v4(),
+                configs: req.configs.clone(),
+                min_insync_replicas: min_isr,
+                unclean_leader_election: unclean,
+                partitions,
+            },
+        );
+        self.changed = true;
+        Ok(())
+    }
+
+    fn resolve_configs(
+        &self,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(i32, bool), KafkaError> {
+        let invalid = |msg: String| KafkaError::new(ResponseError::InvalidConfig, msg);
+        for key in configs.keys() {
+            if !KNOWN_TOPIC_CONFIGS.contains(&key.as_str()) {
+                return Err(invalid(format!(
+                    "unknown topic config '{key}' (known: {})",
+                    KNOWN_TOPIC_CONFIGS.join(", ")
+                )));
+            }
+        }
+        let min_isr = match configs.get("min.insync.replicas") {
+            None => self.defaults.min_insync_replicas,
+            Some(v) => match v.parse::<i32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(invalid(format!(
+                        "min.insync.replicas must be an integer >= 1, got '{v}'"
+                    )))
+                }
+            },
+        };
+        let unclean = match configs.get("unclean.leader.election.enable") {
+            None => self.defaults.unclean_leader_election,
+            Some(v) => match v.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(invalid(format!(
+                        "unclean.leader.election.enable must be true or false, got '{v}'"
+                    )))
+                }
+            },
+        };
+        Ok((min_isr, unclean))
+    }
+
+    /// DeleteTopics for one topic.
+    pub fn delete_topic(&mut self, name: &str) -> Result<Uuid, KafkaError> {
+        match self.image.topics.remove(name) {
+            Some(t) => {
+                self.changed = true;
+                Ok(t.id)
+            }
+            None => Err(KafkaError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic '{name}' does not exist"),
+            )),
+        }
+    }
+}
+
+/// Kafka's topic-name rules: 1–249 characters from `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), KafkaError> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
+    if name.is_empty() || name.len() > 249 || !ok_chars || name == "." || name == ".." {
+        return Err(KafkaError::new(
+            ResponseError::InvalidTopicException,
+            format!(
+                "'{name}' is not a valid topic name: use 1-249 letters, digits, '.', '_' or '-'"
+            ),
+        ));
+    }
+    Ok(())
+}
