@@ -79,7 +79,7 @@ async fn assert_nothing_lost(cluster: &EmbeddedCluster, topic: &str, acked: &[St
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_leader_elects_from_the_isr_and_loses_nothing() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("kill");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let mut acked = produce_through(&cluster, &topic, "before", 50).await;
@@ -132,7 +132,6 @@ async fn killing_a_leader_elects_from_the_isr_and_loses_nothing() {
         acked.extend(writer.await.unwrap());
         acked.extend(produce_through(&cluster, &topic, "after", 20).await);
         assert_nothing_lost(&cluster, &topic, &acked).await;
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -140,7 +139,7 @@ async fn killing_a_leader_elects_from_the_isr_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_controlled_stop_moves_leaders_without_waiting_for_a_timeout() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("stop");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let mut acked = produce_through(&cluster, &topic, "before", 30).await;
@@ -161,7 +160,6 @@ async fn a_controlled_stop_moves_leaders_without_waiting_for_a_timeout() {
         );
         acked.extend(produce_through(&cluster, &topic, "after", 30).await);
         assert_nothing_lost(&cluster, &topic, &acked).await;
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -169,7 +167,7 @@ async fn a_controlled_stop_moves_leaders_without_waiting_for_a_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_back() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("restart");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let victim = busiest_leader(&cluster, &topic);
@@ -223,7 +221,6 @@ async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_
             assert_eq!(ends.len(), 1, "all replicas hold the same log: {p:?}");
         }
         assert_nothing_lost(&cluster, &topic, &acked).await;
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -231,7 +228,7 @@ async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("minisr");
         create_topic(&cluster, &topic, 1, 3, &[("min.insync.replicas", "2")]).await;
         let leader = cluster.snapshot().topic(&topic).unwrap().partitions[0].leader;
@@ -281,7 +278,6 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
         send(&producer(&cluster, "1"), &topic, "k", "accepted")
             .await
             .expect("acks=1 succeeds");
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -289,7 +285,7 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pausing_a_broker_shrinks_the_isr_and_resuming_lets_it_back() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("pause");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let victim = 2;
@@ -311,7 +307,6 @@ async fn pausing_a_broker_shrinks_the_isr_and_resuming_lets_it_back() {
         );
         cluster.resume_broker(victim).unwrap();
         rejoins_and_nothing_lost(&cluster, &topic, &acked, "it rejoins after resuming: {}").await;
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -319,7 +314,7 @@ async fn pausing_a_broker_shrinks_the_isr_and_resuming_lets_it_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_isolated_leader_is_replaced_and_rejoins_after_healing() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("isolate");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let victim = busiest_leader(&cluster, &topic);
@@ -362,7 +357,6 @@ async fn an_isolated_leader_is_replaced_and_rejoins_after_healing() {
         }
         cluster.heal_broker(victim).unwrap();
         rejoins_and_nothing_lost(&cluster, &topic, &acked, "healed broker rejoins: {}").await;
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -370,7 +364,7 @@ async fn an_isolated_leader_is_replaced_and_rejoins_after_healing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unclean_leader_election_really_loses_acknowledged_messages() {
     bounded(async {
-        let cluster = start(2).await;
+        let cluster = TestCluster::start(2).await;
         let topic = unique("unclean");
         create_topic(
             &cluster,
@@ -439,7 +433,6 @@ async fn unclean_leader_election_really_loses_acknowledged_messages() {
             BTreeSet::from([15]),
             "the old leader truncated its extra records"
         );
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -449,7 +442,7 @@ async fn preferred_leaders_come_back_on_demand_when_automatic_rebalance_is_off()
     bounded(async {
         let mut config = test_config(3);
         config.topic_defaults.auto_leader_rebalance = false;
-        let cluster = EmbeddedCluster::start(config).await.unwrap();
+        let cluster = TestCluster::start_with(config).await;
         let topic = unique("elect");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let victim = busiest_leader(&cluster, &topic);
@@ -484,7 +477,6 @@ async fn preferred_leaders_come_back_on_demand_when_automatic_rebalance_is_off()
             "every partition led by its preferred replica: {}",
             cluster.snapshot()
         );
-        cluster.shutdown().await;
     })
     .await;
 }

@@ -51,7 +51,7 @@ fn all_partitions_owned_once(members: &[&Member], partitions: i32) -> bool {
 }
 
 async fn load_sharing_with(strategy: &str) {
-    let cluster = start(3).await;
+    let cluster = TestCluster::start(3).await;
     let topic = unique("share");
     let group = unique("test-group");
     create_topic(&cluster, &topic, 8, 3, &[]).await;
@@ -91,7 +91,6 @@ async fn load_sharing_with(strategy: &str) {
         "{strategy}: every member got a share"
     );
     drop(members);
-    cluster.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -106,7 +105,7 @@ async fn one_group_shares_the_partitions_with_range_and_roundrobin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_groups_each_receive_every_message() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("pubsub");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let members: Vec<Member> = (0..3)
@@ -139,7 +138,6 @@ async fn three_groups_each_receive_every_message() {
             "each group got every message"
         );
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -147,7 +145,7 @@ async fn three_groups_each_receive_every_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_clean_close_hands_its_partitions_over_within_a_second() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("leave");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
@@ -185,7 +183,6 @@ async fn a_clean_close_hands_its_partitions_over_within_a_second() {
         )
         .await;
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -193,7 +190,7 @@ async fn a_clean_close_hands_its_partitions_over_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_member_is_replaced_after_its_session_timeout_and_nothing_committed_is_lost() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("crash");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
@@ -250,7 +247,6 @@ async fn a_crashed_member_is_replaced_after_its_session_timeout_and_nothing_comm
         produce_keyed(&cluster, &topic, &after).await;
         assert_all_arrive(&refs, &after, "messages after the crash arrive").await;
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -259,7 +255,7 @@ async fn a_crashed_member_is_replaced_after_its_session_timeout_and_nothing_comm
 async fn the_group_survives_the_loss_of_its_coordinator_with_committed_offsets_intact() {
     use kafka_sandbox::cluster::group::{partition_for, OFFSETS_TOPIC};
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("coord");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 4, 3, &[]).await;
@@ -312,7 +308,6 @@ async fn the_group_survives_the_loss_of_its_coordinator_with_committed_offsets_i
             "the successor starts exactly at the committed offsets"
         );
         drop(successor);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -320,7 +315,7 @@ async fn the_group_survives_the_loss_of_its_coordinator_with_committed_offsets_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cooperative_sticky_survivors_keep_their_partitions() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("sticky");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
@@ -366,7 +361,6 @@ async fn cooperative_sticky_survivors_keep_their_partitions() {
             "only the departed member's partitions moved"
         );
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -374,7 +368,7 @@ async fn cooperative_sticky_survivors_keep_their_partitions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kcat_members_share_partitions_and_print_their_rebalances() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("kcatg");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
@@ -438,7 +432,6 @@ async fn kcat_members_share_partitions_and_print_their_rebalances() {
         let mut want = values.clone();
         want.sort();
         assert_eq!(got, want, "each message printed by exactly one kcat");
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -446,7 +439,7 @@ async fn kcat_members_share_partitions_and_print_their_rebalances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn describe_and_list_groups_through_kafka_python() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("described");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
@@ -487,7 +480,6 @@ print(a.describe_consumer_groups([sys.argv[2]])[0].state, [str(e[1].__name__) fo
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(stdout.trim(), "Empty ['NoError'] False");
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -495,7 +487,7 @@ print(a.describe_consumer_groups([sys.argv[2]])[0].state, [str(e[1].__name__) fo
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_group_started_from_the_end_sees_only_new_messages() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("from-end");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         produce_keyed(&cluster, &topic, &batch("old", 30)).await;
@@ -519,7 +511,6 @@ async fn a_group_started_from_the_end_sees_only_new_messages() {
         want.sort();
         assert_eq!(got, want, "only messages produced after the group started");
         drop(member);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -527,7 +518,7 @@ async fn a_group_started_from_the_end_sees_only_new_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_member_that_stops_polling_is_removed_after_max_poll_interval() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("stuck");
         let group = unique("g");
         create_topic(&cluster, &topic, 4, 3, &[]).await;
@@ -554,7 +545,6 @@ async fn a_member_that_stops_polling_is_removed_after_max_poll_interval() {
             "not before max.poll.interval.ms"
         );
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -562,7 +552,7 @@ async fn a_member_that_stops_polling_is_removed_after_max_poll_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_a_rebalance() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("static");
         let group = unique("g");
         create_topic(&cluster, &topic, 4, 3, &[]).await;
@@ -612,7 +602,6 @@ async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_
             "and saw no rebalance at all"
         );
         drop((a, b));
-        cluster.shutdown().await;
     })
     .await;
 }

@@ -78,7 +78,7 @@ fn expected(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_prediction_is_judged_against_this_runs_outcome() {
     bounded(async {
-        let embedded = start(3).await;
+        let embedded = TestCluster::start(3).await;
         let topic = unique("predict");
         create_topic(&embedded, &topic, 6, 3, &[]).await;
         tokio::time::timeout(std::time::Duration::from_secs(20), async {
@@ -95,7 +95,7 @@ async fn a_prediction_is_judged_against_this_runs_outcome() {
             .into_iter()
             .find(|b| expected(&embedded, &topic, *b) != answer)
             .expect("brokers 2 and 3 cannot both move their partitions exactly like broker 1");
-        let cluster: Arc<dyn ClusterControl> = Arc::new(embedded);
+        let cluster = embedded.control();
 
         let lines = run_lesson(cluster.clone(), lesson_file(&topic, first), answer.clone()).await;
         assert!(
@@ -131,7 +131,6 @@ async fn a_prediction_is_judged_against_this_runs_outcome() {
             "'{answer}' was right for broker {first}, not for broker {second}:\n{said}"
         );
         assert!(said.contains("you predicted"), "{said}");
-        cluster.shutdown().await;
     })
     .await;
 }
