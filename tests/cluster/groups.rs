@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::members::{eventually, Member, SESSION_TIMEOUT_MS};
+use crate::members::{Member, SESSION_TIMEOUT_MS};
+use kafka_sandbox::backend::snapshot::ClusterSnapshot;
+
 use crate::util::*;
 
 /// Produces `values` keyed by themselves (so they spread over partitions) and waits for acks.
@@ -21,33 +23,51 @@ async fn produce_keyed(
     }
 }
 
-/// Waits until `members` together have received every one of `values`.
+/// Waits until `members` together have received every one of `values`; a timeout lists the
+/// ones still missing.
 async fn assert_all_arrive(members: &[&Member], values: &[String], what: &str) {
-    let arrived = eventually(Duration::from_secs(20), || {
-        let got: BTreeSet<String> = members.iter().flat_map(|m| m.values()).collect();
-        values.iter().all(|v| got.contains(v))
-    })
+    wait_for(
+        what,
+        Duration::from_secs(20),
+        || {
+            let got: BTreeSet<String> = members.iter().flat_map(|m| m.values()).collect();
+            values
+                .iter()
+                .filter(|v| !got.contains(*v))
+                .cloned()
+                .collect::<Vec<_>>()
+        },
+        |missing| missing.is_empty(),
+    )
     .await;
-    assert!(arrived, "{what}");
 }
 
 fn batch(tag: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{tag}-{i}")).collect()
 }
 
-fn sizes(members: &[&Member]) -> Vec<usize> {
-    let mut s: Vec<usize> = members.iter().map(|m| m.assignment().len()).collect();
+/// The partitions each member owns now.
+fn assignments(members: &[&Member]) -> Vec<BTreeSet<i32>> {
+    members.iter().map(|m| m.assignment()).collect()
+}
+
+/// How many partitions each member owns, ascending.
+fn sizes(assignments: &[BTreeSet<i32>]) -> Vec<usize> {
+    let mut s: Vec<usize> = assignments.iter().map(BTreeSet::len).collect();
     s.sort();
     s
 }
 
-fn all_partitions_owned_once(members: &[&Member], partitions: i32) -> bool {
-    let mut owned = Vec::new();
-    for m in members {
-        owned.extend(m.assignment());
-    }
+/// True if partitions `0..partitions` are each owned by exactly one member.
+fn all_partitions_owned_once(assignments: &[BTreeSet<i32>], partitions: i32) -> bool {
+    let mut owned: Vec<i32> = assignments.iter().flatten().copied().collect();
     owned.sort();
     owned == (0..partitions).collect::<Vec<_>>()
+}
+
+/// How many records `members` received in all.
+fn received_count(members: &[&Member]) -> usize {
+    members.iter().map(|m| m.received().len()).sum()
 }
 
 async fn load_sharing_with(strategy: &str) {
@@ -60,23 +80,22 @@ async fn load_sharing_with(strategy: &str) {
         .map(|_| Member::start(&cluster.bootstrap(), &topic, &group, &opts, false))
         .collect();
     let refs: Vec<&Member> = members.iter().collect();
-    assert!(
-        eventually(Duration::from_secs(20), || sizes(&refs) == vec![2, 3, 3]
-            && all_partitions_owned_once(&refs, 8))
-        .await,
-        "{strategy}: partitions split 3/3/2, got {:?}",
-        refs.iter().map(|m| m.assignment()).collect::<Vec<_>>()
-    );
+    wait_for(
+        &format!("{strategy}: the partitions to split 3/3/2"),
+        Duration::from_secs(20),
+        || assignments(&refs),
+        |a| sizes(a) == vec![2, 3, 3] && all_partitions_owned_once(a, 8),
+    )
+    .await;
     let values = batch("msg", 120);
     produce_keyed(&cluster, &topic, &values).await;
-    assert!(
-        eventually(Duration::from_secs(20), || refs
-            .iter()
-            .map(|m| m.received().len())
-            .sum::<usize>()
-            >= 120)
-        .await
-    );
+    wait_for(
+        &format!("{strategy}: 120 records to arrive"),
+        Duration::from_secs(20),
+        || received_count(&refs),
+        |n| *n >= 120,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut all: Vec<String> = refs.iter().flat_map(|m| m.values()).collect();
     all.sort();
@@ -119,24 +138,28 @@ async fn three_groups_each_receive_every_message() {
                 )
             })
             .collect();
-        assert!(
-            eventually(Duration::from_secs(20), || members
-                .iter()
-                .all(|m| m.assignment().len() == 8))
-            .await
-        );
+        let refs: Vec<&Member> = members.iter().collect();
+        wait_for(
+            "each group's only member to own all 8 partitions",
+            Duration::from_secs(20),
+            || sizes(&assignments(&refs)),
+            |s| *s == vec![8, 8, 8],
+        )
+        .await;
         let values = batch("hello", 30);
         produce_keyed(&cluster, &topic, &values).await;
         let want: BTreeSet<String> = values.into_iter().collect();
-        assert!(
-            eventually(Duration::from_secs(20), || members.iter().all(|m| m
-                .values()
-                .into_iter()
-                .collect::<BTreeSet<_>>()
-                == want))
-            .await,
-            "each group got every message"
-        );
+        wait_for(
+            "each group to get every message",
+            Duration::from_secs(20),
+            || {
+                refs.iter()
+                    .map(|m| m.values().into_iter().collect::<BTreeSet<_>>())
+                    .collect::<Vec<_>>()
+            },
+            |got| got.iter().all(|g| *g == want),
+        )
+        .await;
         drop(members);
     })
     .await;
@@ -152,23 +175,24 @@ async fn a_clean_close_hands_its_partitions_over_within_a_second() {
         let mut members: Vec<Member> = (0..3)
             .map(|_| Member::start(&cluster.bootstrap(), &topic, &group, &[], false))
             .collect();
-        assert!(
-            eventually(Duration::from_secs(20), || sizes(
-                &members.iter().collect::<Vec<_>>()
-            ) == vec![2, 3, 3])
-            .await
-        );
+        wait_for(
+            "the partitions to split 3/3/2",
+            Duration::from_secs(20),
+            || assignments(&members.iter().collect::<Vec<_>>()),
+            |a| sizes(a) == vec![2, 3, 3],
+        )
+        .await;
         let leaving = members.pop().unwrap();
         let closed_at = Instant::now();
         leaving.close();
         let survivors: Vec<&Member> = members.iter().collect();
-        assert!(
-            eventually(Duration::from_secs(5), || all_partitions_owned_once(
-                &survivors, 8
-            ))
-            .await,
-            "survivors own everything"
-        );
+        wait_for(
+            "the survivors to own every partition",
+            Duration::from_secs(5),
+            || assignments(&survivors),
+            |a| all_partitions_owned_once(a, 8),
+        )
+        .await;
         let took = closed_at.elapsed();
         assert!(
             took < Duration::from_millis(1500),
@@ -214,26 +238,24 @@ async fn a_crashed_member_is_replaced_after_its_session_timeout_and_nothing_comm
             .spawn()
             .expect("kcat is installed");
         let refs: Vec<&Member> = members.iter().collect();
-        assert!(
-            eventually(Duration::from_secs(20), || refs
-                .iter()
-                .map(|m| m.assignment().len())
-                .sum::<usize>()
-                == 5
-                || refs.iter().map(|m| m.assignment().len()).sum::<usize>() == 6)
-            .await
-        );
+        wait_for(
+            "kcat to join and take its share (the other two own 5 or 6 of 8)",
+            Duration::from_secs(20),
+            || assignments(&refs),
+            |a| matches!(a.iter().map(BTreeSet::len).sum::<usize>(), 5 | 6),
+        )
+        .await;
         let before = batch("before-crash", 40);
         produce_keyed(&cluster, &topic, &before).await;
         crasher.kill().await.unwrap();
         let crashed_at = Instant::now();
-        assert!(
-            eventually(Duration::from_secs(15), || all_partitions_owned_once(
-                &refs, 8
-            ))
-            .await,
-            "survivors own everything"
-        );
+        wait_for(
+            "the survivors to own every partition",
+            Duration::from_secs(15),
+            || assignments(&refs),
+            |a| all_partitions_owned_once(a, 8),
+        )
+        .await;
         let took = crashed_at.elapsed();
         assert!(
             took >= Duration::from_millis(SESSION_TIMEOUT_MS / 2),
@@ -262,42 +284,57 @@ async fn the_group_survives_the_loss_of_its_coordinator_with_committed_offsets_i
         let first = batch("first", 40);
         produce_keyed(&cluster, &topic, &first).await;
         let member = Member::start(&cluster.bootstrap(), &topic, &group, &[], true);
-        assert!(eventually(Duration::from_secs(20), || member.received().len() >= 40).await);
-        let coordinator = |c: &kafka_sandbox::backend::embedded::EmbeddedCluster| {
-            let snap = c.snapshot();
-            let t = snap
-                .topic(OFFSETS_TOPIC)
-                .expect("offsets topic exists")
-                .clone();
+        wait_for(
+            "the member to read the first 40",
+            Duration::from_secs(20),
+            || member.received().len(),
+            |n| *n >= 40,
+        )
+        .await;
+        let coordinator = |snap: &ClusterSnapshot| {
+            let t = snap.topic(OFFSETS_TOPIC).expect("offsets topic exists");
             t.partitions[partition_for(&group, t.partitions.len() as i32) as usize].leader
         };
-        let old = coordinator(&cluster);
+        let old = coordinator(&cluster.snapshot());
         cluster.kill_broker(old).await.unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |_| {
-                    let c = coordinator(&cluster);
+        cluster
+            .wait_until(
+                "the offsets partition to get a new leader",
+                Duration::from_secs(10),
+                |s| {
+                    let c = coordinator(s);
                     c > 0 && c != old
-                })
-                .await,
-            "the offsets partition got a new leader"
-        );
+                },
+            )
+            .await;
         let second = batch("second", 40);
         produce_keyed(&cluster, &topic, &second).await;
-        assert!(
-            eventually(Duration::from_secs(30), || {
+        wait_for(
+            "the member to keep consuming through the new coordinator",
+            Duration::from_secs(30),
+            || {
                 let got: BTreeSet<String> = member.values().into_iter().collect();
-                second.iter().all(|v| got.contains(v))
-            })
-            .await,
-            "the member keeps consuming through the new coordinator"
-        );
+                second
+                    .iter()
+                    .filter(|v| !got.contains(*v))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            },
+            |missing| missing.is_empty(),
+        )
+        .await;
         drop(member);
         // A new member of the same group resumes from the committed offsets: nothing re-read, nothing skipped.
         let third = batch("third", 20);
         produce_keyed(&cluster, &topic, &third).await;
         let successor = Member::start(&cluster.bootstrap(), &topic, &group, &[], true);
-        assert!(eventually(Duration::from_secs(30), || successor.received().len() >= 20).await);
+        wait_for(
+            "the successor to read 20 records",
+            Duration::from_secs(30),
+            || successor.received().len(),
+            |n| *n >= 20,
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut got = successor.values();
         got.sort();
@@ -323,27 +360,25 @@ async fn cooperative_sticky_survivors_keep_their_partitions() {
         let mut members: Vec<Member> = (0..3)
             .map(|_| Member::start(&cluster.bootstrap(), &topic, &group, &opts, false))
             .collect();
-        assert!(
-            eventually(Duration::from_secs(20), || sizes(
-                &members.iter().collect::<Vec<_>>()
-            ) == vec![2, 3, 3]
-                && all_partitions_owned_once(
-                    &members.iter().collect::<Vec<_>>(),
-                    8
-                ))
-            .await
-        );
+        wait_for(
+            "the partitions to split 3/3/2",
+            Duration::from_secs(20),
+            || assignments(&members.iter().collect::<Vec<_>>()),
+            |a| sizes(a) == vec![2, 3, 3] && all_partitions_owned_once(a, 8),
+        )
+        .await;
         let leaving = members.pop().unwrap();
         let departed = leaving.assignment();
         let kept: Vec<BTreeSet<i32>> = members.iter().map(|m| m.assignment()).collect();
         leaving.close();
         let refs: Vec<&Member> = members.iter().collect();
-        assert!(
-            eventually(Duration::from_secs(10), || all_partitions_owned_once(
-                &refs, 8
-            ))
-            .await
-        );
+        wait_for(
+            "the survivors to own every partition",
+            Duration::from_secs(10),
+            || assignments(&refs),
+            |a| all_partitions_owned_once(a, 8),
+        )
+        .await;
         for (m, before) in refs.iter().zip(&kept) {
             assert!(
                 m.assignment().is_superset(before),
@@ -446,7 +481,13 @@ async fn describe_and_list_groups_through_kafka_python() {
         let members: Vec<Member> = (0..2)
             .map(|i| Member::start(&cluster.bootstrap(), &topic, &group, &[("client.id", if i == 0 { "alpha" } else { "beta" })], false))
             .collect();
-        assert!(eventually(Duration::from_secs(20), || all_partitions_owned_once(&members.iter().collect::<Vec<_>>(), 8)).await);
+        wait_for(
+            "the two members to own every partition",
+            Duration::from_secs(20),
+            || assignments(&members.iter().collect::<Vec<_>>()),
+            |a| all_partitions_owned_once(a, 8),
+        )
+        .await;
         let script = r#"
 import sys
 from kafka.admin import KafkaAdminClient
@@ -498,12 +539,24 @@ async fn a_group_started_from_the_end_sees_only_new_messages() {
             &[("auto.offset.reset", "latest")],
             false,
         );
-        assert!(eventually(Duration::from_secs(20), || member.assignment().len() == 8).await);
+        wait_for(
+            "the member to own all 8 partitions",
+            Duration::from_secs(20),
+            || member.assignment(),
+            |a| a.len() == 8,
+        )
+        .await;
         // Assignment is not enough: wait until every partition's position is resolved to the end.
         tokio::time::sleep(Duration::from_millis(1000)).await;
         let new = batch("new", 30);
         produce_keyed(&cluster, &topic, &new).await;
-        assert!(eventually(Duration::from_secs(20), || member.received().len() >= 30).await);
+        wait_for(
+            "30 records to arrive",
+            Duration::from_secs(20),
+            || member.received().len(),
+            |n| *n >= 30,
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut got = member.values();
         got.sort();
@@ -526,20 +579,22 @@ async fn a_member_that_stops_polling_is_removed_after_max_poll_interval() {
         let members: Vec<Member> = (0..2)
             .map(|_| Member::start(&cluster.bootstrap(), &topic, &group, &opts, false))
             .collect();
-        assert!(
-            eventually(Duration::from_secs(20), || sizes(
-                &members.iter().collect::<Vec<_>>()
-            ) == vec![2, 2])
-            .await
-        );
+        wait_for(
+            "the partitions to split 2/2",
+            Duration::from_secs(20),
+            || assignments(&members.iter().collect::<Vec<_>>()),
+            |a| sizes(a) == vec![2, 2],
+        )
+        .await;
         members[1].stall();
         let stalled_at = Instant::now();
-        assert!(
-            eventually(Duration::from_secs(15), || members[0].assignment().len()
-                == 4)
-            .await,
-            "the polling member takes over every partition"
-        );
+        wait_for(
+            "the polling member to take over every partition",
+            Duration::from_secs(15),
+            || members[0].assignment(),
+            |a| a.len() == 4,
+        )
+        .await;
         assert!(
             stalled_at.elapsed() >= Duration::from_millis(3000),
             "not before max.poll.interval.ms"
@@ -570,11 +625,13 @@ async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_
             &[("group.instance.id", "b")],
             false,
         );
-        assert!(
-            eventually(Duration::from_secs(20), || a.assignment().len() == 2
-                && b.assignment().len() == 2)
-            .await
-        );
+        wait_for(
+            "the partitions to split 2/2",
+            Duration::from_secs(20),
+            || (a.assignment(), b.assignment()),
+            |(a, b)| a.len() == 2 && b.len() == 2,
+        )
+        .await;
         let (kept_a, kept_b) = (a.assignment(), b.assignment());
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rebalances_of_a = a.rebalances();
@@ -586,10 +643,13 @@ async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_
             &[("group.instance.id", "b")],
             false,
         );
-        assert!(
-            eventually(Duration::from_secs(10), || b.assignment() == kept_b).await,
-            "same partitions back"
-        );
+        wait_for(
+            "the restarted member to get the same partitions back",
+            Duration::from_secs(10),
+            || b.assignment(),
+            |got| *got == kept_b,
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(1000)).await;
         assert_eq!(
             a.assignment(),

@@ -157,17 +157,3 @@ impl Drop for Member {
         self.shutdown();
     }
 }
-
-/// Waits (polling) until `condition` holds or `timeout` passes.
-pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
