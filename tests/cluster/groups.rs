@@ -4,12 +4,33 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::members::{Member, SESSION_TIMEOUT_MS};
 use kafka_sandbox::backend::snapshot::ClusterSnapshot;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::util::*;
+
+/// The group's state as its coordinator reports it (ListGroups + DescribeGroups), e.g.
+/// "Stable", or what went wrong asking.
+fn group_state(cluster: &TestCluster, group: &str) -> String {
+    let client: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .create()
+        .expect("client");
+    match client.fetch_group_list(Some(group), Duration::from_secs(5)) {
+        Ok(list) => list
+            .groups()
+            .iter()
+            .find(|g| g.name() == group)
+            .map_or_else(|| "not listed".to_string(), |g| g.state().to_string()),
+        Err(e) => format!("DescribeGroups failed: {e}"),
+    }
+}
 
 /// Produces `values` keyed by themselves (so they spread over partitions) and waits for acks.
 async fn produce_keyed(
@@ -65,6 +86,13 @@ fn all_partitions_owned_once(assignments: &[BTreeSet<i32>], partitions: i32) -> 
     owned == (0..partitions).collect::<Vec<_>>()
 }
 
+/// Every value `members` received, sorted, duplicates kept.
+fn sorted_values(members: &[&Member]) -> Vec<String> {
+    let mut all: Vec<String> = members.iter().flat_map(|m| m.values()).collect();
+    all.sort();
+    all
+}
+
 /// How many records `members` received in all.
 fn received_count(members: &[&Member]) -> usize {
     members.iter().map(|m| m.received().len()).sum()
@@ -96,15 +124,16 @@ async fn load_sharing_with(strategy: &str) {
         |n| *n >= 120,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut all: Vec<String> = refs.iter().flat_map(|m| m.values()).collect();
-    all.sort();
     let mut want = values.clone();
     want.sort();
-    assert_eq!(
-        all, want,
-        "{strategy}: every message delivered to exactly one member"
-    );
+    // A window, not a wait: a duplicate delivery would show up after the count was reached.
+    holds_for(
+        &format!("{strategy}: every message to be delivered to exactly one member"),
+        Duration::from_millis(300),
+        || sorted_values(&refs),
+        |all| *all == want,
+    )
+    .await;
     assert!(
         refs.iter().all(|m| !m.received().is_empty()),
         "{strategy}: every member got a share"
@@ -335,15 +364,17 @@ async fn the_group_survives_the_loss_of_its_coordinator_with_committed_offsets_i
             |n| *n >= 20,
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut got = successor.values();
-        got.sort();
         let mut want = third.clone();
         want.sort();
-        assert_eq!(
-            got, want,
-            "the successor starts exactly at the committed offsets"
-        );
+        // A window, not a wait: records re-read from before the committed offsets would arrive
+        // on top of the 20.
+        holds_for(
+            "the successor to start exactly at the committed offsets",
+            Duration::from_millis(500),
+            || sorted_values(&[&successor]),
+            |got| *got == want,
+        )
+        .await;
         drop(successor);
     })
     .await;
@@ -400,6 +431,84 @@ async fn cooperative_sticky_survivors_keep_their_partitions() {
     .await;
 }
 
+/// A kcat group member (`kcat -G`) whose output is collected line by line as it prints:
+/// messages on stdout, rebalances on stderr.
+struct KcatMember {
+    child: tokio::process::Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl KcatMember {
+    fn start(bootstrap: &str, group: &str, topic: &str) -> Self {
+        let mut child = tokio::process::Command::new("kcat")
+            .args(["-u", "-b", bootstrap, "-G", group])
+            .args(["-X", "heartbeat.interval.ms=300"])
+            .args(["-X", "auto.offset.reset=earliest", topic])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kcat is installed");
+        let (stdout, stderr) = (Arc::default(), Arc::default());
+        let readers = vec![
+            collect_lines(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+            collect_lines(child.stderr.take().unwrap(), Arc::clone(&stderr)),
+        ];
+        Self {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// The messages printed so far.
+    fn messages(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// The latest rebalance it reported ("... rebalanced ...: assigned: t [0], t [3]" or
+    /// "...: revoked: ...").
+    fn last_rebalance(&self) -> Option<String> {
+        let stderr = self.stderr.lock().unwrap();
+        stderr.iter().rfind(|l| l.contains("rebalanced")).cloned()
+    }
+
+    /// How many partitions of `topic` its latest rebalance report gave it.
+    fn owned(&self, topic: &str) -> usize {
+        self.last_rebalance()
+            .filter(|l| l.contains("assigned:"))
+            .map_or(0, |l| l.matches(&format!("{topic} [")).count())
+    }
+
+    /// Kills kcat and returns all it printed: (stdout lines, stderr lines).
+    async fn kill(mut self) -> (Vec<String>, Vec<String>) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        for reader in self.readers.drain(..) {
+            reader.await.expect("reader");
+        }
+        let out = std::mem::take(&mut *self.stdout.lock().unwrap());
+        let err = std::mem::take(&mut *self.stderr.lock().unwrap());
+        (out, err)
+    }
+}
+
+/// Appends each line read from `pipe` to `lines` until the pipe closes.
+fn collect_lines(
+    pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    lines: Arc<Mutex<Vec<String>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            lines.lock().unwrap().push(line);
+        }
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kcat_members_share_partitions_and_print_their_rebalances() {
     bounded(async {
@@ -407,42 +516,61 @@ async fn kcat_members_share_partitions_and_print_their_rebalances() {
         let topic = unique("kcatg");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
-        let mut children = Vec::new();
-        for _ in 0..3 {
-            children.push(
-                tokio::process::Command::new("kcat")
-                    .args([
-                        "-u",
-                        "-b",
-                        &cluster.bootstrap(),
-                        "-G",
-                        &group,
-                        "-X",
-                        "heartbeat.interval.ms=300",
-                    ])
-                    .args(["-X", "auto.offset.reset=earliest", &topic])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .expect("kcat is installed"),
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut kcats = Vec::new();
+        for i in 0..3 {
+            let kcat = KcatMember::start(&cluster.bootstrap(), &group, &topic);
+            // One at a time: each join is a rebalance of its own, printed by every member.
+            wait_for(
+                &format!("kcat {i} to join and print its assignment"),
+                Duration::from_secs(20),
+                || kcat.last_rebalance(),
+                |last| last.as_deref().is_some_and(|l| l.contains("assigned:")),
+            )
+            .await;
+            kcats.push(kcat);
         }
+        let owned = |kcats: &[KcatMember]| -> Vec<usize> {
+            kcats.iter().map(|k| k.owned(&topic)).collect()
+        };
+        wait_for(
+            "the group to settle with the 8 partitions split 3/3/2",
+            Duration::from_secs(20),
+            || owned(&kcats),
+            |n| n.iter().sum::<usize>() == 8 && n.iter().all(|n| *n >= 2),
+        )
+        .await;
         let values = batch("k", 24);
         produce_keyed(&cluster, &topic, &values).await;
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        let mut want = values.clone();
+        want.sort();
+        let printed = |kcats: &[KcatMember]| -> Vec<String> {
+            let mut all: Vec<String> = kcats.iter().flat_map(KcatMember::messages).collect();
+            all.sort();
+            all
+        };
+        wait_for(
+            "the kcats to print 24 messages",
+            Duration::from_secs(20),
+            || printed(&kcats),
+            |got| got.len() >= 24,
+        )
+        .await;
+        // A window, not a wait: a duplicate print, or a rebalance that could cause one, would
+        // show within it (members heartbeat every 300 ms).
+        holds_for(
+            "each message to be printed once and the assignment to stay put",
+            Duration::from_secs(1),
+            || (printed(&kcats), owned(&kcats)),
+            |(got, n)| *got == want && n.iter().sum::<usize>() == 8,
+        )
+        .await;
         let mut outputs = Vec::new();
-        for mut child in children {
-            let _ = child.start_kill();
-            let out = child.wait_with_output().await.unwrap();
-            outputs.push((
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            ));
+        for kcat in kcats {
+            outputs.push(kcat.kill().await);
         }
         let mut final_assignment: BTreeMap<usize, String> = BTreeMap::new();
         for (i, (_, err)) in outputs.iter().enumerate() {
+            let err = err.join("\n");
             assert!(
                 err.contains("rebalanced") && err.contains("assigned:"),
                 "member {i} printed no rebalance: {err}"
@@ -459,13 +587,8 @@ async fn kcat_members_share_partitions_and_print_their_rebalances() {
             owned, 8,
             "the last assignments cover all 8 partitions: {final_assignment:?}"
         );
-        let mut got: Vec<String> = outputs
-            .iter()
-            .flat_map(|(out, _)| out.lines().map(str::to_string).collect::<Vec<_>>())
-            .collect();
+        let mut got: Vec<String> = outputs.into_iter().flat_map(|(out, _)| out).collect();
         got.sort();
-        let mut want = values.clone();
-        want.sort();
         assert_eq!(got, want, "each message printed by exactly one kcat");
     })
     .await;
@@ -536,7 +659,10 @@ async fn a_group_started_from_the_end_sees_only_new_messages() {
             &cluster.bootstrap(),
             &topic,
             &unique("g"),
-            &[("auto.offset.reset", "latest")],
+            &[
+                ("auto.offset.reset", "latest"),
+                ("statistics.interval.ms", "100"),
+            ],
             false,
         );
         wait_for(
@@ -546,8 +672,26 @@ async fn a_group_started_from_the_end_sees_only_new_messages() {
             |a| a.len() == 8,
         )
         .await;
-        // Assignment is not enough: wait until every partition's position is resolved to the end.
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        // Assignment is not enough: "latest" is resolved per partition afterwards. Wait until
+        // the member fetches every partition from its end (the high watermark, after the acks).
+        let ends: BTreeMap<i32, i64> = cluster
+            .snapshot()
+            .topic(&topic)
+            .unwrap()
+            .partitions
+            .iter()
+            .map(|p| {
+                let leader = p.offsets.iter().find(|o| o.broker == p.leader).unwrap();
+                (p.partition, leader.high_watermark)
+            })
+            .collect();
+        wait_for(
+            "the member to fetch every partition from its end",
+            Duration::from_secs(20),
+            || member.fetch_positions(),
+            |positions| *positions == ends,
+        )
+        .await;
         let new = batch("new", 30);
         produce_keyed(&cluster, &topic, &new).await;
         wait_for(
@@ -557,12 +701,16 @@ async fn a_group_started_from_the_end_sees_only_new_messages() {
             |n| *n >= 30,
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut got = member.values();
-        got.sort();
         let mut want = new.clone();
         want.sort();
-        assert_eq!(got, want, "only messages produced after the group started");
+        // A window, not a wait: old records delivered late would arrive on top of the 30.
+        holds_for(
+            "only messages produced after the group started to arrive",
+            Duration::from_millis(300),
+            || sorted_values(&[&member]),
+            |got| *got == want,
+        )
+        .await;
         drop(member);
     })
     .await;
@@ -625,15 +773,21 @@ async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_
             &[("group.instance.id", "b")],
             false,
         );
-        wait_for(
-            "the partitions to split 2/2",
+        // Stable at the coordinator with both assignments seen: no rebalance is under way, so
+        // a's count of rebalances is final.
+        let (kept_a, kept_b, _) = wait_for(
+            "the partitions to split 2/2 in a stable group",
             Duration::from_secs(20),
-            || (a.assignment(), b.assignment()),
-            |(a, b)| a.len() == 2 && b.len() == 2,
+            || {
+                (
+                    a.assignment(),
+                    b.assignment(),
+                    group_state(&cluster, &group),
+                )
+            },
+            |(a, b, state)| a.len() == 2 && b.len() == 2 && state == "Stable",
         )
         .await;
-        let (kept_a, kept_b) = (a.assignment(), b.assignment());
-        tokio::time::sleep(Duration::from_millis(500)).await;
         let rebalances_of_a = a.rebalances();
         b.close(); // a static member does not send LeaveGroup on close
         let b = Member::start(
@@ -650,17 +804,14 @@ async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_
             |got| *got == kept_b,
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        assert_eq!(
-            a.assignment(),
-            kept_a,
-            "the other member kept its partitions"
-        );
-        assert_eq!(
-            a.rebalances(),
-            rebalances_of_a,
-            "and saw no rebalance at all"
-        );
+        // A window, not a wait: a rebalance the restart caused late would show here.
+        holds_for(
+            "the other member to keep its partitions and see no rebalance at all",
+            Duration::from_millis(1000),
+            || (a.assignment(), a.rebalances()),
+            |(assignment, rebalances)| *assignment == kept_a && *rebalances == rebalances_of_a,
+        )
+        .await;
         drop((a, b));
     })
     .await;
