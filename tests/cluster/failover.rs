@@ -441,26 +441,33 @@ async fn preferred_leaders_come_back_on_demand_when_automatic_rebalance_is_off()
                 |s| fully_in_sync(s, &topic),
             )
             .await;
-        let preferred_elsewhere = |s: &ClusterSnapshot| {
+        // (partition, leader, preferred leader) of each partition not led by its preferred one.
+        let preferred_elsewhere = |s: &ClusterSnapshot| -> Vec<(i32, i32, i32)> {
             s.topic(&topic)
                 .unwrap()
                 .partitions
                 .iter()
                 .filter(|p| p.leader != p.replicas[0])
-                .count()
+                .map(|p| (p.partition, p.leader, p.replicas[0]))
+                .collect()
         };
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert!(
-            preferred_elsewhere(&cluster.snapshot()) > 0,
-            "with automatic rebalance off, leadership stays moved"
-        );
+        // A window, not a wait: with automatic rebalance on, the controller would move
+        // leadership back at its next check (every 1 s in test_config); this spans one and a half.
+        let window = cluster.config().timings.leader_imbalance_check_interval * 3 / 2;
+        holds_for(
+            "leadership to stay moved with automatic rebalance off",
+            window,
+            || preferred_elsewhere(&cluster.snapshot()),
+            |moved| !moved.is_empty(),
+        )
+        .await;
         let moved = cluster.elect_preferred_leaders();
         assert!(!moved.is_empty());
         cluster
             .wait_until(
                 "every partition to be led by its preferred replica",
                 Duration::from_secs(5),
-                |s| preferred_elsewhere(s) == 0,
+                |s| preferred_elsewhere(s).is_empty(),
             )
             .await;
     })
