@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use kafka_sandbox::backend::ClusterControl;
 use kafka_sandbox::script::input::Scripted;
 use kafka_sandbox::script::{self, output::Output, registry, Session};
 
@@ -12,9 +11,9 @@ use crate::util::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_registered_function_is_documented_and_every_documented_one_exists() {
-    let cluster: Arc<dyn ClusterControl> = Arc::new(start(1).await);
+    let cluster = TestCluster::start(1).await;
     let handle = tokio::runtime::Handle::current();
-    let c = cluster.clone();
+    let c = cluster.control();
     let registered: BTreeSet<String> = tokio::task::spawn_blocking(move || {
         let session = Session::new(
             handle,
@@ -57,5 +56,4 @@ async fn every_registered_function_is_documented_and_every_documented_one_exists
         documented, registry_names,
         "docs/scripting.md headings vs the help registry"
     );
-    cluster.shutdown().await;
 }

@@ -8,7 +8,7 @@ use crate::util::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kcat_lists_three_brokers_and_a_replicated_topic_with_spread_leaders() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("failsafe-test-topic");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let bootstrap = cluster.bootstrap();
@@ -70,7 +70,6 @@ async fn kcat_lists_three_brokers_and_a_replicated_topic_with_spread_leaders() {
             led.values().all(|n| (2..=3).contains(n)),
             "each broker leads 2-3 partitions: {led:?}"
         );
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -78,7 +77,7 @@ async fn kcat_lists_three_brokers_and_a_replicated_topic_with_spread_leaders() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_acks_all_messages_come_back_exactly_once_in_order() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("exact");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let producer = producer(&cluster, "all");
@@ -119,7 +118,6 @@ async fn a_thousand_acks_all_messages_come_back_exactly_once_in_order() {
                 "partition {p} in order, no gaps"
             );
         }
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -144,7 +142,7 @@ async fn create_topics_reports_kafka_errors() {
     use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
     use rdkafka::types::RDKafkaErrorCode;
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let admin = admin(&cluster);
         let opts = AdminOptions::new();
         let name = unique("dup");
@@ -178,7 +176,6 @@ async fn create_topics_reports_kafka_errors() {
         let deleted = admin.delete_topics(&[&name], &opts).await.unwrap();
         assert!(deleted[0].is_ok());
         assert!(cluster.snapshot().topic(&name).is_none());
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -190,7 +187,7 @@ async fn kafka_python_produces_consumes_and_lists_offsets() {
         panic!("{python} is missing: install python3-kafka (see .ci/run)");
     }
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("py");
         let script = r#"
 import sys
@@ -227,7 +224,6 @@ print(len(values), sum(ends.values()), entries['min.insync.replicas'], by_time.o
         assert_eq!(stdout.trim(), "30 30 2 5 15");
         let snap = cluster.snapshot();
         assert_eq!(snap.topic(&topic).unwrap().min_insync_replicas, 2);
-        cluster.shutdown().await;
     })
     .await;
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use kafka_sandbox::backend::embedded::EmbeddedCluster;
-use kafka_sandbox::backend::snapshot::TopicSnapshot;
+use kafka_sandbox::backend::snapshot::{ClusterSnapshot, TopicSnapshot};
 
 use crate::util::*;
 
@@ -51,18 +51,14 @@ async fn produce_through(
 
 /// Waits until every replica of `topic` is back in sync, then checks nothing acknowledged is lost.
 async fn rejoins_and_nothing_lost(
-    cluster: &EmbeddedCluster,
+    cluster: &TestCluster,
     topic: &str,
     acked: &[String],
     what: &str,
 ) {
-    assert!(
-        cluster
-            .wait_for(Duration::from_secs(10), |_| fully_in_sync(cluster, topic))
-            .await,
-        "{what}: {}",
-        cluster.snapshot()
-    );
+    cluster
+        .wait_until(what, Duration::from_secs(10), |s| fully_in_sync(s, topic))
+        .await;
     assert_nothing_lost(cluster, topic, acked).await;
 }
 
@@ -79,7 +75,7 @@ async fn assert_nothing_lost(cluster: &EmbeddedCluster, topic: &str, acked: &[St
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_leader_elects_from_the_isr_and_loses_nothing() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("kill");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let mut acked = produce_through(&cluster, &topic, "before", 50).await;
@@ -103,16 +99,13 @@ async fn killing_a_leader_elects_from_the_isr_and_loses_nothing() {
             })
         };
         let session = cluster.config().timings.broker_session_timeout;
-        let moved = cluster
-            .wait_for(session + Duration::from_millis(1500), |s| {
-                led_by_others_from_old_isr(&before, s.topic(&topic).unwrap(), victim)
-            })
+        cluster
+            .wait_until(
+                "every partition to get a live leader from the old ISR",
+                session + Duration::from_millis(1500),
+                |s| led_by_others_from_old_isr(&before, s.topic(&topic).unwrap(), victim),
+            )
             .await;
-        assert!(
-            moved,
-            "every partition got a live leader from the old ISR: {}",
-            cluster.snapshot()
-        );
         let elapsed = killed_at.elapsed();
         assert!(
             elapsed >= session / 2,
@@ -132,7 +125,6 @@ async fn killing_a_leader_elects_from_the_isr_and_loses_nothing() {
         acked.extend(writer.await.unwrap());
         acked.extend(produce_through(&cluster, &topic, "after", 20).await);
         assert_nothing_lost(&cluster, &topic, &acked).await;
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -140,7 +132,7 @@ async fn killing_a_leader_elects_from_the_isr_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_controlled_stop_moves_leaders_without_waiting_for_a_timeout() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("stop");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let mut acked = produce_through(&cluster, &topic, "before", 30).await;
@@ -161,7 +153,6 @@ async fn a_controlled_stop_moves_leaders_without_waiting_for_a_timeout() {
         );
         acked.extend(produce_through(&cluster, &topic, "after", 30).await);
         assert_nothing_lost(&cluster, &topic, &acked).await;
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -169,7 +160,7 @@ async fn a_controlled_stop_moves_leaders_without_waiting_for_a_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_back() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("restart");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let victim = busiest_leader(&cluster, &topic);
@@ -183,47 +174,49 @@ async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_
             .collect();
         cluster.kill_broker(victim).await.unwrap();
         let session = cluster.config().timings.broker_session_timeout;
-        assert!(
-            cluster
-                .wait_for(session * 3, |s| s
-                    .topic(&topic)
-                    .unwrap()
-                    .partitions
-                    .iter()
-                    .all(|p| p.leader != victim))
-                .await
-        );
+        cluster
+            .wait_until(
+                "leadership to move off the killed broker",
+                session * 3,
+                |s| {
+                    s.topic(&topic)
+                        .unwrap()
+                        .partitions
+                        .iter()
+                        .all(|p| p.leader != victim)
+                },
+            )
+            .await;
         // Data written while it was away must be copied when it returns.
         let acked = produce_through(&cluster, &topic, "while-down", 40).await;
         cluster.start_broker(victim).await.unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
-                .await,
-            "the broker rejoined every ISR: {}",
-            cluster.snapshot()
-        );
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |s| {
+        cluster
+            .wait_until(
+                "the broker to rejoin every ISR",
+                Duration::from_secs(10),
+                |s| fully_in_sync(s, &topic),
+            )
+            .await;
+        cluster
+            .wait_until(
+                "the preferred leaders to be back",
+                Duration::from_secs(10),
+                |s| {
                     s.topic(&topic)
                         .unwrap()
                         .partitions
                         .iter()
                         .zip(&preferred)
                         .all(|(p, pref)| p.leader == *pref)
-                })
-                .await,
-            "preferred leaders are back: {}",
-            cluster.snapshot()
-        );
+                },
+            )
+            .await;
         let snap = cluster.snapshot();
         for p in &snap.topic(&topic).unwrap().partitions {
             let ends: BTreeSet<i64> = p.offsets.iter().map(|o| o.log_end_offset).collect();
             assert_eq!(ends.len(), 1, "all replicas hold the same log: {p:?}");
         }
         assert_nothing_lost(&cluster, &topic, &acked).await;
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -231,7 +224,7 @@ async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("minisr");
         create_topic(&cluster, &topic, 1, 3, &[("min.insync.replicas", "2")]).await;
         let leader = cluster.snapshot().topic(&topic).unwrap().partitions[0].leader;
@@ -241,17 +234,13 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
             .expect("three in sync");
         cluster.kill_broker(others[0]).await.unwrap();
         cluster.kill_broker(others[1]).await.unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |s| s
-                    .topic(&topic)
-                    .unwrap()
-                    .partitions[0]
-                    .isr
-                    == vec![leader])
-                .await,
-            "ISR shrank to the leader alone"
-        );
+        cluster
+            .wait_until(
+                "the ISR to shrink to the leader alone",
+                Duration::from_secs(10),
+                |s| s.topic(&topic).unwrap().partitions[0].isr == vec![leader],
+            )
+            .await;
         // librdkafka retries NOT_ENOUGH_REPLICAS until the message times out; with retries off
         // the broker's own error code reaches the application.
         let strict: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
@@ -281,7 +270,6 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
         send(&producer(&cluster, "1"), &topic, "k", "accepted")
             .await
             .expect("acks=1 succeeds");
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -289,29 +277,28 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pausing_a_broker_shrinks_the_isr_and_resuming_lets_it_back() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("pause");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let victim = 2;
         cluster.pause_broker(victim).unwrap();
         // Keep data flowing so the lag is real.
         let acked = produce_through(&cluster, &topic, "paused", 30).await;
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |s| {
+        cluster
+            .wait_until(
+                "the paused broker to leave every ISR like a crashed one",
+                Duration::from_secs(10),
+                |s| {
                     s.topic(&topic)
                         .unwrap()
                         .partitions
                         .iter()
                         .all(|p| !p.isr.contains(&victim) && p.leader != victim)
-                })
-                .await,
-            "a paused broker leaves every ISR like a crashed one: {}",
-            cluster.snapshot()
-        );
+                },
+            )
+            .await;
         cluster.resume_broker(victim).unwrap();
-        rejoins_and_nothing_lost(&cluster, &topic, &acked, "it rejoins after resuming: {}").await;
-        cluster.shutdown().await;
+        rejoins_and_nothing_lost(&cluster, &topic, &acked, "it to rejoin after resuming").await;
     })
     .await;
 }
@@ -319,25 +306,25 @@ async fn pausing_a_broker_shrinks_the_isr_and_resuming_lets_it_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_isolated_leader_is_replaced_and_rejoins_after_healing() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("isolate");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let victim = busiest_leader(&cluster, &topic);
         cluster.isolate_broker(victim).unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |s| {
+        cluster
+            .wait_until(
+                "the controller to fence the isolated broker and move its leadership",
+                Duration::from_secs(10),
+                |s| {
                     s.broker(victim).unwrap().fenced
                         && s.topic(&topic)
                             .unwrap()
                             .partitions
                             .iter()
                             .all(|p| p.leader != victim)
-                })
-                .await,
-            "the controller fenced the isolated broker and moved its leadership: {}",
-            cluster.snapshot()
-        );
+                },
+            )
+            .await;
         // Clients that still reach the isolated broker may be told stale metadata by it, as
         // with a real partitioned broker; this producer asks the healthy side.
         let healthy: Vec<String> = cluster
@@ -361,8 +348,7 @@ async fn an_isolated_leader_is_replaced_and_rejoins_after_healing() {
             acked.push(v);
         }
         cluster.heal_broker(victim).unwrap();
-        rejoins_and_nothing_lost(&cluster, &topic, &acked, "healed broker rejoins: {}").await;
-        cluster.shutdown().await;
+        rejoins_and_nothing_lost(&cluster, &topic, &acked, "the healed broker to rejoin").await;
     })
     .await;
 }
@@ -370,7 +356,7 @@ async fn an_isolated_leader_is_replaced_and_rejoins_after_healing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unclean_leader_election_really_loses_acknowledged_messages() {
     bounded(async {
-        let cluster = start(2).await;
+        let cluster = TestCluster::start(2).await;
         let topic = unique("unclean");
         create_topic(
             &cluster,
@@ -388,39 +374,33 @@ async fn unclean_leader_election_really_loses_acknowledged_messages() {
         let safe = produce_through(&cluster, &topic, "replicated", 10).await;
         // The follower dies; the leader carries on alone and acknowledges more.
         cluster.kill_broker(follower).await.unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |s| s
-                    .topic(&topic)
-                    .unwrap()
-                    .partitions[0]
-                    .isr
-                    == vec![leader])
-                .await
-        );
+        cluster
+            .wait_until(
+                "the ISR to shrink to the leader alone",
+                Duration::from_secs(10),
+                |s| s.topic(&topic).unwrap().partitions[0].isr == vec![leader],
+            )
+            .await;
         let doomed = produce_through(&cluster, &topic, "leader-only", 10).await;
         // Now the leader dies and the stale follower comes back: with unclean election it leads.
         cluster.kill_broker(leader).await.unwrap();
         cluster.start_broker(follower).await.unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |s| s
-                    .topic(&topic)
-                    .unwrap()
-                    .partitions[0]
-                    .leader
-                    == follower)
-                .await,
-            "the out-of-sync replica became leader: {}",
-            cluster.snapshot()
-        );
+        cluster
+            .wait_until(
+                "the out-of-sync replica to become leader",
+                Duration::from_secs(10),
+                |s| s.topic(&topic).unwrap().partitions[0].leader == follower,
+            )
+            .await;
         let after = produce_through(&cluster, &topic, "new-history", 5).await;
         cluster.start_broker(leader).await.unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
-                .await
-        );
+        cluster
+            .wait_until(
+                "every replica to be back in sync",
+                Duration::from_secs(10),
+                |s| fully_in_sync(s, &topic),
+            )
+            .await;
         let got = consume_async(&cluster, &topic, 1, safe.len() + after.len() + doomed.len()).await;
         let values: Vec<&str> = got.iter().map(|c| c.value.as_str()).collect();
         let expected: Vec<&str> = safe.iter().chain(&after).map(String::as_str).collect();
@@ -439,7 +419,6 @@ async fn unclean_leader_election_really_loses_acknowledged_messages() {
             BTreeSet::from([15]),
             "the old leader truncated its extra records"
         );
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -449,42 +428,48 @@ async fn preferred_leaders_come_back_on_demand_when_automatic_rebalance_is_off()
     bounded(async {
         let mut config = test_config(3);
         config.topic_defaults.auto_leader_rebalance = false;
-        let cluster = EmbeddedCluster::start(config).await.unwrap();
+        let cluster = TestCluster::start_with(config).await;
         let topic = unique("elect");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let victim = busiest_leader(&cluster, &topic);
         cluster.stop_broker(victim).await.unwrap();
         cluster.start_broker(victim).await.unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |_| fully_in_sync(&cluster, &topic))
-                .await
-        );
-        let preferred_elsewhere = |c: &EmbeddedCluster| {
-            c.snapshot()
-                .topic(&topic)
+        cluster
+            .wait_until(
+                "every replica to be back in sync",
+                Duration::from_secs(10),
+                |s| fully_in_sync(s, &topic),
+            )
+            .await;
+        // (partition, leader, preferred leader) of each partition not led by its preferred one.
+        let preferred_elsewhere = |s: &ClusterSnapshot| -> Vec<(i32, i32, i32)> {
+            s.topic(&topic)
                 .unwrap()
                 .partitions
                 .iter()
                 .filter(|p| p.leader != p.replicas[0])
-                .count()
+                .map(|p| (p.partition, p.leader, p.replicas[0]))
+                .collect()
         };
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert!(
-            preferred_elsewhere(&cluster) > 0,
-            "with automatic rebalance off, leadership stays moved"
-        );
+        // A window, not a wait: with automatic rebalance on, the controller would move
+        // leadership back at its next check (every 1 s in test_config); this spans one and a half.
+        let window = cluster.config().timings.leader_imbalance_check_interval * 3 / 2;
+        holds_for(
+            "leadership to stay moved with automatic rebalance off",
+            window,
+            || preferred_elsewhere(&cluster.snapshot()),
+            |moved| !moved.is_empty(),
+        )
+        .await;
         let moved = cluster.elect_preferred_leaders();
         assert!(!moved.is_empty());
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(5), |_| preferred_elsewhere(&cluster)
-                    == 0)
-                .await,
-            "every partition led by its preferred replica: {}",
-            cluster.snapshot()
-        );
-        cluster.shutdown().await;
+        cluster
+            .wait_until(
+                "every partition to be led by its preferred replica",
+                Duration::from_secs(5),
+                |s| preferred_elsewhere(s).is_empty(),
+            )
+            .await;
     })
     .await;
 }

@@ -4,10 +4,33 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::members::{eventually, Member, SESSION_TIMEOUT_MS};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::members::{Member, SESSION_TIMEOUT_MS};
+use kafka_sandbox::backend::snapshot::ClusterSnapshot;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
 use crate::util::*;
+
+/// The group's state as its coordinator reports it (ListGroups + DescribeGroups), e.g.
+/// "Stable", or what went wrong asking.
+fn group_state(cluster: &TestCluster, group: &str) -> String {
+    let client: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .create()
+        .expect("client");
+    match client.fetch_group_list(Some(group), Duration::from_secs(5)) {
+        Ok(list) => list
+            .groups()
+            .iter()
+            .find(|g| g.name() == group)
+            .map_or_else(|| "not listed".to_string(), |g| g.state().to_string()),
+        Err(e) => format!("DescribeGroups failed: {e}"),
+    }
+}
 
 /// Produces `values` keyed by themselves (so they spread over partitions) and waits for acks.
 async fn produce_keyed(
@@ -21,37 +44,62 @@ async fn produce_keyed(
     }
 }
 
-/// Waits until `members` together have received every one of `values`.
+/// Waits until `members` together have received every one of `values`; a timeout lists the
+/// ones still missing.
 async fn assert_all_arrive(members: &[&Member], values: &[String], what: &str) {
-    let arrived = eventually(Duration::from_secs(20), || {
-        let got: BTreeSet<String> = members.iter().flat_map(|m| m.values()).collect();
-        values.iter().all(|v| got.contains(v))
-    })
+    wait_for(
+        what,
+        Duration::from_secs(20),
+        || {
+            let got: BTreeSet<String> = members.iter().flat_map(|m| m.values()).collect();
+            values
+                .iter()
+                .filter(|v| !got.contains(*v))
+                .cloned()
+                .collect::<Vec<_>>()
+        },
+        |missing| missing.is_empty(),
+    )
     .await;
-    assert!(arrived, "{what}");
 }
 
 fn batch(tag: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{tag}-{i}")).collect()
 }
 
-fn sizes(members: &[&Member]) -> Vec<usize> {
-    let mut s: Vec<usize> = members.iter().map(|m| m.assignment().len()).collect();
+/// The partitions each member owns now.
+fn assignments(members: &[&Member]) -> Vec<BTreeSet<i32>> {
+    members.iter().map(|m| m.assignment()).collect()
+}
+
+/// How many partitions each member owns, ascending.
+fn sizes(assignments: &[BTreeSet<i32>]) -> Vec<usize> {
+    let mut s: Vec<usize> = assignments.iter().map(BTreeSet::len).collect();
     s.sort();
     s
 }
 
-fn all_partitions_owned_once(members: &[&Member], partitions: i32) -> bool {
-    let mut owned = Vec::new();
-    for m in members {
-        owned.extend(m.assignment());
-    }
+/// True if partitions `0..partitions` are each owned by exactly one member.
+fn all_partitions_owned_once(assignments: &[BTreeSet<i32>], partitions: i32) -> bool {
+    let mut owned: Vec<i32> = assignments.iter().flatten().copied().collect();
     owned.sort();
     owned == (0..partitions).collect::<Vec<_>>()
 }
 
+/// Every value `members` received, sorted, duplicates kept.
+fn sorted_values(members: &[&Member]) -> Vec<String> {
+    let mut all: Vec<String> = members.iter().flat_map(|m| m.values()).collect();
+    all.sort();
+    all
+}
+
+/// How many records `members` received in all.
+fn received_count(members: &[&Member]) -> usize {
+    members.iter().map(|m| m.received().len()).sum()
+}
+
 async fn load_sharing_with(strategy: &str) {
-    let cluster = start(3).await;
+    let cluster = TestCluster::start(3).await;
     let topic = unique("share");
     let group = unique("test-group");
     create_topic(&cluster, &topic, 8, 3, &[]).await;
@@ -60,38 +108,37 @@ async fn load_sharing_with(strategy: &str) {
         .map(|_| Member::start(&cluster.bootstrap(), &topic, &group, &opts, false))
         .collect();
     let refs: Vec<&Member> = members.iter().collect();
-    assert!(
-        eventually(Duration::from_secs(20), || sizes(&refs) == vec![2, 3, 3]
-            && all_partitions_owned_once(&refs, 8))
-        .await,
-        "{strategy}: partitions split 3/3/2, got {:?}",
-        refs.iter().map(|m| m.assignment()).collect::<Vec<_>>()
-    );
+    wait_for(
+        &format!("{strategy}: the partitions to split 3/3/2"),
+        Duration::from_secs(20),
+        || assignments(&refs),
+        |a| sizes(a) == vec![2, 3, 3] && all_partitions_owned_once(a, 8),
+    )
+    .await;
     let values = batch("msg", 120);
     produce_keyed(&cluster, &topic, &values).await;
-    assert!(
-        eventually(Duration::from_secs(20), || refs
-            .iter()
-            .map(|m| m.received().len())
-            .sum::<usize>()
-            >= 120)
-        .await
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut all: Vec<String> = refs.iter().flat_map(|m| m.values()).collect();
-    all.sort();
+    wait_for(
+        &format!("{strategy}: 120 records to arrive"),
+        Duration::from_secs(20),
+        || received_count(&refs),
+        |n| *n >= 120,
+    )
+    .await;
     let mut want = values.clone();
     want.sort();
-    assert_eq!(
-        all, want,
-        "{strategy}: every message delivered to exactly one member"
-    );
+    // A window, not a wait: a duplicate delivery would show up after the count was reached.
+    holds_for(
+        &format!("{strategy}: every message to be delivered to exactly one member"),
+        Duration::from_millis(300),
+        || sorted_values(&refs),
+        |all| *all == want,
+    )
+    .await;
     assert!(
         refs.iter().all(|m| !m.received().is_empty()),
         "{strategy}: every member got a share"
     );
     drop(members);
-    cluster.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -106,7 +153,7 @@ async fn one_group_shares_the_partitions_with_range_and_roundrobin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_groups_each_receive_every_message() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("pubsub");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let members: Vec<Member> = (0..3)
@@ -120,26 +167,29 @@ async fn three_groups_each_receive_every_message() {
                 )
             })
             .collect();
-        assert!(
-            eventually(Duration::from_secs(20), || members
-                .iter()
-                .all(|m| m.assignment().len() == 8))
-            .await
-        );
+        let refs: Vec<&Member> = members.iter().collect();
+        wait_for(
+            "each group's only member to own all 8 partitions",
+            Duration::from_secs(20),
+            || sizes(&assignments(&refs)),
+            |s| *s == vec![8, 8, 8],
+        )
+        .await;
         let values = batch("hello", 30);
         produce_keyed(&cluster, &topic, &values).await;
         let want: BTreeSet<String> = values.into_iter().collect();
-        assert!(
-            eventually(Duration::from_secs(20), || members.iter().all(|m| m
-                .values()
-                .into_iter()
-                .collect::<BTreeSet<_>>()
-                == want))
-            .await,
-            "each group got every message"
-        );
+        wait_for(
+            "each group to get every message",
+            Duration::from_secs(20),
+            || {
+                refs.iter()
+                    .map(|m| m.values().into_iter().collect::<BTreeSet<_>>())
+                    .collect::<Vec<_>>()
+            },
+            |got| got.iter().all(|g| *g == want),
+        )
+        .await;
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -147,30 +197,31 @@ async fn three_groups_each_receive_every_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_clean_close_hands_its_partitions_over_within_a_second() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("leave");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let mut members: Vec<Member> = (0..3)
             .map(|_| Member::start(&cluster.bootstrap(), &topic, &group, &[], false))
             .collect();
-        assert!(
-            eventually(Duration::from_secs(20), || sizes(
-                &members.iter().collect::<Vec<_>>()
-            ) == vec![2, 3, 3])
-            .await
-        );
+        wait_for(
+            "the partitions to split 3/3/2",
+            Duration::from_secs(20),
+            || assignments(&members.iter().collect::<Vec<_>>()),
+            |a| sizes(a) == vec![2, 3, 3],
+        )
+        .await;
         let leaving = members.pop().unwrap();
         let closed_at = Instant::now();
         leaving.close();
         let survivors: Vec<&Member> = members.iter().collect();
-        assert!(
-            eventually(Duration::from_secs(5), || all_partitions_owned_once(
-                &survivors, 8
-            ))
-            .await,
-            "survivors own everything"
-        );
+        wait_for(
+            "the survivors to own every partition",
+            Duration::from_secs(5),
+            || assignments(&survivors),
+            |a| all_partitions_owned_once(a, 8),
+        )
+        .await;
         let took = closed_at.elapsed();
         assert!(
             took < Duration::from_millis(1500),
@@ -185,7 +236,6 @@ async fn a_clean_close_hands_its_partitions_over_within_a_second() {
         )
         .await;
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -193,7 +243,7 @@ async fn a_clean_close_hands_its_partitions_over_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_member_is_replaced_after_its_session_timeout_and_nothing_committed_is_lost() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("crash");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
@@ -217,26 +267,24 @@ async fn a_crashed_member_is_replaced_after_its_session_timeout_and_nothing_comm
             .spawn()
             .expect("kcat is installed");
         let refs: Vec<&Member> = members.iter().collect();
-        assert!(
-            eventually(Duration::from_secs(20), || refs
-                .iter()
-                .map(|m| m.assignment().len())
-                .sum::<usize>()
-                == 5
-                || refs.iter().map(|m| m.assignment().len()).sum::<usize>() == 6)
-            .await
-        );
+        wait_for(
+            "kcat to join and take its share (the other two own 5 or 6 of 8)",
+            Duration::from_secs(20),
+            || assignments(&refs),
+            |a| matches!(a.iter().map(BTreeSet::len).sum::<usize>(), 5 | 6),
+        )
+        .await;
         let before = batch("before-crash", 40);
         produce_keyed(&cluster, &topic, &before).await;
         crasher.kill().await.unwrap();
         let crashed_at = Instant::now();
-        assert!(
-            eventually(Duration::from_secs(15), || all_partitions_owned_once(
-                &refs, 8
-            ))
-            .await,
-            "survivors own everything"
-        );
+        wait_for(
+            "the survivors to own every partition",
+            Duration::from_secs(15),
+            || assignments(&refs),
+            |a| all_partitions_owned_once(a, 8),
+        )
+        .await;
         let took = crashed_at.elapsed();
         assert!(
             took >= Duration::from_millis(SESSION_TIMEOUT_MS / 2),
@@ -250,7 +298,6 @@ async fn a_crashed_member_is_replaced_after_its_session_timeout_and_nothing_comm
         produce_keyed(&cluster, &topic, &after).await;
         assert_all_arrive(&refs, &after, "messages after the crash arrive").await;
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -259,60 +306,76 @@ async fn a_crashed_member_is_replaced_after_its_session_timeout_and_nothing_comm
 async fn the_group_survives_the_loss_of_its_coordinator_with_committed_offsets_intact() {
     use kafka_sandbox::cluster::group::{partition_for, OFFSETS_TOPIC};
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("coord");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 4, 3, &[]).await;
         let first = batch("first", 40);
         produce_keyed(&cluster, &topic, &first).await;
         let member = Member::start(&cluster.bootstrap(), &topic, &group, &[], true);
-        assert!(eventually(Duration::from_secs(20), || member.received().len() >= 40).await);
-        let coordinator = |c: &kafka_sandbox::backend::embedded::EmbeddedCluster| {
-            let snap = c.snapshot();
-            let t = snap
-                .topic(OFFSETS_TOPIC)
-                .expect("offsets topic exists")
-                .clone();
+        wait_for(
+            "the member to read the first 40",
+            Duration::from_secs(20),
+            || member.received().len(),
+            |n| *n >= 40,
+        )
+        .await;
+        let coordinator = |snap: &ClusterSnapshot| {
+            let t = snap.topic(OFFSETS_TOPIC).expect("offsets topic exists");
             t.partitions[partition_for(&group, t.partitions.len() as i32) as usize].leader
         };
-        let old = coordinator(&cluster);
+        let old = coordinator(&cluster.snapshot());
         cluster.kill_broker(old).await.unwrap();
-        assert!(
-            cluster
-                .wait_for(Duration::from_secs(10), |_| {
-                    let c = coordinator(&cluster);
+        cluster
+            .wait_until(
+                "the offsets partition to get a new leader",
+                Duration::from_secs(10),
+                |s| {
+                    let c = coordinator(s);
                     c > 0 && c != old
-                })
-                .await,
-            "the offsets partition got a new leader"
-        );
+                },
+            )
+            .await;
         let second = batch("second", 40);
         produce_keyed(&cluster, &topic, &second).await;
-        assert!(
-            eventually(Duration::from_secs(30), || {
+        wait_for(
+            "the member to keep consuming through the new coordinator",
+            Duration::from_secs(30),
+            || {
                 let got: BTreeSet<String> = member.values().into_iter().collect();
-                second.iter().all(|v| got.contains(v))
-            })
-            .await,
-            "the member keeps consuming through the new coordinator"
-        );
+                second
+                    .iter()
+                    .filter(|v| !got.contains(*v))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            },
+            |missing| missing.is_empty(),
+        )
+        .await;
         drop(member);
         // A new member of the same group resumes from the committed offsets: nothing re-read, nothing skipped.
         let third = batch("third", 20);
         produce_keyed(&cluster, &topic, &third).await;
         let successor = Member::start(&cluster.bootstrap(), &topic, &group, &[], true);
-        assert!(eventually(Duration::from_secs(30), || successor.received().len() >= 20).await);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut got = successor.values();
-        got.sort();
+        wait_for(
+            "the successor to read 20 records",
+            Duration::from_secs(30),
+            || successor.received().len(),
+            |n| *n >= 20,
+        )
+        .await;
         let mut want = third.clone();
         want.sort();
-        assert_eq!(
-            got, want,
-            "the successor starts exactly at the committed offsets"
-        );
+        // A window, not a wait: records re-read from before the committed offsets would arrive
+        // on top of the 20.
+        holds_for(
+            "the successor to start exactly at the committed offsets",
+            Duration::from_millis(500),
+            || sorted_values(&[&successor]),
+            |got| *got == want,
+        )
+        .await;
         drop(successor);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -320,7 +383,7 @@ async fn the_group_survives_the_loss_of_its_coordinator_with_committed_offsets_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cooperative_sticky_survivors_keep_their_partitions() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("sticky");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
@@ -328,27 +391,25 @@ async fn cooperative_sticky_survivors_keep_their_partitions() {
         let mut members: Vec<Member> = (0..3)
             .map(|_| Member::start(&cluster.bootstrap(), &topic, &group, &opts, false))
             .collect();
-        assert!(
-            eventually(Duration::from_secs(20), || sizes(
-                &members.iter().collect::<Vec<_>>()
-            ) == vec![2, 3, 3]
-                && all_partitions_owned_once(
-                    &members.iter().collect::<Vec<_>>(),
-                    8
-                ))
-            .await
-        );
+        wait_for(
+            "the partitions to split 3/3/2",
+            Duration::from_secs(20),
+            || assignments(&members.iter().collect::<Vec<_>>()),
+            |a| sizes(a) == vec![2, 3, 3] && all_partitions_owned_once(a, 8),
+        )
+        .await;
         let leaving = members.pop().unwrap();
         let departed = leaving.assignment();
         let kept: Vec<BTreeSet<i32>> = members.iter().map(|m| m.assignment()).collect();
         leaving.close();
         let refs: Vec<&Member> = members.iter().collect();
-        assert!(
-            eventually(Duration::from_secs(10), || all_partitions_owned_once(
-                &refs, 8
-            ))
-            .await
-        );
+        wait_for(
+            "the survivors to own every partition",
+            Duration::from_secs(10),
+            || assignments(&refs),
+            |a| all_partitions_owned_once(a, 8),
+        )
+        .await;
         for (m, before) in refs.iter().zip(&kept) {
             assert!(
                 m.assignment().is_superset(before),
@@ -366,54 +427,150 @@ async fn cooperative_sticky_survivors_keep_their_partitions() {
             "only the departed member's partitions moved"
         );
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
+}
+
+/// A kcat group member (`kcat -G`) whose output is collected line by line as it prints:
+/// messages on stdout, rebalances on stderr.
+struct KcatMember {
+    child: tokio::process::Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl KcatMember {
+    fn start(bootstrap: &str, group: &str, topic: &str) -> Self {
+        let mut child = tokio::process::Command::new("kcat")
+            .args(["-u", "-b", bootstrap, "-G", group])
+            .args(["-X", "heartbeat.interval.ms=300"])
+            .args(["-X", "auto.offset.reset=earliest", topic])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kcat is installed");
+        let (stdout, stderr) = (Arc::default(), Arc::default());
+        let readers = vec![
+            collect_lines(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+            collect_lines(child.stderr.take().unwrap(), Arc::clone(&stderr)),
+        ];
+        Self {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// The messages printed so far.
+    fn messages(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// The latest rebalance it reported ("... rebalanced ...: assigned: t [0], t [3]" or
+    /// "...: revoked: ...").
+    fn last_rebalance(&self) -> Option<String> {
+        let stderr = self.stderr.lock().unwrap();
+        stderr.iter().rfind(|l| l.contains("rebalanced")).cloned()
+    }
+
+    /// How many partitions of `topic` its latest rebalance report gave it.
+    fn owned(&self, topic: &str) -> usize {
+        self.last_rebalance()
+            .filter(|l| l.contains("assigned:"))
+            .map_or(0, |l| l.matches(&format!("{topic} [")).count())
+    }
+
+    /// Kills kcat and returns all it printed: (stdout lines, stderr lines).
+    async fn kill(mut self) -> (Vec<String>, Vec<String>) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        for reader in self.readers.drain(..) {
+            reader.await.expect("reader");
+        }
+        let out = std::mem::take(&mut *self.stdout.lock().unwrap());
+        let err = std::mem::take(&mut *self.stderr.lock().unwrap());
+        (out, err)
+    }
+}
+
+/// Appends each line read from `pipe` to `lines` until the pipe closes.
+fn collect_lines(
+    pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    lines: Arc<Mutex<Vec<String>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            lines.lock().unwrap().push(line);
+        }
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kcat_members_share_partitions_and_print_their_rebalances() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("kcatg");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
-        let mut children = Vec::new();
-        for _ in 0..3 {
-            children.push(
-                tokio::process::Command::new("kcat")
-                    .args([
-                        "-u",
-                        "-b",
-                        &cluster.bootstrap(),
-                        "-G",
-                        &group,
-                        "-X",
-                        "heartbeat.interval.ms=300",
-                    ])
-                    .args(["-X", "auto.offset.reset=earliest", &topic])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .expect("kcat is installed"),
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut kcats = Vec::new();
+        for i in 0..3 {
+            let kcat = KcatMember::start(&cluster.bootstrap(), &group, &topic);
+            // One at a time: each join is a rebalance of its own, printed by every member.
+            wait_for(
+                &format!("kcat {i} to join and print its assignment"),
+                Duration::from_secs(20),
+                || kcat.last_rebalance(),
+                |last| last.as_deref().is_some_and(|l| l.contains("assigned:")),
+            )
+            .await;
+            kcats.push(kcat);
         }
+        let owned = |kcats: &[KcatMember]| -> Vec<usize> {
+            kcats.iter().map(|k| k.owned(&topic)).collect()
+        };
+        wait_for(
+            "the group to settle with the 8 partitions split 3/3/2",
+            Duration::from_secs(20),
+            || owned(&kcats),
+            |n| n.iter().sum::<usize>() == 8 && n.iter().all(|n| *n >= 2),
+        )
+        .await;
         let values = batch("k", 24);
         produce_keyed(&cluster, &topic, &values).await;
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        let mut want = values.clone();
+        want.sort();
+        let printed = |kcats: &[KcatMember]| -> Vec<String> {
+            let mut all: Vec<String> = kcats.iter().flat_map(KcatMember::messages).collect();
+            all.sort();
+            all
+        };
+        wait_for(
+            "the kcats to print 24 messages",
+            Duration::from_secs(20),
+            || printed(&kcats),
+            |got| got.len() >= 24,
+        )
+        .await;
+        // A window, not a wait: a duplicate print, or a rebalance that could cause one, would
+        // show within it (members heartbeat every 300 ms).
+        holds_for(
+            "each message to be printed once and the assignment to stay put",
+            Duration::from_secs(1),
+            || (printed(&kcats), owned(&kcats)),
+            |(got, n)| *got == want && n.iter().sum::<usize>() == 8,
+        )
+        .await;
         let mut outputs = Vec::new();
-        for mut child in children {
-            let _ = child.start_kill();
-            let out = child.wait_with_output().await.unwrap();
-            outputs.push((
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            ));
+        for kcat in kcats {
+            outputs.push(kcat.kill().await);
         }
         let mut final_assignment: BTreeMap<usize, String> = BTreeMap::new();
         for (i, (_, err)) in outputs.iter().enumerate() {
+            let err = err.join("\n");
             assert!(
                 err.contains("rebalanced") && err.contains("assigned:"),
                 "member {i} printed no rebalance: {err}"
@@ -430,15 +587,9 @@ async fn kcat_members_share_partitions_and_print_their_rebalances() {
             owned, 8,
             "the last assignments cover all 8 partitions: {final_assignment:?}"
         );
-        let mut got: Vec<String> = outputs
-            .iter()
-            .flat_map(|(out, _)| out.lines().map(str::to_string).collect::<Vec<_>>())
-            .collect();
+        let mut got: Vec<String> = outputs.into_iter().flat_map(|(out, _)| out).collect();
         got.sort();
-        let mut want = values.clone();
-        want.sort();
         assert_eq!(got, want, "each message printed by exactly one kcat");
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -446,14 +597,20 @@ async fn kcat_members_share_partitions_and_print_their_rebalances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn describe_and_list_groups_through_kafka_python() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("described");
         let group = unique("test-group");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         let members: Vec<Member> = (0..2)
             .map(|i| Member::start(&cluster.bootstrap(), &topic, &group, &[("client.id", if i == 0 { "alpha" } else { "beta" })], false))
             .collect();
-        assert!(eventually(Duration::from_secs(20), || all_partitions_owned_once(&members.iter().collect::<Vec<_>>(), 8)).await);
+        wait_for(
+            "the two members to own every partition",
+            Duration::from_secs(20),
+            || assignments(&members.iter().collect::<Vec<_>>()),
+            |a| all_partitions_owned_once(a, 8),
+        )
+        .await;
         let script = r#"
 import sys
 from kafka.admin import KafkaAdminClient
@@ -487,7 +644,6 @@ print(a.describe_consumer_groups([sys.argv[2]])[0].state, [str(e[1].__name__) fo
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(stdout.trim(), "Empty ['NoError'] False");
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -495,7 +651,7 @@ print(a.describe_consumer_groups([sys.argv[2]])[0].state, [str(e[1].__name__) fo
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_group_started_from_the_end_sees_only_new_messages() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("from-end");
         create_topic(&cluster, &topic, 8, 3, &[]).await;
         produce_keyed(&cluster, &topic, &batch("old", 30)).await;
@@ -503,23 +659,59 @@ async fn a_group_started_from_the_end_sees_only_new_messages() {
             &cluster.bootstrap(),
             &topic,
             &unique("g"),
-            &[("auto.offset.reset", "latest")],
+            &[
+                ("auto.offset.reset", "latest"),
+                ("statistics.interval.ms", "100"),
+            ],
             false,
         );
-        assert!(eventually(Duration::from_secs(20), || member.assignment().len() == 8).await);
-        // Assignment is not enough: wait until every partition's position is resolved to the end.
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        wait_for(
+            "the member to own all 8 partitions",
+            Duration::from_secs(20),
+            || member.assignment(),
+            |a| a.len() == 8,
+        )
+        .await;
+        // Assignment is not enough: "latest" is resolved per partition afterwards. Wait until
+        // the member fetches every partition from its end (the high watermark, after the acks).
+        let ends: BTreeMap<i32, i64> = cluster
+            .snapshot()
+            .topic(&topic)
+            .unwrap()
+            .partitions
+            .iter()
+            .map(|p| {
+                let leader = p.offsets.iter().find(|o| o.broker == p.leader).unwrap();
+                (p.partition, leader.high_watermark)
+            })
+            .collect();
+        wait_for(
+            "the member to fetch every partition from its end",
+            Duration::from_secs(20),
+            || member.fetch_positions(),
+            |positions| *positions == ends,
+        )
+        .await;
         let new = batch("new", 30);
         produce_keyed(&cluster, &topic, &new).await;
-        assert!(eventually(Duration::from_secs(20), || member.received().len() >= 30).await);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut got = member.values();
-        got.sort();
+        wait_for(
+            "30 records to arrive",
+            Duration::from_secs(20),
+            || member.received().len(),
+            |n| *n >= 30,
+        )
+        .await;
         let mut want = new.clone();
         want.sort();
-        assert_eq!(got, want, "only messages produced after the group started");
+        // A window, not a wait: old records delivered late would arrive on top of the 30.
+        holds_for(
+            "only messages produced after the group started to arrive",
+            Duration::from_millis(300),
+            || sorted_values(&[&member]),
+            |got| *got == want,
+        )
+        .await;
         drop(member);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -527,7 +719,7 @@ async fn a_group_started_from_the_end_sees_only_new_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_member_that_stops_polling_is_removed_after_max_poll_interval() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("stuck");
         let group = unique("g");
         create_topic(&cluster, &topic, 4, 3, &[]).await;
@@ -535,26 +727,27 @@ async fn a_member_that_stops_polling_is_removed_after_max_poll_interval() {
         let members: Vec<Member> = (0..2)
             .map(|_| Member::start(&cluster.bootstrap(), &topic, &group, &opts, false))
             .collect();
-        assert!(
-            eventually(Duration::from_secs(20), || sizes(
-                &members.iter().collect::<Vec<_>>()
-            ) == vec![2, 2])
-            .await
-        );
+        wait_for(
+            "the partitions to split 2/2",
+            Duration::from_secs(20),
+            || assignments(&members.iter().collect::<Vec<_>>()),
+            |a| sizes(a) == vec![2, 2],
+        )
+        .await;
         members[1].stall();
         let stalled_at = Instant::now();
-        assert!(
-            eventually(Duration::from_secs(15), || members[0].assignment().len()
-                == 4)
-            .await,
-            "the polling member takes over every partition"
-        );
+        wait_for(
+            "the polling member to take over every partition",
+            Duration::from_secs(15),
+            || members[0].assignment(),
+            |a| a.len() == 4,
+        )
+        .await;
         assert!(
             stalled_at.elapsed() >= Duration::from_millis(3000),
             "not before max.poll.interval.ms"
         );
         drop(members);
-        cluster.shutdown().await;
     })
     .await;
 }
@@ -562,7 +755,7 @@ async fn a_member_that_stops_polling_is_removed_after_max_poll_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_a_rebalance() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let topic = unique("static");
         let group = unique("g");
         create_topic(&cluster, &topic, 4, 3, &[]).await;
@@ -580,13 +773,21 @@ async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_
             &[("group.instance.id", "b")],
             false,
         );
-        assert!(
-            eventually(Duration::from_secs(20), || a.assignment().len() == 2
-                && b.assignment().len() == 2)
-            .await
-        );
-        let (kept_a, kept_b) = (a.assignment(), b.assignment());
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Stable at the coordinator with both assignments seen: no rebalance is under way, so
+        // a's count of rebalances is final.
+        let (kept_a, kept_b, _) = wait_for(
+            "the partitions to split 2/2 in a stable group",
+            Duration::from_secs(20),
+            || {
+                (
+                    a.assignment(),
+                    b.assignment(),
+                    group_state(&cluster, &group),
+                )
+            },
+            |(a, b, state)| a.len() == 2 && b.len() == 2 && state == "Stable",
+        )
+        .await;
         let rebalances_of_a = a.rebalances();
         b.close(); // a static member does not send LeaveGroup on close
         let b = Member::start(
@@ -596,23 +797,22 @@ async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_
             &[("group.instance.id", "b")],
             false,
         );
-        assert!(
-            eventually(Duration::from_secs(10), || b.assignment() == kept_b).await,
-            "same partitions back"
-        );
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        assert_eq!(
-            a.assignment(),
-            kept_a,
-            "the other member kept its partitions"
-        );
-        assert_eq!(
-            a.rebalances(),
-            rebalances_of_a,
-            "and saw no rebalance at all"
-        );
+        wait_for(
+            "the restarted member to get the same partitions back",
+            Duration::from_secs(10),
+            || b.assignment(),
+            |got| *got == kept_b,
+        )
+        .await;
+        // A window, not a wait: a rebalance the restart caused late would show here.
+        holds_for(
+            "the other member to keep its partitions and see no rebalance at all",
+            Duration::from_millis(1000),
+            || (a.assignment(), a.rebalances()),
+            |(assignment, rebalances)| *assignment == kept_a && *rebalances == rebalances_of_a,
+        )
+        .await;
         drop((a, b));
-        cluster.shutdown().await;
     })
     .await;
 }

@@ -25,7 +25,7 @@ async fn expect_closed(addr: std::net::SocketAddr, bytes: &[u8], half_close: boo
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_frames_close_only_their_connection() {
     bounded(async {
-        let cluster = start(3).await;
+        let cluster = TestCluster::start(3).await;
         let addr = cluster.broker_addr(1).unwrap();
         // A healthy client connected before the garbage.
         let topic = unique("survivor");
@@ -79,7 +79,6 @@ async fn malformed_frames_close_only_their_connection() {
             got.iter().map(|c| c.value.as_str()).collect::<Vec<_>>(),
             vec!["before", "after"]
         );
-        cluster.shutdown().await;
     })
     .await;
 }

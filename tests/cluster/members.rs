@@ -1,7 +1,7 @@
 //! A group consumer for tests: a real rdkafka `BaseConsumer` polling on its own thread,
 //! recording what it received and which partitions it owns.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 use std::sync::atomic::AtomicUsize;
 
@@ -18,12 +19,30 @@ use crate::util::Consumed;
 /// Settings every test member uses: short sessions and frequent heartbeats.
 pub const SESSION_TIMEOUT_MS: u64 = 3000;
 
-/// Counts the rebalances librdkafka reports to the application.
-struct Counting(Arc<AtomicUsize>);
-impl ClientContext for Counting {}
-impl ConsumerContext for Counting {
+/// Counts the rebalances librdkafka reports to the application and, when statistics are on,
+/// keeps where it fetches each partition of `topic` from.
+struct Observing {
+    topic: String,
+    rebalances: Arc<AtomicUsize>,
+    fetching: Arc<Mutex<BTreeMap<i32, i64>>>,
+}
+impl ClientContext for Observing {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        // "active": the start offset is resolved and the partition is being fetched from it.
+        *self.fetching.lock().unwrap() = topic
+            .partitions
+            .values()
+            .filter(|p| p.partition >= 0 && p.fetch_state == "active")
+            .map(|p| (p.partition, p.next_offset))
+            .collect();
+    }
+}
+impl ConsumerContext for Observing {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.rebalances.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -32,6 +51,7 @@ pub struct Member {
     stop: Arc<AtomicBool>,
     stalled: Arc<AtomicBool>,
     rebalances: Arc<AtomicUsize>,
+    fetching: Arc<Mutex<BTreeMap<i32, i64>>>,
     received: Arc<Mutex<Vec<Consumed>>>,
     assignment: Arc<Mutex<BTreeSet<i32>>>,
     thread: Option<JoinHandle<()>>,
@@ -64,8 +84,13 @@ impl Member {
             config.set(*k, *v);
         }
         let rebalances = Arc::new(AtomicUsize::new(0));
-        let consumer: BaseConsumer<Counting> = config
-            .create_with_context(Counting(rebalances.clone()))
+        let fetching = Arc::new(Mutex::new(BTreeMap::new()));
+        let consumer: BaseConsumer<Observing> = config
+            .create_with_context(Observing {
+                topic: topic.to_string(),
+                rebalances: rebalances.clone(),
+                fetching: fetching.clone(),
+            })
             .expect("consumer");
         consumer.subscribe(&[topic]).expect("subscribe");
         let stop = Arc::new(AtomicBool::new(false));
@@ -108,6 +133,7 @@ impl Member {
             stop,
             stalled,
             rebalances,
+            fetching,
             received,
             assignment,
             thread: Some(thread),
@@ -134,6 +160,13 @@ impl Member {
         self.rebalances.load(Ordering::SeqCst)
     }
 
+    /// Partition -> the offset the member fetches it from next, for the partitions whose start
+    /// offset is resolved, as of librdkafka's latest statistics. Empty unless the member was
+    /// started with `statistics.interval.ms` among its settings.
+    pub fn fetch_positions(&self) -> BTreeMap<i32, i64> {
+        self.fetching.lock().unwrap().clone()
+    }
+
     /// Stops calling poll() without leaving (a stuck application).
     pub fn stall(&self) {
         self.stalled.store(true, Ordering::SeqCst);
@@ -155,19 +188,5 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-/// Waits (polling) until `condition` holds or `timeout` passes.
-pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

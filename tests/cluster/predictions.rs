@@ -3,6 +3,7 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kafka_sandbox::backend::ClusterControl;
 use kafka_sandbox::script::input::Scripted;
@@ -78,16 +79,14 @@ fn expected(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_prediction_is_judged_against_this_runs_outcome() {
     bounded(async {
-        let embedded = start(3).await;
+        let embedded = TestCluster::start(3).await;
         let topic = unique("predict");
         create_topic(&embedded, &topic, 6, 3, &[]).await;
-        tokio::time::timeout(std::time::Duration::from_secs(20), async {
-            while !fully_in_sync(&embedded, &topic) {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .expect("replicas in sync");
+        embedded
+            .wait_until("the replicas to be in sync", Duration::from_secs(20), |s| {
+                fully_in_sync(s, &topic)
+            })
+            .await;
         let first = 1;
         let answer = expected(&embedded, &topic, first);
         // Another broker whose partitions would move elsewhere: the same answer is wrong for it.
@@ -95,7 +94,7 @@ async fn a_prediction_is_judged_against_this_runs_outcome() {
             .into_iter()
             .find(|b| expected(&embedded, &topic, *b) != answer)
             .expect("brokers 2 and 3 cannot both move their partitions exactly like broker 1");
-        let cluster: Arc<dyn ClusterControl> = Arc::new(embedded);
+        let cluster = embedded.control();
 
         let lines = run_lesson(cluster.clone(), lesson_file(&topic, first), answer.clone()).await;
         assert!(
@@ -108,22 +107,26 @@ async fn a_prediction_is_judged_against_this_runs_outcome() {
         // answer no longer describes what the cluster does.
         cluster.start(first).await.unwrap();
         let admin = kafka_sandbox::client::admin::Admin::new(&cluster.bootstrap());
-        tokio::time::timeout(std::time::Duration::from_secs(20), async {
-            loop {
+        wait_for_async(
+            "the preferred leaders to be back, every replica in sync",
+            Duration::from_secs(20),
+            || async {
+                // Ask again on every look: an election only moves leaders to in-sync replicas.
                 let _ = admin.elect_preferred_leaders().await;
-                let snapshot = cluster.snapshot();
-                let t = snapshot.topic(&topic).unwrap();
-                if t.partitions
+                embedded
+                    .snapshot()
+                    .topic(&topic)
+                    .unwrap()
+                    .partitions
+                    .clone()
+            },
+            |partitions| {
+                partitions
                     .iter()
                     .all(|p| p.leader == p.replicas[0] && p.isr.len() == 3)
-                {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        })
-        .await
-        .expect("preferred leaders back");
+            },
+        )
+        .await;
         let lines = run_lesson(cluster.clone(), lesson_file(&topic, second), answer.clone()).await;
         let said = lines.join("\n");
         assert!(
@@ -131,7 +134,6 @@ async fn a_prediction_is_judged_against_this_runs_outcome() {
             "'{answer}' was right for broker {first}, not for broker {second}:\n{said}"
         );
         assert!(said.contains("you predicted"), "{said}");
-        cluster.shutdown().await;
     })
     .await;
 }

@@ -2,7 +2,7 @@
 //! group that already has members, a consumer that cannot start, a stopped broker under
 //! running consumers, mistyped arguments, and a `run` that is killed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -272,13 +272,15 @@ async fn long_run(name: &str) -> (tokio::process::Child, String, Vec<u32>) {
     (child, server, consumers)
 }
 
-/// How long until no consumer process of `server` is left (10 s at most).
-async fn time_until_gone(server: &str) -> Duration {
-    let started = Instant::now();
-    while !consumer_processes(server).is_empty() && started.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    started.elapsed()
+/// Waits at most a second for every consumer process of `server` to be gone.
+async fn consumers_gone_within_a_second(server: &str, what: &str) {
+    wait_for(
+        what,
+        Duration::from_secs(1),
+        || consumer_processes(server),
+        |left| left.is_empty(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,11 +289,8 @@ async fn consumers_die_with_a_killed_run_and_leave_with_a_terminated_one() {
         let (mut child, server, _) = long_run("killed.rhai").await;
         child.start_kill().unwrap();
         let _ = child.wait().await;
-        let gone = time_until_gone(&server).await;
-        assert!(
-            gone < Duration::from_secs(1),
-            "consumers outlived a SIGKILLed run by {gone:?}"
-        );
+        consumers_gone_within_a_second(&server, "the consumers to die with the SIGKILLed run")
+            .await;
 
         let (mut child, server, _) = long_run("terminated.rhai").await;
         let pid = child.id().unwrap() as i32;
@@ -304,11 +303,8 @@ async fn consumers_die_with_a_killed_run_and_leave_with_a_terminated_one() {
             .expect("a terminated run exits promptly")
             .unwrap();
         assert!(!status.success(), "an interrupted script is not a success");
-        let gone = time_until_gone(&server).await;
-        assert!(
-            gone < Duration::from_secs(1),
-            "consumers outlived a SIGTERMed run by {gone:?}"
-        );
+        consumers_gone_within_a_second(&server, "the consumers to leave with the SIGTERMed run")
+            .await;
     })
     .await;
 }
