@@ -10,6 +10,9 @@
 //! or those of members that have been waiting for this moment. Groups and filed senders share
 //! one std mutex, held only while a transition runs (transitions never await), so a reply can
 //! never race the filing of its sender.
+//!
+//! Writes to `__consumer_offsets` go through one lane per partition ([`super::writes`]), so a
+//! partition whose ISR cannot confirm delays only its own groups.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,10 +23,11 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
 use super::classic::Group;
-use super::record::{decode_records, encode_batch, replay, StoredRecord};
+use super::record::{decode_records, replay, StoredRecord};
 use super::types::{
     GroupLimits, GroupState, JoinRequest, JoinResult, Reply, RequestToken, SyncRequest, SyncResult,
 };
+use super::writes::WriteLanes;
 use super::{partition_for, OFFSETS_TOPIC};
 use crate::cluster::broker::api::produce::append_and_replicate;
 use crate::cluster::broker::replica::Role;
@@ -82,8 +86,7 @@ pub struct GroupCoordinator {
     limits: GroupLimits,
     groups: Mutex<Groups>,
     next_token: AtomicU64,
-    /// Serialises "snapshot then append" so records land in the order states were taken.
-    writes: tokio::sync::Mutex<()>,
+    lanes: WriteLanes,
 }
 
 /// A group as ListGroups reports it.
@@ -104,7 +107,7 @@ impl GroupCoordinator {
             limits,
             groups: Mutex::new(Groups::default()),
             next_token: AtomicU64::new(0),
-            writes: tokio::sync::Mutex::new(()),
+            lanes: WriteLanes::default(),
         }
     }
 
@@ -308,35 +311,31 @@ impl GroupCoordinator {
     }
 
     /// Writes records built from the group's current state to its partition and waits until
-    /// the ISR has them.
+    /// the ISR has them. Writes to one partition keep their order; writes to different
+    /// partitions do not wait for each other.
     pub async fn write(
         &self,
         broker: &Broker,
         group: &str,
         records: impl FnOnce(&Group) -> Vec<StoredRecord>,
     ) -> Result<(), ResponseError> {
-        let _ordered = self.writes.lock().await;
         let (partition, _) = Self::owned_partition(broker, group)?;
-        let batch = self.with_group(broker, group, false, |g, _| records(g))?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        append_and_replicate(
-            broker,
-            OFFSETS_TOPIC,
-            partition,
-            encode_batch(&batch),
-            WRITE_TIMEOUT,
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| match e.code {
-            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-            ResponseError::RequestTimedOut
-            | ResponseError::NotEnoughReplicas
-            | ResponseError::NotEnoughReplicasAfterAppend => ResponseError::CoordinatorNotAvailable,
-            other => other,
-        })
+        let snapshot = || self.with_group(broker, group, false, |g, _| records(g));
+        let append = |batch| async move {
+            append_and_replicate(broker, OFFSETS_TOPIC, partition, batch, WRITE_TIMEOUT)
+                .await
+                .map(|_| ())
+                .map_err(|e| match e.code {
+                    ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+                    ResponseError::RequestTimedOut
+                    | ResponseError::NotEnoughReplicas
+                    | ResponseError::NotEnoughReplicasAfterAppend => {
+                        ResponseError::CoordinatorNotAvailable
+                    }
+                    other => other,
+                })
+        };
+        self.lanes.write(partition, snapshot, append).await
     }
 
     /// Persists the group's membership record.
@@ -484,9 +483,14 @@ pub async fn run(broker: Arc<Broker>) {
         tick.tick().await;
         broker.node.gate().await;
         for group in broker.groups.tick(&broker) {
-            if let Err(e) = broker.groups.persist_membership(&broker, &group).await {
-                tracing::debug!("group {group}: could not record that it is empty: {e}");
-            }
+            // Each record waits in its own task, so a partition whose ISR cannot confirm holds
+            // up neither housekeeping nor the records of groups on other partitions.
+            let b = broker.clone();
+            broker.node.spawn(async move {
+                if let Err(e) = b.groups.persist_membership(&b, &group).await {
+                    tracing::debug!("group {group}: could not record that it is empty: {e}");
+                }
+            });
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`join`] — JoinGroup, completing a rebalance's join phase, the initial delay;
 //! - [`sync`] — SyncGroup, Heartbeat, the OffsetCommit check, LeaveGroup, session expiry;
 //! - [`record`] — the records in `__consumer_offsets` and replaying them on a new coordinator;
+//! - [`writes`] — the write path to `__consumer_offsets`, one lane per partition;
 //! - [`coordinator`] — the coordinator in each broker: loads partitions, runs transitions,
 //!   delivers their replies to waiting connections, writes records, expires members.
 
@@ -21,6 +22,7 @@ pub mod join;
 pub mod record;
 pub mod sync;
 pub mod types;
+pub mod writes;
 
 #[cfg(test)]
 mod testing;
