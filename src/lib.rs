@@ -14,6 +14,11 @@
 //!     with pure transitions in [`cluster::controller::state`];
 //!   - [`cluster::broker`] — the broker node: request handlers per API family in
 //!     `cluster::broker::api`, follower replication, ISR upkeep, metadata following;
+//!   - [`cluster::group`] — consumer groups: the classic rebalance protocol as pure transitions
+//!     that return their replies ([`cluster::group::types`], [`cluster::group::classic`],
+//!     [`cluster::group::join`], [`cluster::group::sync`]), the `__consumer_offsets` records
+//!     and replay ([`cluster::group::record`]), one write lane per offsets partition
+//!     ([`cluster::group::writes`]), and the per-broker [`cluster::group::coordinator`];
 //!   - [`cluster::log`] — a partition replica's log, epoch cache and producer state;
 //!   - [`cluster::assignment`] — Kafka-style replica placement;
 //!   - [`cluster::image`] / [`cluster::metadata_log`] — the metadata the controller publishes;

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use uuid::Uuid;
 
 use crate::cluster::group::coordinator::GroupCoordinator;
-use crate::cluster::group::state::GroupLimits;
+use crate::cluster::group::types::GroupLimits;
 use crate::cluster::image::MetadataImage;
 use crate::cluster::log::PartitionLog;
 use crate::cluster::node::NodeControl;

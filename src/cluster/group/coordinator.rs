@@ -2,33 +2,91 @@
 //! partition this broker leads: when it becomes leader of one it replays that partition's log
 //! to rebuild the groups and their committed offsets; when it loses leadership it drops them
 //! and waiting members are told NOT_COORDINATOR, so they look the coordinator up again.
+//!
+//! The rules are the [`Group`] transitions, which never touch a channel; this is where their
+//! replies are delivered. A JoinGroup or SyncGroup gets a fresh [`RequestToken`] and a oneshot
+//! channel; the coordinator files the sender under the token, runs the transition, and sends
+//! every reply the transition returns to the sender filed under its token — the caller's own,
+//! or those of members that have been waiting for this moment. Groups and filed senders share
+//! one std mutex, held only while a transition runs (transitions never await), so a reply can
+//! never race the filing of its sender.
+//!
+//! Writes to `__consumer_offsets` go through one lane per partition ([`super::writes`]), so a
+//! partition whose ISR cannot confirm delays only its own groups.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
+use tokio::sync::oneshot;
 
-use super::state::{Group, GroupLimits, GroupState};
-use super::{decode_records, encode_batch, partition_for, StoredRecord, OFFSETS_TOPIC};
+use super::classic::Group;
+use super::record::{decode_records, replay, StoredRecord};
+use super::types::{
+    GroupLimits, GroupState, JoinRequest, JoinResult, Reply, RequestToken, SyncRequest, SyncResult,
+};
+use super::writes::WriteLanes;
+use super::{partition_for, OFFSETS_TOPIC};
 use crate::cluster::broker::api::produce::append_and_replicate;
 use crate::cluster::broker::partition::Role;
 use crate::cluster::broker::Broker;
 
 /// How long a group write may wait for the offsets partition's ISR.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much longer than its rebalance timeout a JoinGroup waits before it is answered
+/// REBALANCE_IN_PROGRESS: the group ends the join phase itself at the rebalance timeout, on
+/// the next housekeeping pass, so this only fires if something went wrong.
+const JOIN_WAIT_MARGIN: Duration = Duration::from_secs(5);
+/// How long a SyncGroup waits for the leader's assignment.
+const SYNC_WAIT: Duration = Duration::from_secs(60);
 
 struct Loaded {
     leader_epoch: i32,
     groups: HashMap<String, Group>,
 }
 
+/// The connection of a request waiting for its reply.
+enum Waiter {
+    Join(oneshot::Sender<JoinResult>),
+    Sync(oneshot::Sender<SyncResult>),
+}
+
+/// Everything behind the coordinator's lock.
+#[derive(Default)]
+struct Groups {
+    /// The partitions this broker coordinates, as last loaded.
+    partitions: HashMap<i32, Loaded>,
+    /// Senders of requests waiting for a reply, by token.
+    waiting: HashMap<RequestToken, Waiter>,
+}
+
+/// Sends each reply to the request filed under its token. A reply whose request is no longer
+/// filed (it gave up waiting) goes nowhere, as does one to a connection that has closed.
+fn deliver(waiting: &mut HashMap<RequestToken, Waiter>, replies: Vec<Reply>) {
+    for reply in replies {
+        match reply {
+            Reply::Join { to, result } => {
+                if let Some(Waiter::Join(tx)) = waiting.remove(&to) {
+                    let _ = tx.send(result);
+                }
+            }
+            Reply::Sync { to, result } => {
+                if let Some(Waiter::Sync(tx)) = waiting.remove(&to) {
+                    let _ = tx.send(result);
+                }
+            }
+        }
+    }
+}
+
 /// The groups this broker coordinates.
 pub struct GroupCoordinator {
     limits: GroupLimits,
-    partitions: Mutex<HashMap<i32, Loaded>>,
-    /// Serialises "snapshot then append" so records land in the order states were taken.
-    writes: tokio::sync::Mutex<()>,
+    groups: Mutex<Groups>,
+    next_token: AtomicU64,
+    lanes: WriteLanes,
 }
 
 /// A group as ListGroups reports it.
@@ -47,8 +105,9 @@ impl GroupCoordinator {
     pub fn new(limits: GroupLimits) -> Self {
         Self {
             limits,
-            partitions: Mutex::new(HashMap::new()),
-            writes: tokio::sync::Mutex::new(()),
+            groups: Mutex::new(Groups::default()),
+            next_token: AtomicU64::new(0),
+            lanes: WriteLanes::default(),
         }
     }
 
@@ -72,7 +131,7 @@ impl GroupCoordinator {
     }
 
     /// Runs `f` on `group` (created if `create`), loading its partition first if this broker
-    /// has just become its leader.
+    /// has just become its leader. For reads and for transitions that answer nobody else.
     pub fn with_group<T>(
         &self,
         broker: &Broker,
@@ -80,15 +139,34 @@ impl GroupCoordinator {
         create: bool,
         f: impl FnOnce(&mut Group, &GroupLimits) -> T,
     ) -> Result<T, ResponseError> {
+        self.transition(broker, group, create, None, |g, limits| {
+            (f(g, limits), Vec::new())
+        })
+    }
+
+    /// Runs the transition `f` on `group` as [`GroupCoordinator::with_group`] does, filing
+    /// `waiter` first (if the group is found), and delivers the replies `f` returns.
+    fn transition<T>(
+        &self,
+        broker: &Broker,
+        group: &str,
+        create: bool,
+        waiter: Option<(RequestToken, Waiter)>,
+        f: impl FnOnce(&mut Group, &GroupLimits) -> (T, Vec<Reply>),
+    ) -> Result<T, ResponseError> {
         let (partition, epoch) = Self::owned_partition(broker, group)?;
-        let mut partitions = self.partitions.lock().expect("groups lock");
+        let mut locked = self.groups.lock().expect("groups lock");
+        let Groups {
+            partitions,
+            waiting,
+        } = &mut *locked;
         if partitions
             .get(&partition)
             .is_none_or(|l| l.leader_epoch != epoch)
         {
             if let Some(mut old) = partitions.remove(&partition) {
                 for g in old.groups.values_mut() {
-                    g.fail_waiters(ResponseError::NotCoordinator);
+                    deliver(waiting, g.fail_waiters(ResponseError::NotCoordinator));
                 }
             }
             partitions.insert(partition, Self::load(broker, partition, epoch));
@@ -101,43 +179,125 @@ impl GroupCoordinator {
             loaded.groups.insert(group.to_string(), Group::new(group));
         }
         let g = loaded.groups.get_mut(group).expect("present");
-        Ok(f(g, &self.limits))
+        if let Some((to, w)) = waiter {
+            waiting.insert(to, w);
+        }
+        let (out, replies) = f(g, &self.limits);
+        deliver(waiting, replies);
+        Ok(out)
+    }
+
+    fn token(&self) -> RequestToken {
+        RequestToken(self.next_token.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Waits for the reply filed under `to`, for at most `wait`.
+    async fn reply<T>(
+        &self,
+        to: RequestToken,
+        reply: oneshot::Receiver<T>,
+        wait: Duration,
+    ) -> Result<T, ResponseError> {
+        match tokio::time::timeout(wait, reply).await {
+            Ok(Ok(answer)) => Ok(answer),
+            // The sender is gone with the coordinator that held it.
+            Ok(Err(_)) => Err(ResponseError::NotCoordinator),
+            Err(_) => {
+                self.groups.lock().expect("groups lock").waiting.remove(&to);
+                Err(ResponseError::RebalanceInProgress)
+            }
+        }
+    }
+
+    /// JoinGroup: answered at once, or when the rebalance's join phase completes.
+    pub async fn join(
+        &self,
+        broker: &Broker,
+        group: &str,
+        request: JoinRequest,
+    ) -> Result<JoinResult, ResponseError> {
+        let wait = request.rebalance_timeout + JOIN_WAIT_MARGIN;
+        let to = self.token();
+        let (tx, rx) = oneshot::channel();
+        self.transition(
+            broker,
+            group,
+            true,
+            Some((to, Waiter::Join(tx))),
+            |g, limits| ((), g.join(request, to, limits, Instant::now())),
+        )?;
+        self.reply(to, rx, wait).await
+    }
+
+    /// SyncGroup: answered at once, or when the leader's assignment arrives. The leader's
+    /// SyncGroup that completes the assignment records the membership before the leader is
+    /// answered, so a new coordinator restores the group as assigned.
+    pub async fn sync(
+        &self,
+        broker: &Broker,
+        group: &str,
+        request: SyncRequest,
+    ) -> Result<SyncResult, ResponseError> {
+        let to = self.token();
+        let (tx, rx) = oneshot::channel();
+        let assigned = self.transition(
+            broker,
+            group,
+            false,
+            Some((to, Waiter::Sync(tx))),
+            |g, _| {
+                let before = g.state;
+                let replies = g.sync(request, to, Instant::now());
+                (
+                    before == GroupState::CompletingRebalance && g.state == GroupState::Stable,
+                    replies,
+                )
+            },
+        )?;
+        if assigned {
+            if let Err(e) = self.persist_membership(broker, group).await {
+                tracing::warn!("group {group}: assignment not persisted: {e}");
+            }
+        }
+        self.reply(to, rx, SYNC_WAIT).await
+    }
+
+    /// LeaveGroup for each (member id, group instance id); returns each one's error. A group
+    /// left without members records that, so a new coordinator does not restore them.
+    pub async fn leave(
+        &self,
+        broker: &Broker,
+        group: &str,
+        leaving: &[(String, Option<String>)],
+    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+        let (results, emptied) = self.transition(broker, group, false, None, |g, limits| {
+            let now = Instant::now();
+            let mut replies = Vec::new();
+            let results: Vec<_> = leaving
+                .iter()
+                .map(|(id, instance)| {
+                    let (left, answered) = g.leave(id, instance.as_deref(), limits, now);
+                    replies.extend(answered);
+                    left.err()
+                })
+                .collect();
+            ((results, g.members.is_empty()), replies)
+        })?;
+        if emptied {
+            let _ = self.persist_membership(broker, group).await;
+        }
+        Ok(results)
     }
 
     /// Rebuilds the groups of one partition from its log.
     fn load(broker: &Broker, partition: i32, leader_epoch: i32) -> Loaded {
-        let mut groups: HashMap<String, Group> = HashMap::new();
+        let mut groups = HashMap::new();
         if let Some(replica) = broker.partition(OFFSETS_TOPIC, partition) {
             let bytes = {
                 let log = replica.log();
                 log.read(0, log.log_end_offset(), usize::MAX)
             };
-            let now = Instant::now();
-            for record in decode_records(bytes) {
-                match record {
-                    StoredRecord::Offset(g, topic, p, Some(offset)) => {
-                        groups
-                            .entry(g.clone())
-                            .or_insert_with(|| Group::new(&g))
-                            .offsets
-                            .insert((topic, p), offset);
-                    }
-                    StoredRecord::Offset(g, topic, p, None) => {
-                        if let Some(group) = groups.get_mut(&g) {
-                            group.offsets.remove(&(topic, p));
-                        }
-                    }
-                    StoredRecord::Group(g, Some(rec)) => {
-                        groups
-                            .entry(g.clone())
-                            .or_insert_with(|| Group::new(&g))
-                            .restore(rec, now);
-                    }
-                    StoredRecord::Group(g, None) => {
-                        groups.remove(&g);
-                    }
-                }
-            }
+            groups = replay(decode_records(bytes), Instant::now());
             tracing::info!(
                 "broker {}: coordinating {} group(s) of {OFFSETS_TOPIC}-{partition} (leader epoch {leader_epoch})",
                 broker.id(),
@@ -151,35 +311,31 @@ impl GroupCoordinator {
     }
 
     /// Writes records built from the group's current state to its partition and waits until
-    /// the ISR has them.
+    /// the ISR has them. Writes to one partition keep their order; writes to different
+    /// partitions do not wait for each other.
     pub async fn write(
         &self,
         broker: &Broker,
         group: &str,
         records: impl FnOnce(&Group) -> Vec<StoredRecord>,
     ) -> Result<(), ResponseError> {
-        let _ordered = self.writes.lock().await;
         let (partition, _) = Self::owned_partition(broker, group)?;
-        let batch = self.with_group(broker, group, false, |g, _| records(g))?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        append_and_replicate(
-            broker,
-            OFFSETS_TOPIC,
-            partition,
-            encode_batch(&batch),
-            WRITE_TIMEOUT,
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| match e.code {
-            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-            ResponseError::RequestTimedOut
-            | ResponseError::NotEnoughReplicas
-            | ResponseError::NotEnoughReplicasAfterAppend => ResponseError::CoordinatorNotAvailable,
-            other => other,
-        })
+        let snapshot = || self.with_group(broker, group, false, |g, _| records(g));
+        let append = |batch| async move {
+            append_and_replicate(broker, OFFSETS_TOPIC, partition, batch, WRITE_TIMEOUT)
+                .await
+                .map(|_| ())
+                .map_err(|e| match e.code {
+                    ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+                    ResponseError::RequestTimedOut
+                    | ResponseError::NotEnoughReplicas
+                    | ResponseError::NotEnoughReplicasAfterAppend => {
+                        ResponseError::CoordinatorNotAvailable
+                    }
+                    other => other,
+                })
+        };
+        self.lanes.write(partition, snapshot, append).await
     }
 
     /// Persists the group's membership record.
@@ -196,8 +352,9 @@ impl GroupCoordinator {
 
     /// Groups of the partitions this broker currently leads.
     pub fn list(&self, broker: &Broker) -> Vec<ListedGroup> {
-        let partitions = self.partitions.lock().expect("groups lock");
-        partitions
+        let locked = self.groups.lock().expect("groups lock");
+        locked
+            .partitions
             .iter()
             .filter(|(p, l)| {
                 broker.partition(OFFSETS_TOPIC, **p).is_some_and(|r| {
@@ -235,14 +392,15 @@ impl GroupCoordinator {
         })
         .await?;
         let (partition, _) = Self::owned_partition(broker, group)?;
-        if let Some(loaded) = self
-            .partitions
-            .lock()
-            .expect("groups lock")
-            .get_mut(&partition)
-        {
+        let mut locked = self.groups.lock().expect("groups lock");
+        let Groups {
+            partitions,
+            waiting,
+        } = &mut *locked;
+        if let Some(loaded) = partitions.get_mut(&partition) {
+            // A member that joined while the tombstones were written loses its group with it.
             if let Some(mut g) = loaded.groups.remove(group) {
-                g.state = GroupState::Dead;
+                deliver(waiting, g.fail_waiters(ResponseError::NotCoordinator));
             }
         }
         Ok(())
@@ -251,9 +409,9 @@ impl GroupCoordinator {
     /// Drops the committed offsets of a deleted (or re-created) topic from every group this
     /// broker coordinates, as Kafka does, and returns (group, partitions) to write tombstones for.
     pub fn forget_topic(&self, topic: &str) -> Vec<(String, Vec<i32>)> {
-        let mut partitions = self.partitions.lock().expect("groups lock");
+        let mut locked = self.groups.lock().expect("groups lock");
         let mut forgotten = Vec::new();
-        for loaded in partitions.values_mut() {
+        for loaded in locked.partitions.values_mut() {
             for g in loaded.groups.values_mut() {
                 let gone: Vec<i32> = g
                     .offsets
@@ -270,12 +428,17 @@ impl GroupCoordinator {
         forgotten
     }
 
-    /// One housekeeping pass: expire silent members, finish timed-out rebalances, and drop
-    /// partitions this broker no longer leads. Returns groups that became empty (to persist).
+    /// One housekeeping pass: drop partitions this broker no longer leads, expire silent
+    /// members, and finish join phases whose delay or timeout passed. Returns groups that
+    /// became empty (to persist).
     fn tick(&self, broker: &Broker) -> Vec<String> {
         let now = Instant::now();
         let mut emptied = Vec::new();
-        let mut partitions = self.partitions.lock().expect("groups lock");
+        let mut locked = self.groups.lock().expect("groups lock");
+        let Groups {
+            partitions,
+            waiting,
+        } = &mut *locked;
         partitions.retain(|p, loaded| {
             let still_leader = broker.partition(OFFSETS_TOPIC, *p).is_some_and(|r| {
                 let st = r.state();
@@ -283,7 +446,7 @@ impl GroupCoordinator {
             });
             if !still_leader {
                 for g in loaded.groups.values_mut() {
-                    g.fail_waiters(ResponseError::NotCoordinator);
+                    deliver(waiting, g.fail_waiters(ResponseError::NotCoordinator));
                 }
                 tracing::info!(
                     "broker {}: no longer coordinating {OFFSETS_TOPIC}-{p}",
@@ -295,11 +458,13 @@ impl GroupCoordinator {
         for loaded in partitions.values_mut() {
             for g in loaded.groups.values_mut() {
                 let was_empty = g.state == GroupState::Empty;
-                let removed = g.expire(&self.limits, now);
-                if !removed.is_empty() {
+                let expiry = g.expire(&self.limits, now);
+                deliver(waiting, expiry.replies);
+                if !expiry.removed.is_empty() {
                     tracing::info!(
-                        "group {}: members {removed:?} missed their session timeout",
-                        g.id
+                        "group {}: members {:?} missed their session timeout",
+                        g.id,
+                        expiry.removed
                     );
                 }
                 if !was_empty && g.state == GroupState::Empty {
@@ -318,9 +483,14 @@ pub async fn run(broker: Arc<Broker>) {
         tick.tick().await;
         broker.node.gate().await;
         for group in broker.groups.tick(&broker) {
-            if let Err(e) = broker.groups.persist_membership(&broker, &group).await {
-                tracing::debug!("group {group}: could not record that it is empty: {e}");
-            }
+            // Each record waits in its own task, so a partition whose ISR cannot confirm holds
+            // up neither housekeeping nor the records of groups on other partitions.
+            let b = broker.clone();
+            broker.node.spawn(async move {
+                if let Err(e) = b.groups.persist_membership(&b, &group).await {
+                    tracing::debug!("group {group}: could not record that it is empty: {e}");
+                }
+            });
         }
     }
 }

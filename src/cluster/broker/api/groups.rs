@@ -1,10 +1,11 @@
 //! The classic consumer-group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
-//! LeaveGroup, DescribeGroups, ListGroups, DeleteGroups. Each decodes the request, runs one
-//! transition of the group state machine, and encodes the answer for the client's version.
+//! LeaveGroup, DescribeGroups, ListGroups, DeleteGroups. Each decodes the request, hands it
+//! to the group coordinator (which runs the group's transition and, for JoinGroup and
+//! SyncGroup, waits until the group can answer), and encodes the answer for the client's
+//! version.
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -22,7 +23,7 @@ use kafka_protocol::ResponseError;
 
 use super::topics;
 use crate::cluster::broker::Broker;
-use crate::cluster::group::state::{JoinRequest, JoinResult, JoinStep, SyncResult, SyncStep};
+use crate::cluster::group::types::{JoinRequest, JoinResult, SyncRequest, SyncResult};
 use crate::cluster::group::{partition_for, OFFSETS_TOPIC};
 
 /// Who sent a request, for DescribeGroups' client id and host.
@@ -214,37 +215,14 @@ pub async fn join(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let wait_limit = request.rebalance_timeout + Duration::from_secs(5);
     let member_id = request.member_id.clone();
-    let failed = |e: ResponseError| {
-        join_response(
-            JoinResult {
-                error: Some(e),
-                generation: -1,
-                protocol_type: None,
-                protocol: None,
-                leader: String::new(),
-                member_id: member_id.clone(),
-                members: Vec::new(),
-            },
-            version,
-        )
-    };
-    let step = match broker
+    match broker
         .groups
-        .with_group(broker, r.group_id.as_str(), true, |g, limits| {
-            g.join(request, limits, Instant::now())
-        }) {
-        Ok(step) => step,
-        Err(e) => return failed(e),
-    };
-    match step {
-        JoinStep::Respond(result) => join_response(result, version),
-        JoinStep::Wait(rx) => match tokio::time::timeout(wait_limit, rx).await {
-            Ok(Ok(result)) => join_response(result, version),
-            Ok(Err(_)) => failed(ResponseError::NotCoordinator),
-            Err(_) => failed(ResponseError::RebalanceInProgress),
-        },
+        .join(broker, r.group_id.as_str(), request)
+        .await
+    {
+        Ok(result) => join_response(result, version),
+        Err(e) => join_response(JoinResult::error(e, &member_id), version),
     }
 }
 
@@ -261,50 +239,26 @@ fn sync_response(r: SyncResult, version: i16) -> SyncGroupResponse {
 }
 
 pub async fn sync(broker: &Broker, r: SyncGroupRequest, version: i16) -> SyncGroupResponse {
-    let group = r.group_id.to_string();
-    let assignments: Vec<(String, Bytes)> = r
-        .assignments
-        .iter()
-        .map(|a| (a.member_id.to_string(), a.assignment.clone()))
-        .collect();
-    let instance = r.group_instance_id.as_ref().map(|i| i.to_string());
-    let failed = |e: ResponseError| {
-        sync_response(
-            SyncResult {
-                error: Some(e),
-                assignment: Bytes::new(),
-                protocol_type: None,
-                protocol: None,
-            },
-            version,
-        )
+    let request = SyncRequest {
+        member_id: r.member_id.to_string(),
+        group_instance_id: r.group_instance_id.as_ref().map(|i| i.to_string()),
+        generation: r.generation_id,
+        assignments: r
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            .collect(),
     };
-    let outcome = broker.groups.with_group(broker, &group, false, |g, _| {
-        g.sync(
-            r.member_id.as_str(),
-            instance.as_deref(),
-            r.generation_id,
-            assignments,
-            Instant::now(),
-        )
-    });
-    let (step, became_stable) = match outcome {
-        Ok(x) => x,
-        Err(ResponseError::GroupIdNotFound) => return failed(ResponseError::UnknownMemberId),
-        Err(e) => return failed(e),
-    };
-    if became_stable {
-        if let Err(e) = broker.groups.persist_membership(broker, &group).await {
-            tracing::warn!("group {group}: assignment not persisted: {e}");
+    match broker
+        .groups
+        .sync(broker, r.group_id.as_str(), request)
+        .await
+    {
+        Ok(result) => sync_response(result, version),
+        Err(ResponseError::GroupIdNotFound) => {
+            sync_response(SyncResult::error(ResponseError::UnknownMemberId), version)
         }
-    }
-    match step {
-        SyncStep::Respond(result) => sync_response(result, version),
-        SyncStep::Wait(rx) => match tokio::time::timeout(Duration::from_secs(60), rx).await {
-            Ok(Ok(result)) => sync_response(result, version),
-            Ok(Err(_)) => failed(ResponseError::NotCoordinator),
-            Err(_) => failed(ResponseError::RebalanceInProgress),
-        },
+        Err(e) => sync_response(SyncResult::error(e), version),
     }
 }
 
@@ -344,16 +298,7 @@ pub async fn leave(broker: &Broker, r: LeaveGroupRequest, version: i16) -> Leave
     } else {
         vec![(r.member_id.to_string(), None)]
     };
-    let results = broker
-        .groups
-        .with_group(broker, &group, false, |g, limits| {
-            let now = Instant::now();
-            leaving
-                .iter()
-                .map(|(id, instance)| g.leave(id, instance.as_deref(), limits, now).err())
-                .collect::<Vec<_>>()
-        });
-    let results = match results {
+    let results = match broker.groups.leave(broker, &group, &leaving).await {
         Ok(r) => r,
         Err(e) => {
             let e = if e == ResponseError::GroupIdNotFound {
@@ -364,13 +309,6 @@ pub async fn leave(broker: &Broker, r: LeaveGroupRequest, version: i16) -> Leave
             return LeaveGroupResponse::default().with_error_code(e.code());
         }
     };
-    let emptied = broker
-        .groups
-        .with_group(broker, &group, false, |g, _| g.members.is_empty())
-        .unwrap_or(false);
-    if emptied {
-        let _ = broker.groups.persist_membership(broker, &group).await;
-    }
     if version >= 3 {
         let members = leaving
             .into_iter()

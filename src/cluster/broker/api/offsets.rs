@@ -18,7 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::cluster::broker::Broker;
-use crate::cluster::group::state::CommittedOffset;
+use crate::cluster::group::types::CommittedOffset;
 use crate::cluster::group::StoredRecord;
 
 pub async fn commit(broker: &Broker, r: OffsetCommitRequest) -> OffsetCommitResponse {
