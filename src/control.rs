@@ -467,10 +467,11 @@ mod tests {
         use crate::backend::snapshot::BrokerStatus;
         let snapshot = ClusterSnapshot {
             metadata_offset: 0,
+            controller: None,
             brokers: [(1, false), (2, true), (3, false)]
                 .iter()
                 .map(|(id, fenced)| BrokerStatus {
-                    id: *id,
+                    id: crate::cluster::BrokerId(*id),
                     addr: String::new(),
                     state: if *fenced {
                         BrokerState::Down
@@ -478,7 +479,8 @@ mod tests {
                         BrokerState::Up
                     },
                     fenced: *fenced,
-                    metadata_offset: 0,
+                    metadata_offset: Some(0),
+                    counters: None,
                 })
                 .collect(),
             topics: Vec::new(),

@@ -170,7 +170,8 @@ impl<N> BrokerBook<N> {
             .collect()
     }
 
-    /// Runs `f` over every slot, in id order.
+    /// Runs `f` over every slot, in id order. `f` runs under the book's lock: it must not call
+    /// back into the book.
     pub fn each<T>(&self, f: impl FnMut((&i32, &Slot<N>)) -> T) -> Vec<T> {
         self.slots().iter().map(f).collect()
     }

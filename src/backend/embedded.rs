@@ -13,10 +13,13 @@ use super::events::ClusterEvent;
 
 use super::book::{BrokerBook, Slot};
 use super::remote::BrokerDriver;
-use super::snapshot::{BrokerState, BrokerStatus, ClusterSnapshot, ReplicaOffsets, TopicSnapshot};
+use super::snapshot::{
+    BrokerCounters, BrokerState, BrokerStatus, ClusterSnapshot, ReplicaOffsets, TopicView,
+};
 use super::{BoxFuture, ClusterError};
 use crate::cluster::broker::{BrokerConfig, BrokerHandle, BrokerStorage};
 use crate::cluster::controller::ControllerHandle;
+use crate::cluster::BrokerId;
 use crate::config::ClusterConfig;
 
 /// How long `start` waits for every broker to register and be unfenced.
@@ -145,6 +148,17 @@ impl BrokerDriver for EmbeddedDriver {
     }
 }
 
+/// A running broker's request counters. They restart with the broker, as Kafka's do; a
+/// broker that is down counts nothing.
+fn counters(handle: &BrokerHandle) -> BrokerCounters {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = &handle.broker().stats;
+    BrokerCounters {
+        messages_in: stats.messages_in.load(Relaxed),
+        failed_produce_requests: stats.failed_produce_requests.load(Relaxed),
+    }
+}
+
 /// A running in-process cluster.
 pub struct EmbeddedCluster {
     config: ClusterConfig,
@@ -207,7 +221,7 @@ impl EmbeddedCluster {
             .wait_for(READY_TIMEOUT, |s| {
                 all.iter().all(|id| {
                     s.broker(*id)
-                        .is_some_and(|b| !b.fenced && b.metadata_offset >= s.metadata_offset)
+                        .is_some_and(|b| !b.fenced && b.metadata_offset >= Some(s.metadata_offset))
                 })
             })
             .await;
@@ -308,24 +322,27 @@ impl EmbeddedCluster {
         let brokers = self.driver.book.each(|(id, s)| {
             let registration = image.brokers.get(id);
             BrokerStatus {
-                id: *id,
+                id: BrokerId(*id),
                 addr: s.addr.clone(),
                 state: s.state(),
                 fenced: registration.is_none_or(|b| b.fenced),
-                metadata_offset: s.node.as_ref().map_or(-1, |h| h.broker().image().offset),
+                metadata_offset: s.node.as_ref().map(|h| h.broker().image().offset),
+                counters: Some(s.node.as_ref().map(counters).unwrap_or_default()),
             }
         });
         let storage = &self.driver.storage;
-        let topics = TopicSnapshot::all_from_image(&image, |topic, partition, replica| {
+        let topics = TopicView::all_from_image(&image, |topic, partition, replica| {
             let (leo, hw) = storage.get(&replica)?.offsets(topic, partition)?;
             Some(ReplicaOffsets {
-                broker: replica,
+                broker: BrokerId(replica),
                 log_end_offset: leo,
                 high_watermark: hw,
             })
         });
+        let controller = image.client_visible_controller();
         ClusterSnapshot {
             metadata_offset: image.offset,
+            controller: (controller >= 0).then_some(BrokerId(controller)),
             brokers,
             topics,
         }

@@ -32,6 +32,8 @@ pub enum ClusterEvent {
         to: i32,
         /// New leader epoch.
         epoch: i32,
+        /// The new leader was not in the ISR: an unclean election, which loses what it lacked.
+        unclean: bool,
     },
     /// A partition's ISR changed.
     IsrChanged {
@@ -43,6 +45,8 @@ pub enum ClusterEvent {
         from: Vec<i32>,
         /// New ISR.
         to: Vec<i32>,
+        /// The partition's leader once the change applies (-1: none).
+        leader: i32,
     },
 }
 
@@ -76,17 +80,24 @@ impl fmt::Display for ClusterEvent {
                 from,
                 to,
                 epoch,
+                unclean,
             } => write!(
                 f,
-                "leader of {topic}-{partition} moved {}→{} (epoch {epoch})",
+                "leader of {topic}-{partition} moved {}→{} (epoch {epoch}){}",
                 leader(*from),
-                leader(*to)
+                leader(*to),
+                if *unclean {
+                    ", an unclean election: the new leader was out of sync"
+                } else {
+                    ""
+                }
             ),
             ClusterEvent::IsrChanged {
                 topic,
                 partition,
                 from,
                 to,
+                ..
             } => {
                 let verb = if to.len() < from.len() {
                     "shrank"
@@ -133,6 +144,7 @@ pub fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent> {
                     from: p_old.leader,
                     to: p_new.leader,
                     epoch: p_new.leader_epoch,
+                    unclean: p_new.leader != NO_LEADER && !p_old.isr.contains(&p_new.leader),
                 });
             }
             if p_old.isr != p_new.isr {
@@ -141,6 +153,7 @@ pub fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent> {
                     partition: i as i32,
                     from: p_old.isr.clone(),
                     to: p_new.isr.clone(),
+                    leader: p_new.leader,
                 });
             }
         }
@@ -306,12 +319,14 @@ mod tests {
             from: 2,
             to: 1,
             epoch: 3,
+            unclean: false,
         };
         let shrank = |partition| ClusterEvent::IsrChanged {
             topic: "__consumer_offsets".into(),
             partition,
             from: vec![2, 1],
             to: vec![1],
+            leader: 1,
         };
         let mut batch = vec![ClusterEvent::BrokerFenced(2), moved("t", 0)];
         for p in 0..40 {

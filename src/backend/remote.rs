@@ -9,8 +9,9 @@ use tokio::sync::mpsc;
 
 use super::events::ClusterEvent;
 use super::observer::Observer;
-use super::snapshot::{BrokerState, BrokerStatus, ClusterSnapshot, TopicSnapshot};
+use super::snapshot::{BrokerState, BrokerStatus, ClusterSnapshot, TopicView};
 use super::{BoxFuture, ClusterControl, ClusterError};
+use crate::cluster::BrokerId;
 
 /// What a backend does to one broker. Every call names a broker the driver knows.
 pub trait BrokerDriver: Send + Sync {
@@ -220,7 +221,7 @@ impl ClusterControl for RemoteCluster {
                 let seen = image.brokers.get(&id);
                 let fenced = seen.is_none_or(|b| b.fenced);
                 BrokerStatus {
-                    id,
+                    id: BrokerId(id),
                     addr: seen
                         .filter(|b| b.port != 0)
                         .map(|b| format!("{}:{}", b.host, b.port))
@@ -231,13 +232,18 @@ impl ClusterControl for RemoteCluster {
                         BrokerState::Up
                     }),
                     fenced,
-                    metadata_offset: -1,
+                    // A client cannot see these.
+                    metadata_offset: None,
+                    counters: None,
                 }
             })
             .collect();
-        let topics = TopicSnapshot::all_from_image(&image, |_, _, _| None);
+        let topics = TopicView::all_from_image(&image, |_, _, _| None);
         ClusterSnapshot {
             metadata_offset: image.offset,
+            // Metadata names a controller, but for Apache Kafka in KRaft mode it is a random
+            // broker (the real quorum is hidden from clients); the view does not pretend.
+            controller: None,
             brokers,
             topics,
         }

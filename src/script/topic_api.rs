@@ -5,10 +5,12 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::{fail, RhaiResult, Session};
+use crate::backend::snapshot::TopicView;
+use crate::cluster::BrokerId;
 use crate::control;
 
-fn ids(list: &[i32]) -> Array {
-    list.iter().map(|i| Dynamic::from(i64::from(*i))).collect()
+fn ids(list: &[BrokerId]) -> Array {
+    list.iter().map(|i| Dynamic::from(i64::from(i.0))).collect()
 }
 
 fn create(
@@ -65,7 +67,7 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
         let seen = s
             .block_on(s.admin.describe(topic))?
             .or_else(|e| fail(e.to_string()))?;
-        s.out.print(&seen.value.to_string());
+        s.out.print(&seen.value.describe_table());
         if !seen.note.is_empty() {
             s.out
                 .print(&format!("  (asked another broker: {})", seen.note));
@@ -82,17 +84,27 @@ pub fn register(engine: &mut Engine, session: &Rc<Session>) {
     });
 }
 
-fn as_maps(layout: &crate::client::admin::TopicLayout) -> Array {
-    layout
+/// A topic's partitions as script maps; a partition with no leader has `leader: ()`.
+fn as_maps(topic: &TopicView) -> Array {
+    topic
         .partitions
         .iter()
         .map(|p| {
             let mut m = Map::new();
             m.insert("partition".into(), Dynamic::from(i64::from(p.partition)));
-            m.insert("leader".into(), Dynamic::from(i64::from(p.leader)));
+            m.insert(
+                "leader".into(),
+                p.leader
+                    .map_or(Dynamic::UNIT, |l| Dynamic::from(i64::from(l.0))),
+            );
             m.insert("replicas".into(), Dynamic::from(ids(&p.replicas)));
             m.insert("isr".into(), Dynamic::from(ids(&p.isr)));
             m.insert("offline".into(), Dynamic::from(ids(&p.offline)));
+            m.insert(
+                "epoch".into(),
+                p.leader_epoch
+                    .map_or(Dynamic::UNIT, |e| Dynamic::from(i64::from(e))),
+            );
             Dynamic::from(m)
         })
         .collect()

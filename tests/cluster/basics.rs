@@ -223,7 +223,7 @@ print(len(values), sum(ends.values()), entries['min.insync.replicas'], by_time.o
         // record at or after base+13 in partition 0 is i=15 (offset 5), stamped base+15.
         assert_eq!(stdout.trim(), "30 30 2 5 15");
         let snap = cluster.snapshot();
-        assert_eq!(snap.topic(&topic).unwrap().min_insync_replicas, 2);
+        assert_eq!(snap.topic(&topic).unwrap().min_insync_replicas, Some(2));
     })
     .await;
 }

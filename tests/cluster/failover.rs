@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use kafka_sandbox::backend::embedded::EmbeddedCluster;
-use kafka_sandbox::backend::snapshot::{ClusterSnapshot, TopicSnapshot};
+use kafka_sandbox::backend::snapshot::{ClusterSnapshot, TopicView};
 
 use crate::util::*;
 
@@ -13,20 +13,20 @@ use crate::util::*;
 fn busiest_leader(cluster: &EmbeddedCluster, topic: &str) -> i32 {
     let t = cluster.snapshot().topic(topic).unwrap().clone();
     (1..=3)
-        .max_by_key(|b| t.partitions.iter().filter(|p| p.leader == *b).count())
+        .max_by_key(|b| t.partitions.iter().filter(|p| p.leader_id() == *b).count())
         .unwrap()
 }
 
-fn led_by_others_from_old_isr(before: &TopicSnapshot, after: &TopicSnapshot, dead: i32) -> bool {
+fn led_by_others_from_old_isr(before: &TopicView, after: &TopicView, dead: i32) -> bool {
     after
         .partitions
         .iter()
         .zip(&before.partitions)
         .all(|(now, was)| {
-            now.leader >= 0
-                && now.leader != dead
-                && was.isr.contains(&now.leader)
-                && !now.isr.contains(&dead)
+            now.leader_id() >= 0
+                && now.leader_id() != dead
+                && was.isr_ids().contains(&now.leader_id())
+                && !now.isr_ids().contains(&dead)
         })
 }
 
@@ -170,7 +170,7 @@ async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_
             .unwrap()
             .partitions
             .iter()
-            .map(|p| p.replicas[0])
+            .map(|p| p.replica_ids()[0])
             .collect();
         cluster.kill_broker(victim).await.unwrap();
         let session = cluster.config().timings.broker_session_timeout;
@@ -183,7 +183,7 @@ async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_
                         .unwrap()
                         .partitions
                         .iter()
-                        .all(|p| p.leader != victim)
+                        .all(|p| p.leader_id() != victim)
                 },
             )
             .await;
@@ -207,7 +207,7 @@ async fn a_restarted_broker_rejoins_every_isr_and_gets_its_preferred_leadership_
                         .partitions
                         .iter()
                         .zip(&preferred)
-                        .all(|(p, pref)| p.leader == *pref)
+                        .all(|(p, pref)| p.leader_id() == *pref)
                 },
             )
             .await;
@@ -227,7 +227,7 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
         let cluster = TestCluster::start(3).await;
         let topic = unique("minisr");
         create_topic(&cluster, &topic, 1, 3, &[("min.insync.replicas", "2")]).await;
-        let leader = cluster.snapshot().topic(&topic).unwrap().partitions[0].leader;
+        let leader = cluster.snapshot().topic(&topic).unwrap().partitions[0].leader_id();
         let others: Vec<i32> = (1..=3).filter(|b| *b != leader).collect();
         send(&producer(&cluster, "all"), &topic, "k", "with three")
             .await
@@ -238,7 +238,7 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
             .wait_until(
                 "the ISR to shrink to the leader alone",
                 Duration::from_secs(10),
-                |s| s.topic(&topic).unwrap().partitions[0].isr == vec![leader],
+                |s| s.topic(&topic).unwrap().partitions[0].isr_ids() == vec![leader],
             )
             .await;
         // librdkafka retries NOT_ENOUGH_REPLICAS until the message times out; with retries off
@@ -293,7 +293,7 @@ async fn pausing_a_broker_shrinks_the_isr_and_resuming_lets_it_back() {
                         .unwrap()
                         .partitions
                         .iter()
-                        .all(|p| !p.isr.contains(&victim) && p.leader != victim)
+                        .all(|p| !p.isr_ids().contains(&victim) && p.leader_id() != victim)
                 },
             )
             .await;
@@ -321,7 +321,7 @@ async fn an_isolated_leader_is_replaced_and_rejoins_after_healing() {
                             .unwrap()
                             .partitions
                             .iter()
-                            .all(|p| p.leader != victim)
+                            .all(|p| p.leader_id() != victim)
                 },
             )
             .await;
@@ -368,8 +368,11 @@ async fn unclean_leader_election_really_loses_acknowledged_messages() {
         .await;
         let p0 = cluster.snapshot().topic(&topic).unwrap().partitions[0].clone();
         let (leader, follower) = (
-            p0.leader,
-            *p0.replicas.iter().find(|r| **r != p0.leader).unwrap(),
+            p0.leader_id(),
+            *p0.replica_ids()
+                .iter()
+                .find(|r| **r != p0.leader_id())
+                .unwrap(),
         );
         let safe = produce_through(&cluster, &topic, "replicated", 10).await;
         // The follower dies; the leader carries on alone and acknowledges more.
@@ -378,7 +381,7 @@ async fn unclean_leader_election_really_loses_acknowledged_messages() {
             .wait_until(
                 "the ISR to shrink to the leader alone",
                 Duration::from_secs(10),
-                |s| s.topic(&topic).unwrap().partitions[0].isr == vec![leader],
+                |s| s.topic(&topic).unwrap().partitions[0].isr_ids() == vec![leader],
             )
             .await;
         let doomed = produce_through(&cluster, &topic, "leader-only", 10).await;
@@ -389,7 +392,7 @@ async fn unclean_leader_election_really_loses_acknowledged_messages() {
             .wait_until(
                 "the out-of-sync replica to become leader",
                 Duration::from_secs(10),
-                |s| s.topic(&topic).unwrap().partitions[0].leader == follower,
+                |s| s.topic(&topic).unwrap().partitions[0].leader_id() == follower,
             )
             .await;
         let after = produce_through(&cluster, &topic, "new-history", 5).await;
@@ -447,8 +450,8 @@ async fn preferred_leaders_come_back_on_demand_when_automatic_rebalance_is_off()
                 .unwrap()
                 .partitions
                 .iter()
-                .filter(|p| p.leader != p.replicas[0])
-                .map(|p| (p.partition, p.leader, p.replicas[0]))
+                .filter(|p| p.leader_id() != p.replica_ids()[0])
+                .map(|p| (p.partition, p.leader_id(), p.replica_ids()[0]))
                 .collect()
         };
         // A window, not a wait: with automatic rebalance on, the controller would move

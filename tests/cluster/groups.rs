@@ -322,7 +322,7 @@ async fn the_group_survives_the_loss_of_its_coordinator_with_committed_offsets_i
         .await;
         let coordinator = |snap: &ClusterSnapshot| {
             let t = snap.topic(OFFSETS_TOPIC).expect("offsets topic exists");
-            t.partitions[partition_for(&group, t.partitions.len() as i32) as usize].leader
+            t.partitions[partition_for(&group, t.partitions.len() as i32) as usize].leader_id()
         };
         let old = coordinator(&cluster.snapshot());
         cluster.kill_broker(old).await.unwrap();
@@ -681,7 +681,11 @@ async fn a_group_started_from_the_end_sees_only_new_messages() {
             .partitions
             .iter()
             .map(|p| {
-                let leader = p.offsets.iter().find(|o| o.broker == p.leader).unwrap();
+                let leader = p
+                    .offsets
+                    .iter()
+                    .find(|o| o.broker.0 == p.leader_id())
+                    .unwrap();
                 (p.partition, leader.high_watermark)
             })
             .collect();

@@ -94,6 +94,8 @@ const OWNERS: &str = r#"
 create_topic("t", 4, 3);
 let a = group("g", "t", 2);
 let b = group("g", "t", 2);
+// The earlier members learn their new share in the same rebalance, a moment apart.
+wait_until(|| (a + b).all(|c| c.assignment().len() == 1), 10000);
 print(`SHARES ${(a + b).map(|c| c.assignment().len())}`);
 print(`LISTED ${consumers().len()}`);
 try {

@@ -230,7 +230,8 @@ impl Admin {
             let leader = layout_of(&md.response, topic)
                 .and_then(Result::ok)
                 .and_then(|l| l.partitions.into_iter().find(|p| p.partition == *partition))
-                .map_or(-1, |p| p.leader);
+                .and_then(|p| p.leader)
+                .map_or(-1, |l| l.0);
             if leader >= 0 {
                 by_leader
                     .entry(leader)

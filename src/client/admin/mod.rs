@@ -20,7 +20,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::wire::{self, Answer, Brokers, Silent};
 use super::{kafka_error_name, ClientError};
-pub use layout::{GroupDescription, GroupMember, GroupOffset, PartitionLayout, TopicLayout};
+use crate::backend::snapshot::{PartitionView, TopicView};
+use crate::cluster::BrokerId;
+pub use layout::{GroupDescription, GroupMember, GroupOffset};
 
 /// How long topic creation and deletion may take at the controller.
 const ADMIN_ATTEMPT: Duration = Duration::from_secs(3);
@@ -70,7 +72,7 @@ fn brokers_of(md: &MetadataResponse) -> BTreeMap<i32, String> {
 }
 
 /// The layout of `topic` in a Metadata answer, if it is there.
-pub(super) fn layout_of(md: &MetadataResponse, topic: &str) -> Option<Result<TopicLayout, i16>> {
+pub(super) fn layout_of(md: &MetadataResponse, topic: &str) -> Option<Result<TopicView, i16>> {
     let live: Vec<i32> = md.brokers.iter().map(|b| b.node_id.0).collect();
     let t = md
         .topics
@@ -79,25 +81,32 @@ pub(super) fn layout_of(md: &MetadataResponse, topic: &str) -> Option<Result<Top
     if t.error_code != 0 {
         return Some(Err(t.error_code));
     }
-    let mut partitions: Vec<PartitionLayout> = t
+    let id = |b: &kafka_protocol::messages::BrokerId| BrokerId(b.0);
+    let mut partitions: Vec<PartitionView> = t
         .partitions
         .iter()
-        .map(|p| PartitionLayout {
+        .map(|p| PartitionView {
             partition: p.partition_index,
-            leader: p.leader_id.0,
-            replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
-            isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+            leader: (p.leader_id.0 >= 0).then_some(BrokerId(p.leader_id.0)),
+            leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+            replicas: p.replica_nodes.iter().map(id).collect(),
+            isr: p.isr_nodes.iter().map(id).collect(),
             offline: p
                 .replica_nodes
                 .iter()
-                .map(|b| b.0)
-                .filter(|r| !live.contains(r))
+                .filter(|r| !live.contains(&r.0))
+                .map(id)
                 .collect(),
+            // A client does not see each replica's log end.
+            offsets: Vec::new(),
         })
         .collect();
     partitions.sort_by_key(|p| p.partition);
-    Some(Ok(TopicLayout {
+    Some(Ok(TopicView {
         name: topic.to_string(),
+        // Metadata does not carry topic configs.
+        min_insync_replicas: None,
+        unclean_leader_election: None,
         partitions,
     }))
 }
@@ -146,7 +155,7 @@ impl Admin {
     }
 
     /// Partition layout of a topic, as a client sees it in Metadata.
-    pub async fn describe(&self, topic: &str) -> Result<Seen<TopicLayout>, ClientError> {
+    pub async fn describe(&self, topic: &str) -> Result<Seen<TopicView>, ClientError> {
         // Ask for every topic: a Metadata request naming an unknown topic could create it.
         let md = self.metadata().await?;
         match layout_of(&md.response, topic) {
@@ -205,7 +214,7 @@ impl Admin {
         self.settle(|md| {
             matches!(layout_of(md, name), Some(Ok(l))
                 if l.partitions.len() == partitions as usize
-                    && l.partitions.iter().all(|p| p.leader >= 0))
+                    && l.partitions.iter().all(|p| p.leader.is_some()))
         })
         .await;
         Ok(())

@@ -15,7 +15,7 @@ pub mod partition;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,6 +102,16 @@ impl BrokerConfig {
     }
 }
 
+/// What a broker counts about the requests it serves, as Kafka's JMX metrics do. Counters
+/// start at zero with the broker process, like Kafka's.
+#[derive(Debug, Default)]
+pub struct BrokerStats {
+    /// Records appended as leader (`MessagesInPerSec`).
+    pub messages_in: AtomicU64,
+    /// Produce requests answered with an error (`FailedProduceRequestsPerSec`).
+    pub failed_produce_requests: AtomicU64,
+}
+
 /// Everything a broker's tasks share. Owned by this broker alone.
 pub struct Broker {
     /// Settings.
@@ -125,6 +135,8 @@ pub struct Broker {
     heartbeat_now: Notify,
     /// The consumer groups this broker coordinates.
     pub groups: GroupCoordinator,
+    /// Request counters.
+    pub stats: BrokerStats,
 }
 
 impl Broker {
@@ -241,6 +253,7 @@ impl BrokerHandle {
                 initial_rebalance_delay: config.timings.group_initial_rebalance_delay,
             }),
             config,
+            stats: BrokerStats::default(),
         });
         node.spawn(accept_loop(listener, broker.clone(), node.clone()));
         node.spawn(lifecycle::run(broker.clone()));

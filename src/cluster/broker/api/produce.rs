@@ -68,7 +68,17 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
         }
     }
     broker.notify_data_changed();
+    let appended: u64 = pending
+        .iter()
+        .filter_map(|p| p.outcome.as_ref().ok())
+        .map(|w| (w.write.last_offset - w.write.base_offset + 1) as u64)
+        .sum();
+    broker
+        .stats
+        .messages_in
+        .fetch_add(appended, std::sync::atomic::Ordering::Relaxed);
     if acks == 0 {
+        count_failure(broker, &pending);
         return None;
     }
     if acks == -1 {
@@ -79,6 +89,7 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
         )
         .await;
     }
+    count_failure(broker, &pending);
     let mut responses: Vec<TopicProduceResponse> = r
         .topic_data
         .iter()
@@ -99,6 +110,16 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
         responses[p.topic_index].partition_responses.push(out);
     }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// Counts a produce request that failed for any of its partitions.
+fn count_failure(broker: &Broker, pending: &[Pending]) {
+    if pending.iter().any(|p| p.outcome.is_err()) {
+        broker
+            .stats
+            .failed_produce_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Appends one record batch as leader and waits until the ISR has it (acks=all), for the
