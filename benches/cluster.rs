@@ -122,7 +122,7 @@ async fn failover(runs: usize) -> (f64, f64) {
                     .unwrap()
                     .partitions
                     .iter()
-                    .all(|p| p.leader > 0 && p.leader != victim)
+                    .all(|p| p.leader.is_some() && !p.led_by(victim))
             })
             .await;
         assert!(led);
@@ -521,7 +521,11 @@ async fn backend_figures(backend: &Backend) -> (f64, Option<f64>, f64) {
         let led = cluster
             .snapshot()
             .topic("backend-failover")
-            .is_some_and(|t| t.partitions.iter().all(|p| p.leader > 0 && p.leader != 1));
+            .is_some_and(|t| {
+                t.partitions
+                    .iter()
+                    .all(|p| p.leader.is_some() && !p.led_by(1))
+            });
         if led || t0.elapsed() > Duration::from_secs(30) {
             break;
         }
