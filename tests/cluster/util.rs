@@ -465,6 +465,28 @@ pub fn text(out: &std::process::Output) -> (String, String) {
     )
 }
 
+/// Plain broker numbers from the shared partition view, for comparing with test constants.
+pub trait Numbered {
+    /// The leader's id, or -1 with no leader.
+    fn leader_id(&self) -> i32;
+    /// Replica ids, preferred first.
+    fn replica_ids(&self) -> Vec<i32>;
+    /// In-sync replica ids.
+    fn isr_ids(&self) -> Vec<i32>;
+}
+
+impl Numbered for kafka_sandbox::backend::snapshot::PartitionView {
+    fn leader_id(&self) -> i32 {
+        self.leader.map_or(-1, |l| l.0)
+    }
+    fn replica_ids(&self) -> Vec<i32> {
+        self.replicas.iter().map(|b| b.0).collect()
+    }
+    fn isr_ids(&self) -> Vec<i32> {
+        self.isr.iter().map(|b| b.0).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,27 +637,5 @@ mod tests {
         assert!(failing.await.unwrap_err().is_panic());
         let (control, conn) = rx.await.unwrap();
         assert_stopped(&control, conn).await;
-    }
-}
-
-/// Plain broker numbers from the shared partition view, for comparing with test constants.
-pub trait Numbered {
-    /// The leader's id, or -1 with no leader.
-    fn leader_id(&self) -> i32;
-    /// Replica ids, preferred first.
-    fn replica_ids(&self) -> Vec<i32>;
-    /// In-sync replica ids.
-    fn isr_ids(&self) -> Vec<i32>;
-}
-
-impl Numbered for kafka_sandbox::backend::snapshot::PartitionView {
-    fn leader_id(&self) -> i32 {
-        self.leader.map_or(-1, |l| l.0)
-    }
-    fn replica_ids(&self) -> Vec<i32> {
-        self.replicas.iter().map(|b| b.0).collect()
-    }
-    fn isr_ids(&self) -> Vec<i32> {
-        self.isr.iter().map(|b| b.0).collect()
     }
 }
