@@ -5,15 +5,23 @@
 //!
 //! # Layout
 //!
-//! - [`config`] — cluster settings and failover timings (sandbox defaults and Kafka's own).
-//! - [`protocol`] — the wire: framing, request decoding, the table of supported API versions
-//!   ([`protocol::versions`]), record-batch headers, the per-connection server loop and the
-//!   client nodes use to call each other.
+//! - [`config`] — cluster settings and failover timings (sandbox defaults and Kafka's own),
+//!   checked once by [`config::ClusterConfig::validate`].
+//! - [`protocol`] — the wire: framing ([`protocol::frame`]), request decoding and response
+//!   encoding ([`protocol::codec`]), the table of supported API versions
+//!   ([`protocol::versions`]), record-batch headers ([`protocol::records`]), the
+//!   per-connection server loop ([`protocol::server`]) and the client nodes use to call each
+//!   other ([`protocol::client`]).
 //! - [`cluster`] — the nodes and their logic:
 //!   - [`cluster::controller`] — broker liveness, leader election, ISR changes, topic admin,
-//!     with pure transitions in [`cluster::controller::state`];
+//!     with pure transitions in [`cluster::controller::state`] (membership, topics,
+//!     partitions);
 //!   - [`cluster::broker`] — the broker node: request handlers per API family in
-//!     `cluster::broker::api`, follower replication, ISR upkeep, metadata following;
+//!     [`cluster::broker::api`]; [`cluster::broker::partition::Partition`], the one owner of
+//!     the replication rules (high watermark, ISR changes, acks=all completion); follower
+//!     replication ([`cluster::broker::fetcher`]), ISR upkeep ([`cluster::broker::isr`]),
+//!     metadata following ([`cluster::broker::metadata_sync`]), registration and heartbeats
+//!     ([`cluster::broker::lifecycle`]) over [`cluster::broker::link::PeerLink`]s;
 //!   - [`cluster::group`] — consumer groups: the classic rebalance protocol as pure transitions
 //!     that return their replies ([`cluster::group::types`], [`cluster::group::classic`],
 //!     [`cluster::group::join`], [`cluster::group::sync`]), the `__consumer_offsets` records
@@ -23,19 +31,26 @@
 //!   - [`cluster::assignment`] — Kafka-style replica placement;
 //!   - [`cluster::image`] / [`cluster::metadata_log`] — the metadata the controller publishes;
 //!   - [`cluster::node`] — kill, pause and isolation switches of one node.
-//! - [`backend`] — cluster control surfaces: [`backend::embedded`] runs everything in-process;
-//!   [`backend::remote`] watches a cluster over the wire ([`backend::observer`]) and controls it
-//!   through child processes ([`backend::processes`]), containers ([`backend::docker`]) or not
-//!   at all ([`backend::attach`]).
+//! - [`backend`] — cluster control surfaces behind [`backend::ClusterControl`]:
+//!   [`backend::embedded`] runs everything in-process; [`backend::remote`] watches a cluster
+//!   over the wire ([`backend::observer`]) and controls it through child processes
+//!   ([`backend::processes`]), containers ([`backend::docker`]) or not at all
+//!   ([`backend::attach`]). Every driver keeps its brokers in a [`backend::book::BrokerBook`];
+//!   [`backend::drive`] holds what they do alike. [`backend::snapshot`] is the one view of a
+//!   cluster every output reads, [`backend::events`] the changes between two metadata images.
 //! - [`child`] — child processes in their own process group that die with the sandbox.
 //! - [`node_process`] — `kafka-sandbox node`: one node in its own process or container.
-//! - [`client`] — real Kafka clients (librdkafka): producer, consumer processes, admin, the
-//!   delivery ledger.
-//! - [`script`] — the Rhai engine and one binding module per concept; [`repl`] the line
-//!   editor around it; [`runner`] the REPL, `run FILE` and `lesson NAME` entry points.
-//! - [`lesson`] — the bundled lessons and the judging of review answers.
+//! - [`client`] — the session's clients: the librdkafka producer ([`client::producer`]),
+//!   consumers as child processes ([`client::consumer`]), admin calls over the protocol
+//!   ([`client::admin`], through the rotating broker pool of [`client::wire`]), and the
+//!   delivery ledger ([`client::ledger`]).
 //! - [`control`] — the cluster commands (stop, kill, pause, create, …), defined once for
 //!   `serve`'s control lines and the script bindings.
+//! - [`script`] — the Rhai engine and one binding module per concept; [`repl`] the line
+//!   editor around it; [`runner`] the REPL, `run FILE`, `lesson NAME` and `serve` entry points.
+//! - [`lesson`] — the bundled lessons, the judge of free-text answers ([`lesson::judge`]),
+//!   predictions ([`lesson::predict`]), question declarations ([`lesson::spec`]), a lesson run
+//!   and its summary ([`lesson::run`]), and the graded corpus ([`lesson::corpus`]).
 //! - [`serve`] — `kafka-sandbox serve`: a cluster in the foreground, driven from stdin.
 //! - [`alloc_guard`] — the global allocator that keeps hostile length fields from aborting
 //!   the process.

@@ -67,7 +67,7 @@ impl Admin {
 
     /// DescribeGroups plus committed offsets and lag. While the group's coordinator does not
     /// answer (its broker paused, cut off or just failed) the lookup is retried until the
-    /// coordinator moves, for [`GROUP_DEADLINE`] at most.
+    /// coordinator moves, for 2.5 s at most.
     pub async fn describe_group(&self, name: &str) -> Result<Seen<GroupDescription>, ClientError> {
         let deadline = Instant::now() + GROUP_DEADLINE;
         let mut silent: Vec<Silent> = Vec::new();

@@ -5,7 +5,7 @@
 //! Every call goes through [`wire::Brokers`], so a paused or cut-off broker costs one short
 //! attempt instead of a stalled session, and the answer says which broker stayed silent.
 
-mod groups;
+pub mod groups;
 pub mod layout;
 
 use std::collections::BTreeMap;

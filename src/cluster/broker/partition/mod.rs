@@ -11,7 +11,7 @@
 //! - **ISR upkeep** → [`Partition::maybe_shrink_isr`] drops lagging followers; the
 //!   controller's answer comes back through [`Partition::complete_isr_change`];
 //! - **metadata** → [`Partition::apply_metadata`] makes it leader or follower at a leader epoch;
-//! - **follower side** → [`Partition::truncation_target`], [`Partition::append_from_leader`].
+//! - **follower side** → [`Partition::truncate_to_leader`], [`Partition::append_from_leader`].
 //!
 //! # Locking
 //!

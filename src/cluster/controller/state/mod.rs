@@ -3,10 +3,10 @@
 //! heartbeats, fencing by session timeout; [`topics`] creates and deletes topics;
 //! [`partitions`] elects leaders and changes ISRs.
 
-mod partitions;
+pub mod partitions;
 #[cfg(test)]
 mod tests;
-mod topics;
+pub mod topics;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
