@@ -13,10 +13,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// Allocations at or above this size are reserved rather than committed.
-pub const RESERVE_THRESHOLD: usize = 1 << 30;
+pub(crate) const RESERVE_THRESHOLD: usize = 1 << 30;
 
 /// System allocator with lazily committed oversized blocks (see the module docs).
-pub struct ReservingAllocator;
+pub(crate) struct ReservingAllocator;
 
 #[cfg(unix)]
 fn is_reserved(layout: Layout) -> bool {

@@ -28,7 +28,7 @@ fn die_with_parent(parent: libc::pid_t) -> io::Result<()> {
 }
 
 /// Makes a `std` command's child the sandbox's own: its own process group, dead with its parent.
-pub fn own_std(command: &mut std::process::Command) {
+pub(crate) fn own_std(command: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id() as libc::pid_t;
     command.process_group(0);
@@ -39,7 +39,7 @@ pub fn own_std(command: &mut std::process::Command) {
 }
 
 /// Makes a tokio command's child the sandbox's own: its own process group, dead with its parent.
-pub fn own_tokio(command: &mut tokio::process::Command) {
+pub(crate) fn own_tokio(command: &mut tokio::process::Command) {
     let parent = std::process::id() as libc::pid_t;
     command.process_group(0);
     // SAFETY: the closure only calls async-signal-safe functions.

@@ -207,14 +207,14 @@ impl ClusterConfig {
     }
 
     /// The IP address the embedded and processes backends bind and advertise.
-    pub fn bind_ip(&self) -> Result<std::net::IpAddr, ConfigError> {
+    pub(crate) fn bind_ip(&self) -> Result<std::net::IpAddr, ConfigError> {
         self.host
             .parse()
             .map_err(|_| ConfigError::Host(self.host.clone()))
     }
 
     /// The port broker `id` listens on: `base_port + id - 1`, or 0 (any free port).
-    pub fn broker_port(&self, id: i32) -> Result<u16, ConfigError> {
+    pub(crate) fn broker_port(&self, id: i32) -> Result<u16, ConfigError> {
         if self.base_port == 0 {
             return Ok(0);
         }

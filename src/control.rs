@@ -12,7 +12,7 @@ use crate::client::ClientError;
 
 /// The most partitions a topic may be created with: far beyond any lesson, well below what
 /// would take the sandbox minutes to place and replicate.
-pub const MAX_PARTITIONS: i64 = 10_000;
+pub(crate) const MAX_PARTITIONS: i64 = 10_000;
 
 /// One control command.
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -242,7 +242,10 @@ fn broker(cluster: &dyn ClusterControl, id: i64) -> Result<i32, ClusterError> {
 
 /// Why `replication` replicas cannot be placed now, in the cluster's own terms, or `None` if
 /// they can: "replication factor 3 needs 3 live brokers; 2 are up (broker 2 is down)".
-pub fn replication_shortfall(snapshot: &ClusterSnapshot, replication: i64) -> Option<String> {
+pub(crate) fn replication_shortfall(
+    snapshot: &ClusterSnapshot,
+    replication: i64,
+) -> Option<String> {
     let live = snapshot.brokers.iter().filter(|b| !b.fenced).count() as i64;
     if replication <= live {
         return None;
@@ -325,7 +328,7 @@ pub async fn create_topic(
 
 impl Control {
     /// Runs the command and returns what to print.
-    pub async fn execute(
+    pub(crate) async fn execute(
         &self,
         cluster: &dyn ClusterControl,
         admin: &Admin,

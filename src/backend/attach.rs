@@ -50,7 +50,7 @@ impl AttachSpec {
     }
 
     /// Parses a container map, `1=kafka-1,2=kafka-2`.
-    pub fn parse_containers(map: &str) -> Result<BTreeMap<i32, String>, String> {
+    pub(crate) fn parse_containers(map: &str) -> Result<BTreeMap<i32, String>, String> {
         map.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())

@@ -11,7 +11,7 @@ use super::ClusterError;
 
 /// One broker as a driver sees it.
 #[derive(Debug)]
-pub struct Slot<N> {
+pub(crate) struct Slot<N> {
     /// `host:port` it listens on (and advertises).
     pub addr: String,
     /// The running node, if it runs.
@@ -44,7 +44,7 @@ impl<N> Slot<N> {
     }
 
     /// The node is gone: nothing left to pause or isolate.
-    pub fn mark_down(&mut self) -> Option<N> {
+    pub(crate) fn mark_down(&mut self) -> Option<N> {
         self.paused = false;
         self.isolated = false;
         self.node.take()
@@ -53,7 +53,7 @@ impl<N> Slot<N> {
 
 /// Every broker a driver runs, by id.
 #[derive(Debug)]
-pub struct BrokerBook<N> {
+pub(crate) struct BrokerBook<N> {
     slots: Mutex<BTreeMap<i32, Slot<N>>>,
 }
 
@@ -120,7 +120,7 @@ impl<N> BrokerBook<N> {
     }
 
     /// Checks broker `id` may be shut down cleanly: it runs and is not frozen.
-    pub fn stoppable(&self, id: i32) -> Result<(), ClusterError> {
+    pub(crate) fn stoppable(&self, id: i32) -> Result<(), ClusterError> {
         self.with(id, |s| match s.state() {
             BrokerState::Down => Err(ClusterError::NotRunning(id)),
             BrokerState::Paused => Err(ClusterError::Paused(id)),
@@ -129,7 +129,7 @@ impl<N> BrokerBook<N> {
     }
 
     /// Checks broker `id` may be started: it is down. Returns its address.
-    pub fn startable(&self, id: i32) -> Result<String, ClusterError> {
+    pub(crate) fn startable(&self, id: i32) -> Result<String, ClusterError> {
         self.with(id, |s| match s.node {
             Some(_) => Err(ClusterError::AlreadyRunning(id)),
             None => Ok(s.addr.clone()),
@@ -150,7 +150,7 @@ impl<N> BrokerBook<N> {
     }
 
     /// Sets broker `id`'s pause or isolation flag.
-    pub fn flag(&self, id: i32, paused: Option<bool>, isolated: Option<bool>) {
+    pub(crate) fn flag(&self, id: i32, paused: Option<bool>, isolated: Option<bool>) {
         let _ = self.with(id, |s| {
             if let Some(p) = paused {
                 s.paused = p;
@@ -163,7 +163,7 @@ impl<N> BrokerBook<N> {
     }
 
     /// Takes every running node out of the book (for shutdown).
-    pub fn take_all(&self) -> Vec<N> {
+    pub(crate) fn take_all(&self) -> Vec<N> {
         self.slots()
             .values_mut()
             .filter_map(Slot::mark_down)

@@ -31,7 +31,7 @@ pub async fn heal(driver: &dyn BrokerDriver, id: Option<i32>) -> Result<(), Clus
 }
 
 /// Checks `id` is one of `known` before a driver call, with the error that lists them.
-pub fn known(id: i32, known: Vec<i32>) -> Result<(), ClusterError> {
+pub(crate) fn known(id: i32, known: Vec<i32>) -> Result<(), ClusterError> {
     if known.contains(&id) {
         Ok(())
     } else {

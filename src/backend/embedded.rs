@@ -278,11 +278,6 @@ impl EmbeddedCluster {
         self.driver.start(id).await
     }
 
-    /// Controlled stop followed by a start (like `docker restart`).
-    pub async fn restart_broker(&self, id: i32) -> Result<(), ClusterError> {
-        super::drive::restart(&self.driver, id).await
-    }
-
     /// Freezes the broker: it answers nothing and sends nothing, like `docker pause`.
     pub fn pause_broker(&self, id: i32) -> Result<(), ClusterError> {
         self.driver.set_paused(id, true)
@@ -301,13 +296,6 @@ impl EmbeddedCluster {
     /// Reconnects an isolated broker.
     pub fn heal_broker(&self, id: i32) -> Result<(), ClusterError> {
         self.driver.isolate(id, false)
-    }
-
-    /// Reconnects every isolated broker.
-    pub fn heal_all(&self) {
-        for id in self.broker_ids() {
-            let _ = self.heal_broker(id);
-        }
     }
 
     /// Runs a preferred-leader election for every partition; returns those that moved.
@@ -350,7 +338,7 @@ impl EmbeddedCluster {
 
     /// A stream of cluster events (fencing, leader moves, ISR changes) from now on. The
     /// watcher ends when the receiver is dropped.
-    pub fn watch_events(&self) -> mpsc::UnboundedReceiver<ClusterEvent> {
+    pub(crate) fn watch_events(&self) -> mpsc::UnboundedReceiver<ClusterEvent> {
         super::events::watch(self.controller.subscribe(), |c| c.image.clone())
     }
 

@@ -118,7 +118,7 @@ impl fmt::Display for ClusterEvent {
 }
 
 /// The events that turn `old` into `new`, brokers first, then topics, then partitions.
-pub fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent> {
+pub(crate) fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent> {
     let mut out = Vec::new();
     for (id, b) in &new.brokers {
         let was_alive = old.is_alive(*id);
@@ -223,7 +223,7 @@ pub fn lines(batch: &[ClusterEvent]) -> Vec<String> {
 }
 
 /// The next event and every other one already waiting: what one metadata change produced.
-pub async fn next_batch(
+pub(crate) async fn next_batch(
     events: &mut mpsc::UnboundedReceiver<ClusterEvent>,
 ) -> Option<Vec<ClusterEvent>> {
     let mut batch = vec![events.recv().await?];
@@ -236,7 +236,7 @@ pub async fn next_batch(
 /// Turns a stream of images into a stream of events, from now on. `image` picks the metadata
 /// image out of whatever the channel carries. The watcher ends when the receiver is dropped or
 /// the images stop.
-pub fn watch<T: Send + Sync + 'static>(
+pub(crate) fn watch<T: Send + Sync + 'static>(
     mut images: watch::Receiver<T>,
     image: fn(&T) -> Arc<MetadataImage>,
 ) -> mpsc::UnboundedReceiver<ClusterEvent> {

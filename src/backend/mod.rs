@@ -107,7 +107,8 @@ fn list(ids: &[i32]) -> String {
 }
 
 /// A boxed future, so that cluster control can sit behind `dyn`.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// What the REPL, scripts and lessons can do to a cluster, whatever runs it.
 pub trait ClusterControl: Send + Sync {

@@ -30,7 +30,7 @@ const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
 const TOPIC_RESOURCE: i8 = 2;
 
 /// A running observer; dropping it stops the polling.
-pub struct Observer {
+pub(crate) struct Observer {
     images: watch::Receiver<Arc<MetadataImage>>,
     stop: CancellationToken,
 }

@@ -97,7 +97,7 @@ impl RemoteCluster {
     }
 
     /// Each live broker's advertised host and port, as the metadata gives them.
-    pub fn advertised(&self) -> std::collections::BTreeMap<i32, (String, u16)> {
+    pub(crate) fn advertised(&self) -> std::collections::BTreeMap<i32, (String, u16)> {
         self.observer
             .image()
             .brokers

@@ -148,7 +148,7 @@ impl ClusterSnapshot {
 }
 
 /// Broker ids as `kafka-topics` prints them: `3,2,1`.
-pub fn id_list(ids: &[BrokerId]) -> String {
+pub(crate) fn id_list(ids: &[BrokerId]) -> String {
     ids.iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
@@ -171,7 +171,7 @@ fn ids(list: &[i32]) -> Vec<BrokerId> {
 impl TopicView {
     /// Every topic of `image`; `offsets(topic id, partition, replica)` gives a replica's log
     /// end offset and high watermark where the caller knows them.
-    pub fn all_from_image(
+    pub(crate) fn all_from_image(
         image: &MetadataImage,
         offsets: impl Fn(uuid::Uuid, i32, i32) -> Option<ReplicaOffsets>,
     ) -> Vec<TopicView> {
@@ -205,7 +205,7 @@ impl TopicView {
     }
 
     /// The table `kafka-topics --describe` prints, columns aligned.
-    pub fn describe_table(&self) -> String {
+    pub(crate) fn describe_table(&self) -> String {
         let rf = self.partitions.first().map_or(0, |p| p.replicas.len());
         let mut out = format!(
             "Topic: {}  PartitionCount: {}  ReplicationFactor: {}\n",
@@ -240,7 +240,7 @@ impl TopicView {
 }
 
 /// A borderless, left-aligned table, the way command-line tools print them.
-pub fn plain_table(header: &[&str]) -> Table {
+pub(crate) fn plain_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(NOTHING)
@@ -250,7 +250,7 @@ pub fn plain_table(header: &[&str]) -> Table {
 }
 
 /// A table's lines without the padding comfy-table leaves at their ends.
-pub fn rendered(table: &Table) -> String {
+pub(crate) fn rendered(table: &Table) -> String {
     table
         .lines()
         .map(|l| l.trim_end().to_string())

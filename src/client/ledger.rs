@@ -15,7 +15,7 @@ use super::ClientError;
 
 /// One `send` as the script made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sent {
+pub(crate) struct Sent {
     /// Value sent (experiments make them unique).
     pub value: String,
     /// Where it was acknowledged, or the error.
@@ -23,11 +23,11 @@ pub struct Sent {
 }
 
 /// One record read back: (partition, offset, value).
-pub type Stored = (i32, i64, String);
+pub(crate) type Stored = (i32, i64, String);
 
 /// The ledger of one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     /// Topic.
     pub topic: String,
     /// Sends attempted.
@@ -49,7 +49,7 @@ pub struct Ledger {
 }
 
 /// Computes the ledger from what was sent and what is stored.
-pub fn reconcile(topic: &str, sent: &[Sent], stored: &[Stored]) -> Ledger {
+pub(crate) fn reconcile(topic: &str, sent: &[Sent], stored: &[Stored]) -> Ledger {
     let order: HashMap<&str, usize> = sent
         .iter()
         .enumerate()
@@ -147,7 +147,7 @@ impl fmt::Display for Ledger {
 }
 
 /// Reads every record of `topic` from the beginning up to each partition's current end.
-pub fn read_back(bootstrap: &str, topic: &str) -> Result<Vec<Stored>, ClientError> {
+pub(crate) fn read_back(bootstrap: &str, topic: &str) -> Result<Vec<Stored>, ClientError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set(

@@ -70,7 +70,7 @@ pub enum ClientError {
 
 /// Kafka's own name for an error code, as the protocol guide and Kafka's logs write it:
 /// `INVALID_REPLICATION_FACTOR` for 38.
-pub fn kafka_error_name(code: i16) -> String {
+pub(crate) fn kafka_error_name(code: i16) -> String {
     match kafka_protocol::ResponseError::try_from_code(code) {
         None => "NONE".into(),
         Some(kafka_protocol::ResponseError::Unknown(c)) => format!("UNKNOWN_ERROR_CODE_{c}"),

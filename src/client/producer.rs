@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::ClientError;
 
 /// Producer settings a script can pass.
 #[derive(Debug, Clone)]
-pub struct ProducerOptions {
+pub(crate) struct ProducerOptions {
     /// "all", "1" or "0".
     pub acks: String,
     /// enable.idempotence.
@@ -33,7 +33,7 @@ impl Default for ProducerOptions {
 }
 
 /// A producer.
-pub struct SandboxProducer {
+pub(crate) struct SandboxProducer {
     inner: FutureProducer,
     timeout: Duration,
 }
@@ -84,10 +84,5 @@ impl SandboxProducer {
             .await
             .map(|d| (d.partition, d.offset))
             .map_err(|(e, _)| ClientError::Kafka(e))
-    }
-
-    /// Waits for anything still queued.
-    pub fn flush(&self) {
-        let _ = self.inner.flush(Duration::from_secs(5));
     }
 }

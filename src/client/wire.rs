@@ -20,11 +20,11 @@ use crate::protocol::client::Connection;
 use crate::protocol::ProtocolError;
 
 /// How long one broker gets to answer before the next is asked.
-pub const ATTEMPT: Duration = Duration::from_millis(700);
+pub(crate) const ATTEMPT: Duration = Duration::from_millis(700);
 
 /// A broker that was asked and did not answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Silent {
+pub(crate) struct Silent {
     /// `host:port` asked.
     pub addr: String,
     /// Its broker id, when known from metadata.
@@ -44,7 +44,7 @@ impl Silent {
 }
 
 /// The brokers that stayed silent during one call, in one line ("" when none).
-pub fn silent_note(silent: &[Silent]) -> String {
+pub(crate) fn silent_note(silent: &[Silent]) -> String {
     silent
         .iter()
         .map(Silent::describe)
@@ -54,7 +54,7 @@ pub fn silent_note(silent: &[Silent]) -> String {
 
 /// A response and the brokers skipped on the way to it.
 #[derive(Debug)]
-pub struct Answer<T> {
+pub(crate) struct Answer<T> {
     /// The response.
     pub response: T,
     /// The address that answered.
@@ -112,12 +112,12 @@ impl Brokers {
     }
 
     /// The broker id behind an address, if known.
-    pub fn id_of(&self, addr: &str) -> Option<i32> {
+    pub(crate) fn id_of(&self, addr: &str) -> Option<i32> {
         self.pool().ids.get(addr).copied()
     }
 
     /// The address of broker `id`, if known.
-    pub fn addr_of(&self, id: i32) -> Option<String> {
+    pub(crate) fn addr_of(&self, id: i32) -> Option<String> {
         self.pool()
             .ids
             .iter()
@@ -126,7 +126,7 @@ impl Brokers {
     }
 
     /// Sends `request` to the broker at `addr` and waits up to `timeout` for the answer.
-    pub async fn call_at<R: Request>(
+    pub(crate) async fn call_at<R: Request>(
         &self,
         addr: &str,
         request: &R,
@@ -145,7 +145,7 @@ impl Brokers {
 
     /// Sends `request` to the brokers in turn, starting with the one that answered last, until
     /// one answers; each gets `attempt` ([`ATTEMPT`] for quick reads).
-    pub async fn call_any<R: Request>(
+    pub(crate) async fn call_any<R: Request>(
         &self,
         request: &R,
         version: i16,

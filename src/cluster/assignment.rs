@@ -8,7 +8,7 @@ use thiserror::Error;
 
 /// Why replicas could not be placed.
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum AssignmentError {
+pub(crate) enum AssignmentError {
     /// More replicas asked for than brokers available.
     #[error("replication factor {replication} is larger than the {available} available brokers")]
     ReplicationFactor {
@@ -24,7 +24,7 @@ pub enum AssignmentError {
 
 /// Places `partitions` × `replication` replicas on `brokers` (sorted ids).
 /// `start_index` and `shift` are Kafka's random seeds (any values are valid).
-pub fn assign_replicas(
+pub(crate) fn assign_replicas(
     brokers: &[i32],
     partitions: i32,
     replication: i32,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// "No leader" in Kafka's protocol.
-pub const NO_LEADER: i32 = -1;
+pub(crate) const NO_LEADER: i32 = -1;
 
 /// A registered broker as the controller sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,12 +70,12 @@ pub struct MetadataImage {
 
 impl MetadataImage {
     /// True if `id` is registered and not fenced.
-    pub fn is_alive(&self, id: i32) -> bool {
+    pub(crate) fn is_alive(&self, id: i32) -> bool {
         self.brokers.get(&id).is_some_and(|b| !b.fenced)
     }
 
     /// Ids of unfenced brokers, ascending.
-    pub fn live_brokers(&self) -> Vec<i32> {
+    pub(crate) fn live_brokers(&self) -> Vec<i32> {
         self.brokers
             .values()
             .filter(|b| !b.fenced)
@@ -85,12 +85,12 @@ impl MetadataImage {
 
     /// The id clients are told is "the controller". Like KRaft, clients never reach the real
     /// controller: they get a live broker, which forwards admin requests.
-    pub fn client_visible_controller(&self) -> i32 {
+    pub(crate) fn client_visible_controller(&self) -> i32 {
         self.live_brokers().first().copied().unwrap_or(NO_LEADER)
     }
 
     /// Replicas of `partition` hosted on fenced or unknown brokers.
-    pub fn offline_replicas(&self, partition: &PartitionImage) -> Vec<i32> {
+    pub(crate) fn offline_replicas(&self, partition: &PartitionImage) -> Vec<i32> {
         partition
             .replicas
             .iter()
@@ -100,7 +100,7 @@ impl MetadataImage {
     }
 
     /// Finds a topic by id.
-    pub fn topic_by_id(&self, id: Uuid) -> Option<(&String, &TopicImage)> {
+    pub(crate) fn topic_by_id(&self, id: Uuid) -> Option<(&String, &TopicImage)> {
         self.topics.iter().find(|(_, t)| t.id == id)
     }
 }

@@ -35,7 +35,7 @@ struct ProducerState {
 
 /// The offsets a leader append was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Appended {
+pub(crate) struct Appended {
     /// Offset of the first record appended.
     pub base_offset: i64,
     /// Offset of the last record appended.
@@ -58,7 +58,7 @@ pub struct PartitionLog {
 
 impl PartitionLog {
     /// First offset in the log (the sandbox keeps everything, so always 0).
-    pub fn log_start_offset(&self) -> i64 {
+    pub(crate) fn log_start_offset(&self) -> i64 {
         0
     }
 
@@ -72,23 +72,18 @@ impl PartitionLog {
         self.high_watermark
     }
 
-    /// Bytes held.
-    pub fn size_bytes(&self) -> usize {
-        self.size_bytes
-    }
-
     /// Sets the high watermark, never beyond the log end.
-    pub fn set_high_watermark(&mut self, hw: i64) {
+    pub(crate) fn set_high_watermark(&mut self, hw: i64) {
         self.high_watermark = hw.clamp(0, self.log_end_offset);
     }
 
     /// The newest leader epoch in the cache.
-    pub fn latest_epoch(&self) -> Option<i32> {
+    pub(crate) fn latest_epoch(&self) -> Option<i32> {
         self.epochs.last().map(|(e, _)| *e)
     }
 
     /// First offset written in `epoch` (the log end if nothing was written in it yet).
-    pub fn epoch_start_offset(&self, epoch: i32) -> i64 {
+    pub(crate) fn epoch_start_offset(&self, epoch: i32) -> i64 {
         self.epochs
             .iter()
             .find(|(e, _)| *e == epoch)
@@ -96,7 +91,7 @@ impl PartitionLog {
     }
 
     /// Records that `epoch` starts at the current log end (a replica becoming leader).
-    pub fn start_epoch(&mut self, epoch: i32) {
+    pub(crate) fn start_epoch(&mut self, epoch: i32) {
         self.note_epoch(epoch, self.log_end_offset);
     }
 
@@ -109,7 +104,7 @@ impl PartitionLog {
 
     /// Appends produced batches as leader in `leader_epoch`: checks idempotent sequences,
     /// assigns offsets, stamps the epoch. All batches are checked before any is written.
-    pub fn append_as_leader(
+    pub(crate) fn append_as_leader(
         &mut self,
         batches: &[(BatchHeader, Bytes)],
         leader_epoch: i32,
@@ -145,7 +140,7 @@ impl PartitionLog {
 
     /// Appends batches fetched from the leader, which already carry offsets and epochs.
     /// Batches the log already has are skipped; a gap is refused.
-    pub fn append_as_follower(
+    pub(crate) fn append_as_follower(
         &mut self,
         batches: Vec<(BatchHeader, Bytes)>,
     ) -> Result<(), KafkaError> {
@@ -262,7 +257,7 @@ impl PartitionLog {
 
     /// Removes everything from `offset` on (whole batches), then fixes up the epoch cache,
     /// producer state and high watermark.
-    pub fn truncate_to(&mut self, offset: i64) {
+    pub(crate) fn truncate_to(&mut self, offset: i64) {
         if offset >= self.log_end_offset {
             return;
         }
@@ -290,7 +285,7 @@ impl PartitionLog {
     /// OffsetForLeaderEpoch: the largest epoch <= `epoch` this log knows, and the offset where
     /// it ended (the start of the next epoch, or the log end for the latest one).
     /// `(-1, -1)` when the log knows no such epoch.
-    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+    pub(crate) fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
         let idx = self.epochs.partition_point(|(e, _)| *e <= epoch);
         if idx == 0 {
             return (-1, -1);
@@ -305,7 +300,7 @@ impl PartitionLog {
 
     /// ListOffsets by timestamp: the first record with a timestamp >= `ts` below `upper`,
     /// as (offset, timestamp).
-    pub fn offset_for_timestamp(&self, ts: i64, upper: i64) -> Option<(i64, i64)> {
+    pub(crate) fn offset_for_timestamp(&self, ts: i64, upper: i64) -> Option<(i64, i64)> {
         for b in &self.batches {
             if b.header.base_offset >= upper {
                 break;
@@ -327,7 +322,7 @@ impl PartitionLog {
     }
 
     /// ListOffsets MAX_TIMESTAMP: the record with the largest timestamp below `upper`.
-    pub fn max_timestamp(&self, upper: i64) -> Option<(i64, i64)> {
+    pub(crate) fn max_timestamp(&self, upper: i64) -> Option<(i64, i64)> {
         let mut best: Option<(i64, i64)> = None;
         for b in &self.batches {
             if b.header.last_offset() >= upper {

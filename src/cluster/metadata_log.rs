@@ -10,7 +10,7 @@ use crate::protocol::records::{encode_batch, now_millis, plain_record};
 use super::image::MetadataImage;
 
 /// The metadata topic's name, as in KRaft.
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
+pub(crate) const METADATA_TOPIC: &str = "__cluster_metadata";
 
 /// Encodes `image` as a one-record batch at offset `image.offset`.
 pub fn encode(image: &MetadataImage) -> Bytes {
@@ -20,7 +20,7 @@ pub fn encode(image: &MetadataImage) -> Bytes {
 }
 
 /// Decodes the newest image in a fetched record set.
-pub fn decode_latest(mut records: Bytes) -> Result<Option<MetadataImage>, String> {
+pub(crate) fn decode_latest(mut records: Bytes) -> Result<Option<MetadataImage>, String> {
     let sets = RecordBatchDecoder::decode_all(&mut records).map_err(|e| e.to_string())?;
     let Some(record) = sets.into_iter().flat_map(|s| s.records).last() else {
         return Ok(None);

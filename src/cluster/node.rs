@@ -58,30 +58,30 @@ impl NodeControl {
     }
 
     /// Waits until every task has ended (after [`kill`](Self::kill)).
-    pub async fn wait_stopped(&self) {
+    pub(crate) async fn wait_stopped(&self) {
         self.tasks.close();
         self.tasks.wait().await
     }
 
     /// Freezes (true) or thaws (false) the node.
-    pub fn set_paused(&self, paused: bool) {
+    pub(crate) fn set_paused(&self, paused: bool) {
         self.paused.send_replace(paused);
     }
 
     /// Waits while the node is paused; every task calls this before each step.
-    pub async fn gate(&self) {
+    pub(crate) async fn gate(&self) {
         let mut rx = self.paused.subscribe();
         // wait_for only fails if the sender is gone, which cannot happen while `self` lives.
         let _ = rx.wait_for(|paused| !*paused).await;
     }
 
     /// Cuts (true) or restores (false) the node's links to its peers and the controller.
-    pub fn set_isolated(&self, isolated: bool) {
+    pub(crate) fn set_isolated(&self, isolated: bool) {
         self.isolated.store(isolated, Ordering::SeqCst);
     }
 
     /// True while cut off from peers.
-    pub fn is_isolated(&self) -> bool {
+    pub(crate) fn is_isolated(&self) -> bool {
         self.isolated.load(Ordering::SeqCst)
     }
 }

@@ -71,7 +71,7 @@ pub struct Lesson {
 }
 
 /// The lessons, in the tutorial's order.
-pub const LESSONS: &[Lesson] = &[
+pub(crate) const LESSONS: &[Lesson] = &[
     Lesson {
         name: "pub-sub",
         summary: "three consumers in three groups each receive every message (publish/subscribe)",

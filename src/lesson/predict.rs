@@ -7,7 +7,7 @@ use super::judge::text::{clauses, same_word, stem};
 
 /// What kind of answer a prediction takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// One whole number.
     Number,
     /// Yes or no.
@@ -82,7 +82,7 @@ impl Kind {
     }
 
     /// True if `answer` predicted `actual`.
-    pub fn agrees(&self, answer: &Value, actual: &Value) -> bool {
+    pub(crate) fn agrees(&self, answer: &Value, actual: &Value) -> bool {
         match (self, answer, actual) {
             (Kind::IdSet, Value::Ids(a), Value::Ids(b)) => {
                 let mut a = a.clone();

@@ -4,7 +4,7 @@
 
 /// How a lesson takes answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Pauses at each step; two tries per question, with the hint after the first.
     #[default]
     Interactive,
@@ -17,7 +17,7 @@ pub enum Mode {
 
 /// How one question or prediction went.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Right at the first try.
     Right,
     /// Right at the second try, after the hint.
@@ -49,7 +49,7 @@ impl Outcome {
 
 /// One question or prediction, as asked and answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Asked {
+pub(crate) struct Asked {
     /// True for a prediction.
     pub prediction: bool,
     /// The question.
@@ -64,7 +64,7 @@ pub struct Asked {
 
 /// A lesson in progress.
 #[derive(Debug, Default)]
-pub struct LessonRun {
+pub(crate) struct LessonRun {
     /// The lesson's name.
     pub name: String,
     /// How it takes answers.
@@ -95,7 +95,7 @@ impl LessonRun {
     }
 
     /// The line `--answers` prints as each question is judged: `Q2: correct — <question>`.
-    pub fn verdict_line(&self, index: usize) -> String {
+    pub(crate) fn verdict_line(&self, index: usize) -> String {
         let a = &self.asked[index];
         let verdict = if a.outcome.correct() {
             "correct"
@@ -145,7 +145,7 @@ impl LessonRun {
     }
 
     /// The summary as a Markdown document, for `--report FILE.md`.
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let mut out = format!("# Lesson {}\n\n", self.name);
         out.push_str(&format!(
             "{} claims checked against this run, all held.\n\n",

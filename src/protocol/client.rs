@@ -20,7 +20,6 @@ pub struct Connection {
     writer: BufWriter<OwnedWriteHalf>,
     client_id: StrBytes,
     next_correlation_id: i32,
-    peer: String,
 }
 
 impl Connection {
@@ -40,13 +39,7 @@ impl Connection {
             writer: BufWriter::new(write),
             client_id: StrBytes::from_string(client_id.to_string()),
             next_correlation_id: 1,
-            peer: addr.to_string(),
         })
-    }
-
-    /// The address this connection talks to.
-    pub fn peer(&self) -> &str {
-        &self.peer
     }
 
     /// Sends `request` at `version` and waits up to `timeout` for its response.

@@ -28,7 +28,7 @@ pub struct Request {
 
 /// What a frame turned out to be.
 #[derive(Debug)]
-pub enum Decoded {
+pub(crate) enum Decoded {
     /// A well-formed request of a supported API and version.
     Request(Box<Request>),
     /// An ApiVersions request at a version this node does not know: Kafka answers it with a v0
@@ -40,7 +40,10 @@ pub enum Decoded {
 }
 
 /// Decodes one frame against the node's table of supported APIs.
-pub fn decode_request(mut frame: Bytes, table: &[ApiSupport]) -> Result<Decoded, ProtocolError> {
+pub(crate) fn decode_request(
+    mut frame: Bytes,
+    table: &[ApiSupport],
+) -> Result<Decoded, ProtocolError> {
     if frame.len() < 8 {
         return Err(ProtocolError::Malformed {
             what: "request header",
@@ -104,7 +107,7 @@ pub fn decode_request(mut frame: Bytes, table: &[ApiSupport]) -> Result<Decoded,
 }
 
 /// Encodes a response frame body (without the length prefix).
-pub fn encode_response(
+pub(crate) fn encode_response(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,
@@ -127,7 +130,7 @@ pub fn encode_response(
 }
 
 /// The ApiVersions response listing `table`, with `error_code` (0 or UNSUPPORTED_VERSION).
-pub fn api_versions_response(table: &[ApiSupport], error_code: i16) -> ApiVersionsResponse {
+pub(crate) fn api_versions_response(table: &[ApiSupport], error_code: i16) -> ApiVersionsResponse {
     use kafka_protocol::messages::api_versions_response::ApiVersion;
     ApiVersionsResponse::default()
         .with_error_code(error_code)

@@ -6,13 +6,13 @@ use bytes::Bytes;
 use thiserror::Error;
 
 /// Size of the v2 batch header.
-pub const BATCH_HEADER_LEN: usize = 61;
+pub(crate) const BATCH_HEADER_LEN: usize = 61;
 const LENGTH_FIELD_END: usize = 12;
 const CRC_START: usize = 21;
 
 /// Why a produced record set was refused (maps to CORRUPT_MESSAGE / UNSUPPORTED_FOR_MESSAGE_FORMAT).
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum BatchError {
+pub(crate) enum BatchError {
     /// Shorter than a header or than its own length field says.
     #[error("record batch is truncated")]
     Truncated,
@@ -29,7 +29,7 @@ pub enum BatchError {
 
 /// The header fields of one v2 record batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchHeader {
+pub(crate) struct BatchHeader {
     /// Offset of the first record.
     pub base_offset: i64,
     /// Leader epoch the batch was appended in.
@@ -52,12 +52,12 @@ pub struct BatchHeader {
 
 impl BatchHeader {
     /// Offset of the last record.
-    pub fn last_offset(&self) -> i64 {
+    pub(crate) fn last_offset(&self) -> i64 {
         self.base_offset + i64::from(self.last_offset_delta)
     }
 
     /// Sequence of the last record (wrapping like Kafka's).
-    pub fn last_sequence(&self) -> i32 {
+    pub(crate) fn last_sequence(&self) -> i32 {
         if self.base_sequence < 0 {
             return -1;
         }
@@ -66,7 +66,7 @@ impl BatchHeader {
     }
 
     /// True if the batch was written by an idempotent producer.
-    pub fn is_idempotent(&self) -> bool {
+    pub(crate) fn is_idempotent(&self) -> bool {
         self.producer_id >= 0
     }
 }
@@ -82,7 +82,7 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
 }
 
 /// Parses the header of the batch at the start of `bytes` (which may hold more batches).
-pub fn parse_header(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+pub(crate) fn parse_header(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
     if bytes.len() < BATCH_HEADER_LEN {
         return Err(BatchError::Truncated);
     }
@@ -104,7 +104,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
 }
 
 /// Splits a record set into its batches, checking each one's length, magic and CRC.
-pub fn split_batches(records: &Bytes) -> Result<Vec<(BatchHeader, Bytes)>, BatchError> {
+pub(crate) fn split_batches(records: &Bytes) -> Result<Vec<(BatchHeader, Bytes)>, BatchError> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < records.len() {
@@ -137,7 +137,7 @@ pub fn split_batches(records: &Bytes) -> Result<Vec<(BatchHeader, Bytes)>, Batch
 /// Splits batches that this node itself stored or a leader sent (no CRC check: the leader
 /// validated them when they were produced), stopping quietly at a partial trailing batch as
 /// Kafka's fetch responses may end with one.
-pub fn split_trusted(records: &Bytes) -> Vec<(BatchHeader, Bytes)> {
+pub(crate) fn split_trusted(records: &Bytes) -> Vec<(BatchHeader, Bytes)> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while records.len() - at >= BATCH_HEADER_LEN {
@@ -156,7 +156,7 @@ pub fn split_trusted(records: &Bytes) -> Vec<(BatchHeader, Bytes)> {
 }
 
 /// A plain (non-transactional, non-idempotent) record at `offset` for [`encode_batch`].
-pub fn plain_record(
+pub(crate) fn plain_record(
     offset: i64,
     timestamp: i64,
     key: Option<Bytes>,
@@ -181,7 +181,7 @@ pub fn plain_record(
 }
 
 /// Encodes records (with consecutive offsets) as uncompressed v2 batches.
-pub fn encode_batch(records: &[kafka_protocol::records::Record]) -> Bytes {
+pub(crate) fn encode_batch(records: &[kafka_protocol::records::Record]) -> Bytes {
     use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
     let mut buf = bytes::BytesMut::new();
     RecordBatchEncoder::encode(
@@ -197,14 +197,14 @@ pub fn encode_batch(records: &[kafka_protocol::records::Record]) -> Bytes {
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Returns a copy of `batch` with its base offset and partition leader epoch set.
-pub fn restamp(batch: &Bytes, base_offset: i64, leader_epoch: i32) -> Bytes {
+pub(crate) fn restamp(batch: &Bytes, base_offset: i64, leader_epoch: i32) -> Bytes {
     let mut owned = batch.to_vec();
     owned[0..8].copy_from_slice(&base_offset.to_be_bytes());
     owned[12..16].copy_from_slice(&leader_epoch.to_be_bytes());

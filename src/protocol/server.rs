@@ -38,7 +38,7 @@ pub trait Dispatcher: Send + Sync + 'static {
 }
 
 /// Accepts connections until the node is killed, serving each on its own task.
-pub async fn accept_loop<D: Dispatcher>(
+pub(crate) async fn accept_loop<D: Dispatcher>(
     listener: TcpListener,
     dispatcher: Arc<D>,
     node: NodeControl,

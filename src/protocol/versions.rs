@@ -49,7 +49,7 @@ pub const BROKER_APIS: &[ApiSupport] = &[
 ];
 
 /// APIs the controller answers; only brokers talk to it.
-pub const CONTROLLER_APIS: &[ApiSupport] = &[
+pub(crate) const CONTROLLER_APIS: &[ApiSupport] = &[
     api(ApiKey::Fetch, 12, 12),
     api(ApiKey::ApiVersions, 0, 3),
     api(ApiKey::CreateTopics, 7, 7),
@@ -62,7 +62,7 @@ pub const CONTROLLER_APIS: &[ApiSupport] = &[
 ];
 
 /// Looks up the supported range of `key` in `table`.
-pub fn support(table: &[ApiSupport], key: ApiKey) -> Option<ApiSupport> {
+pub(crate) fn support(table: &[ApiSupport], key: ApiKey) -> Option<ApiSupport> {
     table.iter().copied().find(|s| s.key == key)
 }
 

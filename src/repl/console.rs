@@ -26,14 +26,14 @@ fn history_file() -> Option<PathBuf> {
 }
 
 /// The line editor and its history file.
-pub struct Console {
+pub(crate) struct Console {
     editor: Editor<ReplHelper, DefaultHistory>,
     history: Option<PathBuf>,
 }
 
 /// A console shared by the REPL loop and the session (lessons read through it).
 #[derive(Clone)]
-pub struct SharedConsole(pub Rc<RefCell<Console>>);
+pub(crate) struct SharedConsole(pub Rc<RefCell<Console>>);
 
 impl Console {
     /// Opens the terminal: loads history, and returns the console with an [`Output`] that
@@ -73,12 +73,12 @@ impl Console {
     }
 
     /// Adds a finished entry (a whole statement, even one typed over several lines).
-    pub fn remember(&mut self, entry: &str) {
+    pub(crate) fn remember(&mut self, entry: &str) {
         let _ = self.editor.add_history_entry(entry);
     }
 
     /// Writes the history file.
-    pub fn save_history(&mut self) {
+    pub(crate) fn save_history(&mut self) {
         if let Some(h) = &self.history {
             let _ = self.editor.save_history(h);
         }

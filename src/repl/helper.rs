@@ -24,7 +24,7 @@ pub struct Known {
 }
 
 /// The REPL's rustyline helper.
-pub struct ReplHelper {
+pub(crate) struct ReplHelper {
     /// Topic and group names to complete inside quotes.
     pub known: Arc<Mutex<Known>>,
     hinter: HistoryHinter,
@@ -138,7 +138,7 @@ impl Highlighter for ReplHelper {
 /// ran out of input inside an open bracket, an expression or a backtick string. Brackets in
 /// strings, character literals (`'{'`) and comments do not count, since the parser, not a
 /// bracket counter, decides.
-pub fn is_incomplete(input: &str) -> bool {
+pub(crate) fn is_incomplete(input: &str) -> bool {
     use rhai::{LexError, ParseErrorType};
     let Err(error) = rhai::Engine::new_raw().compile(input) else {
         return false;

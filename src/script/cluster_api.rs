@@ -21,7 +21,7 @@ fn run(s: &Session, command: Control) -> RhaiResult<()> {
     Ok(())
 }
 
-pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_type_with_name::<Cluster>("Cluster");
     let s = session.clone();
     engine.register_fn("brokers", move |_: Cluster| -> Array {

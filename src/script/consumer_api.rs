@@ -132,7 +132,7 @@ fn to_map(r: &crate::client::consumer::Received) -> Dynamic {
     Dynamic::from(m)
 }
 
-pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_type_with_name::<Consumer>("Consumer");
     let start = {
         let s = session.clone();

@@ -21,7 +21,7 @@ pub trait LineInput {
 }
 
 /// Standard input read line by line, for scripts run with `kafka-sandbox run`.
-pub struct StdinLines;
+pub(crate) struct StdinLines;
 
 impl LineInput for StdinLines {
     fn read_line(&mut self, prompt: &str) -> Line {

@@ -12,7 +12,7 @@ fn strings(list: &[String]) -> Array {
     list.iter().map(|s| Dynamic::from(s.clone())).collect()
 }
 
-pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     let s = session.clone();
     engine.register_fn("ledger", move |topic: &str| -> RhaiResult<Map> {
         let stored = read_back(&s.cluster.bootstrap(), topic).or_else(|e| fail(e.to_string()))?;

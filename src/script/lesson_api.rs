@@ -14,7 +14,7 @@ use crate::lesson::{self, run::LessonRun, run::Mode};
 
 /// Lesson state kept on the session: the running lesson, and the last one that finished.
 #[derive(Default)]
-pub struct LessonSlot {
+pub(crate) struct LessonSlot {
     /// The lesson running now.
     pub current: RefCell<Option<LessonRun>>,
     /// The last lesson that ended, for `--report`.
@@ -23,7 +23,7 @@ pub struct LessonSlot {
 
 /// Reads one line through the session's line editor. Ctrl-C ends the lesson (`Err`); end of
 /// input gives `None` and stops further pauses.
-pub fn read_line(s: &Session, prompt: &str) -> RhaiResult<Option<String>> {
+pub(crate) fn read_line(s: &Session, prompt: &str) -> RhaiResult<Option<String>> {
     s.out.flush();
     let line = s.input.borrow_mut().read_line(prompt);
     match line {
@@ -45,7 +45,7 @@ pub fn read_line(s: &Session, prompt: &str) -> RhaiResult<Option<String>> {
 
 /// Wraps `text` at about 88 columns; the first line starts with `indent`, the rest line up
 /// under its text.
-pub fn wrap(text: &str, indent: &str) -> String {
+pub(crate) fn wrap(text: &str, indent: &str) -> String {
     let rest = " ".repeat(indent.chars().count());
     let mut out = String::new();
     let mut line = String::from(indent);
@@ -171,7 +171,7 @@ fn run_lesson(ctx: NativeCallContext, s: &Session, name: &str, opts: Map) -> Rha
     outcome
 }
 
-pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     let s = session.clone();
     engine.register_fn("lessons", move || -> Array {
         s.out.print(&lesson::listing());

@@ -35,7 +35,7 @@ use crate::client::{ClientError, LiveEvent};
 use output::Output;
 
 /// Result type of script functions.
-pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// A script-level error with a message (shown without Rhai's wrapping).
 pub fn fail<T>(message: impl Into<String>) -> RhaiResult<T> {
@@ -153,7 +153,7 @@ impl Session {
     }
 
     /// True if a wait ended because the enclosing `wait_until` ran out of time; clears it.
-    pub fn take_deadline_hit(&self) -> bool {
+    pub(crate) fn take_deadline_hit(&self) -> bool {
         self.deadline_hit.replace(false)
     }
 
@@ -169,13 +169,13 @@ impl Session {
     }
 
     /// Sleeps for `d` unless Ctrl-C or an enclosing deadline cuts it short.
-    pub fn pause_for(&self, d: Duration) -> RhaiResult<()> {
+    pub(crate) fn pause_for(&self, d: Duration) -> RhaiResult<()> {
         // The timer must be made inside the runtime, so build it in an async block.
         self.block_on(async move { tokio::time::sleep(d).await })
     }
 
     /// True once Ctrl-C was pressed during the current command.
-    pub fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
     }
 
@@ -200,7 +200,7 @@ impl Session {
     }
 
     /// Records a send for the delivery ledger.
-    pub fn record_send(&self, topic: &str, sent: crate::client::ledger::Sent) {
+    pub(crate) fn record_send(&self, topic: &str, sent: crate::client::ledger::Sent) {
         self.sends
             .borrow_mut()
             .entry(topic.to_string())
@@ -213,12 +213,12 @@ impl Session {
     }
 
     /// A mark for [`Session::close_started_since`] and [`Session::close_unreferenced_since`].
-    pub fn consumer_mark(&self) -> usize {
+    pub(crate) fn consumer_mark(&self) -> usize {
         self.consumers.borrow().len()
     }
 
     /// Every consumer of the session still running.
-    pub fn live_consumers(&self) -> Vec<Arc<ConsumerHandle>> {
+    pub(crate) fn live_consumers(&self) -> Vec<Arc<ConsumerHandle>> {
         self.consumers
             .borrow()
             .iter()
@@ -228,19 +228,19 @@ impl Session {
     }
 
     /// The last lesson that ended in this session: its questions, answers and verdicts.
-    pub fn finished_lesson(&self) -> Option<crate::lesson::run::LessonRun> {
+    pub(crate) fn finished_lesson(&self) -> Option<crate::lesson::run::LessonRun> {
         self.lesson.finished.borrow_mut().take()
     }
 
     /// Closes every consumer started since `mark` (a lesson's own consumers, when it ends).
-    pub fn close_started_since(&self, mark: usize) {
+    pub(crate) fn close_started_since(&self, mark: usize) {
         let started: Vec<_> = self.consumers.borrow().iter().skip(mark).cloned().collect();
         close_all(started);
     }
 
     /// Closes the consumers started since `mark` that no script value refers to any more: those
     /// of a statement that failed before it could hand them over.
-    pub fn close_unreferenced_since(&self, mark: usize) {
+    pub(crate) fn close_unreferenced_since(&self, mark: usize) {
         let orphans: Vec<_> = self
             .consumers
             .borrow()
@@ -268,7 +268,7 @@ impl Session {
     }
 
     /// Closes every consumer (they leave their groups), in parallel.
-    pub fn close_consumers(&self) {
+    pub(crate) fn close_consumers(&self) {
         close_all(self.consumers.borrow_mut().drain(..).collect());
     }
 }
@@ -343,7 +343,7 @@ fn scrub_internal_names(text: &str) -> String {
 }
 
 /// The message of an error, without Rhai's "Runtime error:" wrapping and position.
-pub fn error_message(err: &EvalAltResult) -> String {
+pub(crate) fn error_message(err: &EvalAltResult) -> String {
     scrub_internal_names(&raw_message(err))
 }
 
@@ -406,12 +406,12 @@ pub fn caret(source: &str, position: Option<(usize, usize)>) -> String {
 }
 
 /// How a value reads when the REPL echoes it: closures without their internal name.
-pub fn echo(value: &Dynamic) -> String {
+pub(crate) fn echo(value: &Dynamic) -> String {
     scrub_internal_names(&value.to_string())
 }
 
 /// (line, column) of an error, if Rhai knows it.
-pub fn error_position(err: &EvalAltResult) -> Option<(usize, usize)> {
+pub(crate) fn error_position(err: &EvalAltResult) -> Option<(usize, usize)> {
     let mut err = err;
     // The innermost position is the line in the user's script that failed.
     while let EvalAltResult::ErrorInFunctionCall(_, _, inner, pos) = err {
@@ -425,13 +425,13 @@ pub fn error_position(err: &EvalAltResult) -> Option<(usize, usize)> {
 }
 
 /// The message of a parse error, without its position.
-pub fn parse_message(e: &rhai::ParseError) -> String {
+pub(crate) fn parse_message(e: &rhai::ParseError) -> String {
     let text = e.to_string();
     text.split(" (line").next().unwrap_or_default().to_string()
 }
 
 /// (line, column) of a parse error.
-pub fn parse_position(e: &rhai::ParseError) -> Option<(usize, usize)> {
+pub(crate) fn parse_position(e: &rhai::ParseError) -> Option<(usize, usize)> {
     e.position()
         .line()
         .map(|l| (l, e.position().position().unwrap_or(1)))

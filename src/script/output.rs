@@ -11,7 +11,7 @@ use crate::client::consumer::Report;
 use crate::client::LiveEvent;
 
 /// Where finished lines go (stdout, or the line editor's external printer).
-pub type Sink = Box<dyn FnMut(String) + Send>;
+pub(crate) type Sink = Box<dyn FnMut(String) + Send>;
 
 enum Msg {
     Line(String),
@@ -99,7 +99,7 @@ impl Output {
     }
 
     /// Silences (true) or restores (false) live consumer and cluster output.
-    pub fn set_quiet(&self, quiet: bool) {
+    pub(crate) fn set_quiet(&self, quiet: bool) {
         self.quiet.store(quiet, Ordering::SeqCst);
     }
 
@@ -114,7 +114,7 @@ impl Output {
     }
 
     /// A sender that prints every live event it receives (on its own thread).
-    pub fn live_sender(&self) -> Sender<LiveEvent> {
+    pub(crate) fn live_sender(&self) -> Sender<LiveEvent> {
         let (tx, rx) = channel::<LiveEvent>();
         let out = self.clone();
         std::thread::spawn(move || {
@@ -127,7 +127,7 @@ impl Output {
 }
 
 /// The lines printed for a live event; internal topics are summed up in one line.
-pub fn format_live(event: &LiveEvent, colour: bool) -> Vec<String> {
+pub(crate) fn format_live(event: &LiveEvent, colour: bool) -> Vec<String> {
     match event {
         LiveEvent::Consumer { name, report } => {
             let label = paint(colour, "36", &format!("[{name}]"));

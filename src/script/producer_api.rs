@@ -68,7 +68,7 @@ fn send(s: &Session, p: &Producer, topic: &str, key: Option<&str>, value: &str) 
     }
 }
 
-pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_type_with_name::<Producer>("Producer");
     let s = session.clone();
     engine.register_fn("producer", move || -> RhaiResult<Producer> {

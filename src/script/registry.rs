@@ -91,7 +91,7 @@ pub fn find(name: &str) -> Option<&'static FnDoc> {
 }
 
 /// The text `help()` prints.
-pub fn overview() -> String {
+pub(crate) fn overview() -> String {
     let width = FUNCTIONS
         .iter()
         .map(|f| f.signature.len())
@@ -112,12 +112,12 @@ pub fn overview() -> String {
 }
 
 /// The text `help(name)` prints.
-pub fn detail(f: &FnDoc) -> String {
+pub(crate) fn detail(f: &FnDoc) -> String {
     format!("{}\n  {}\n  example: {}", f.signature, f.summary, f.example)
 }
 
 /// Names a script can complete: functions, `cluster.` methods and other methods.
-pub fn completions() -> Vec<String> {
+pub(crate) fn completions() -> Vec<String> {
     let mut names: Vec<String> = FUNCTIONS.iter().map(|f| f.name.to_string()).collect();
     names.extend(["cluster".to_string(), "exit".to_string()]);
     names.sort();

@@ -246,7 +246,7 @@ fn predict(
     Ok(result)
 }
 
-pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     let s = session.clone();
     engine.register_fn(
         "question",

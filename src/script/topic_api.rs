@@ -38,7 +38,7 @@ fn create(
     Ok(())
 }
 
-pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     let s = session.clone();
     engine.register_fn("create_topic", move |name: &str, p: i64, rf: i64| {
         create(&s, name, p, rf, Map::new())

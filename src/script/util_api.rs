@@ -8,7 +8,7 @@ use rhai::{Engine, FnPtr, NativeCallContext};
 use super::registry;
 use super::{fail, RhaiResult, Session};
 
-pub fn register(engine: &mut Engine, session: &Rc<Session>) {
+pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     let s = session.clone();
     engine.register_fn("sleep", move |ms: i64| -> RhaiResult<()> {
         s.pause_for(Duration::from_millis(ms.max(0) as u64))

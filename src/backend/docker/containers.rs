@@ -66,7 +66,7 @@ impl Engine {
 
     /// Creates a labelled bridge network with a /24 subnet nobody else uses, and returns its
     /// subnet prefix (e.g. `10.213.7`).
-    pub async fn create_network(
+    pub(crate) async fn create_network(
         &self,
         name: &str,
         labels: &BTreeMap<String, String>,
@@ -192,7 +192,7 @@ impl Engine {
     }
 
     /// Whether the container is running; `Err` if it does not exist.
-    pub async fn is_running(&self, container: &str) -> Result<bool, ClusterError> {
+    pub(crate) async fn is_running(&self, container: &str) -> Result<bool, ClusterError> {
         let inspect = self
             .docker
             .inspect_container(
@@ -205,7 +205,7 @@ impl Engine {
     }
 
     /// The container that publishes host port `port`, if any.
-    pub async fn container_publishing(&self, port: u16) -> Option<String> {
+    pub(crate) async fn container_publishing(&self, port: u16) -> Option<String> {
         let list = self
             .docker
             .list_containers(Some(ListContainersOptionsBuilder::default().build()))
@@ -307,7 +307,7 @@ struct Attachment {
 
 /// Broker control through Docker, for containers the sandbox created (removed at shutdown) or
 /// adopted (left alone at shutdown).
-pub struct ContainerDriver {
+pub(crate) struct ContainerDriver {
     engine: Engine,
     attachments: BTreeMap<i32, Attachment>,
     /// Which containers run, and which are paused or cut off.
@@ -344,7 +344,7 @@ impl ContainerDriver {
     }
 
     /// Drives existing containers (broker id → container name), e.g. a docker-compose cluster.
-    pub async fn adopt(
+    pub(crate) async fn adopt(
         engine: Engine,
         containers: BTreeMap<i32, String>,
     ) -> Result<Self, ClusterError> {

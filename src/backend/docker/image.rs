@@ -15,10 +15,7 @@ use futures_util::StreamExt;
 /// Tag of the sandbox's own node image.
 pub const NODE_IMAGE: &str = concat!("kafka-sandbox-node:", env!("CARGO_PKG_VERSION"));
 /// Image label marking the sandbox's node image (value "1").
-pub const NODE_LABEL: &str = "io.kafka-sandbox.node";
-/// Where the binary sits in the image.
-pub const BINARY_PATH: &str = "/kafka-sandbox";
-
+pub(crate) const NODE_LABEL: &str = "io.kafka-sandbox.node";
 /// The labels come last: the builder's intermediate containers inherit them, and `docker clean`
 /// removes every container labelled [`super::spec::LABEL`].
 const DOCKERFILE: &str = r#"FROM scratch
@@ -120,7 +117,7 @@ fn is_static(ldd_output: &str) -> bool {
 
 /// The absolute paths of the libraries in `ldd` output, in order and without duplicates; none
 /// for a static binary. A library ldd cannot find is an error naming it.
-pub fn parse_ldd(output: &str) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn parse_ldd(output: &str) -> Result<Vec<PathBuf>, String> {
     if is_static(output) {
         return Ok(Vec::new());
     }
@@ -248,6 +245,9 @@ mod tests {
 
     use super::super::spec::LABEL;
     use super::*;
+
+    /// Where [`DOCKERFILE`] puts the binary and points the entrypoint.
+    const BINARY_PATH: &str = "/kafka-sandbox";
 
     const DEBIAN_12: &str = "\tlinux-vdso.so.1 (0x00007ffd5a5f1000)
 \tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f5cb5b6b000)

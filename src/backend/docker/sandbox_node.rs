@@ -11,9 +11,9 @@ use super::spec::{ContainerSpec, LABEL};
 use crate::config::ClusterConfig;
 
 /// Port every sandbox node listens on inside its container.
-pub const NODE_PORT: u16 = 9092;
+pub(crate) const NODE_PORT: u16 = 9092;
 /// Container name of the controller.
-pub const CONTROLLER_NAME: &str = "kafka-controller";
+pub(crate) const CONTROLLER_NAME: &str = "kafka-controller";
 
 /// The address of broker `id` (or the controller, id 0) on a network with `prefix`.
 pub fn address(prefix: &str, id: i32) -> String {
@@ -21,7 +21,7 @@ pub fn address(prefix: &str, id: i32) -> String {
 }
 
 /// The controller container followed by one container per broker (`kafka-1`..`kafka-N`).
-pub fn node_specs(
+pub(crate) fn node_specs(
     image: &str,
     prefix: &str,
     config: &ClusterConfig,

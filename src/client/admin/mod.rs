@@ -221,7 +221,7 @@ impl Admin {
     }
 
     /// DeleteTopics; returns once the topic is gone from metadata (or after a few seconds).
-    pub async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
+    pub(crate) async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
         let request = DeleteTopicsRequest::default()
             .with_topic_names(vec![TopicName(s(name))])
             .with_timeout_ms(ADMIN_ATTEMPT.as_millis() as i32);

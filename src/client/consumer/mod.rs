@@ -113,7 +113,7 @@ pub enum Report {
 
 /// A message as a consumer received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
+pub(crate) struct Received {
     /// Partition.
     pub partition: i32,
     /// Offset.
@@ -126,7 +126,7 @@ pub struct Received {
 
 /// How a consumer ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// Closed on request (it committed and left its group, or was killed after not doing so
     /// in time).
     Closed,
@@ -148,7 +148,7 @@ impl std::fmt::Display for End {
 
 /// What `close` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseOutcome {
+pub(crate) enum CloseOutcome {
     /// Committed and left its group, then exited.
     Left,
     /// It did not exit in time and was killed instead.
@@ -206,7 +206,7 @@ fn describe_exit(status: Option<ExitStatus>, stderr: &StderrTail) -> String {
 }
 
 /// The parent side of a consumer process.
-pub struct ConsumerHandle {
+pub(crate) struct ConsumerHandle {
     /// Label used in live output, e.g. `test-group/c2`.
     pub name: String,
     /// What it was started with.
@@ -306,7 +306,7 @@ impl ConsumerHandle {
     }
 
     /// Stops (true) or resumes (false) printing this consumer's live output.
-    pub fn set_muted(&self, muted: bool) {
+    pub(crate) fn set_muted(&self, muted: bool) {
         self.muted.store(muted, Ordering::SeqCst);
     }
 

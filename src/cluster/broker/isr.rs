@@ -16,7 +16,7 @@ use super::partition::IsrProposal;
 use super::Broker;
 
 /// Checks every led partition for lagging followers a few times per lag period.
-pub async fn run_shrink_checks(broker: Arc<Broker>) {
+pub(crate) async fn run_shrink_checks(broker: Arc<Broker>) {
     let lag = broker.config.timings.replica_lag_time_max;
     let period = (lag / 4).clamp(Duration::from_millis(50), Duration::from_millis(250));
     let mut tick = tokio::time::interval(period);
@@ -33,7 +33,7 @@ pub async fn run_shrink_checks(broker: Arc<Broker>) {
 }
 
 /// Sends queued ISR proposals to the controller and applies its answers.
-pub async fn run_proposals(
+pub(crate) async fn run_proposals(
     broker: Arc<Broker>,
     mut proposals: mpsc::UnboundedReceiver<IsrProposal>,
 ) {

@@ -13,7 +13,7 @@ use crate::protocol::ProtocolError;
 
 /// Who a link talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Peer {
+pub(crate) enum Peer {
     /// The controller.
     Controller,
     /// Another broker at `host:port`.
@@ -21,7 +21,7 @@ pub enum Peer {
 }
 
 /// One connection, re-opened as needed.
-pub struct PeerLink {
+pub(crate) struct PeerLink {
     peer: Peer,
     conn: Option<Connection>,
     backoff: Duration,
@@ -38,7 +38,7 @@ impl PeerLink {
     }
 
     /// Points the link at another peer (a new leader to fetch from); the old connection goes.
-    pub fn retarget(&mut self, peer: Peer) {
+    pub(crate) fn retarget(&mut self, peer: Peer) {
         if self.peer != peer {
             self.peer = peer;
             self.conn = None;
@@ -94,7 +94,7 @@ impl PeerLink {
 
     /// Like [`PeerLink::call`], but one connection attempt only: for callers that must not
     /// wait out a partition (their work is retried from scratch later).
-    pub async fn try_call<R: Request>(
+    pub(crate) async fn try_call<R: Request>(
         &mut self,
         broker: &Broker,
         request: &R,

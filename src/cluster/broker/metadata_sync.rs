@@ -81,7 +81,7 @@ fn forget_committed_offsets(broker: &Arc<Broker>, topic: &str) {
 }
 
 /// Applies a new image: roles, ISR, deletions, fetcher assignments.
-pub fn apply_image(broker: &Arc<Broker>, image: MetadataImage) {
+pub(crate) fn apply_image(broker: &Arc<Broker>, image: MetadataImage) {
     let me = broker.id();
     let now = Instant::now();
     let mut follow: BTreeMap<i32, Vec<Arc<Partition>>> = BTreeMap::new();

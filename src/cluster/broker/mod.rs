@@ -37,12 +37,12 @@ use partition::{IsrProposal, Partition};
 /// A broker's logs, keyed by (topic id, partition). It outlives the broker process the way a
 /// data directory outlives a container, so a restarted broker comes back with its data.
 #[derive(Clone, Debug, Default)]
-pub struct BrokerStorage {
+pub(crate) struct BrokerStorage {
     logs: Arc<Mutex<HashMap<(Uuid, i32), SharedLog>>>,
 }
 
 /// A partition log shared between the storage and the replica that writes it.
-pub type SharedLog = Arc<Mutex<PartitionLog>>;
+pub(crate) type SharedLog = Arc<Mutex<PartitionLog>>;
 
 impl BrokerStorage {
     /// The log of a partition, created empty if new.
@@ -56,7 +56,7 @@ impl BrokerStorage {
     }
 
     /// Deletes every log of a topic.
-    pub fn delete_topic(&self, topic_id: Uuid) {
+    pub(crate) fn delete_topic(&self, topic_id: Uuid) {
         self.logs
             .lock()
             .expect("storage lock")
@@ -151,7 +151,7 @@ impl Broker {
     }
 
     /// A receiver of applied images.
-    pub fn watch_image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+    pub(crate) fn watch_image(&self) -> watch::Receiver<Arc<MetadataImage>> {
         self.image.subscribe()
     }
 
@@ -175,27 +175,27 @@ impl Broker {
     }
 
     /// Wakes long polls and produce waiters.
-    pub fn notify_data_changed(&self) {
+    pub(crate) fn notify_data_changed(&self) {
         self.data_changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// A receiver that changes whenever data or roles change.
-    pub fn watch_data(&self) -> watch::Receiver<u64> {
+    pub(crate) fn watch_data(&self) -> watch::Receiver<u64> {
         self.data_changed.subscribe()
     }
 
     /// The registration epoch the controller gave this broker.
-    pub fn broker_epoch(&self) -> i64 {
+    pub(crate) fn broker_epoch(&self) -> i64 {
         self.broker_epoch.load(Ordering::SeqCst)
     }
 
     /// Opens a connection to the controller; refused while isolated.
-    pub async fn connect_controller(&self) -> Result<Connection, ProtocolError> {
+    pub(crate) async fn connect_controller(&self) -> Result<Connection, ProtocolError> {
         self.connect_peer(&self.config.controller).await
     }
 
     /// Opens a connection to a peer node; refused while isolated, like a cut network.
-    pub async fn connect_peer(&self, addr: &str) -> Result<Connection, ProtocolError> {
+    pub(crate) async fn connect_peer(&self, addr: &str) -> Result<Connection, ProtocolError> {
         if self.node.is_isolated() {
             return Err(ProtocolError::Io(std::io::Error::new(
                 std::io::ErrorKind::HostUnreachable,
@@ -211,14 +211,14 @@ impl Broker {
     }
 
     /// Queues an ISR change for the controller.
-    pub fn propose_isr(&self, proposal: IsrProposal) {
+    pub(crate) fn propose_isr(&self, proposal: IsrProposal) {
         let _ = self.isr_proposals.send(proposal);
     }
 }
 
 /// A running broker and its controls.
 #[derive(Clone)]
-pub struct BrokerHandle {
+pub(crate) struct BrokerHandle {
     broker: Arc<Broker>,
 }
 
@@ -288,12 +288,12 @@ impl BrokerHandle {
     }
 
     /// Freezes or thaws the broker.
-    pub fn set_paused(&self, paused: bool) {
+    pub(crate) fn set_paused(&self, paused: bool) {
         self.broker.node.set_paused(paused);
     }
 
     /// Cuts or restores the broker's links to peers and the controller.
-    pub fn set_isolated(&self, isolated: bool) {
+    pub(crate) fn set_isolated(&self, isolated: bool) {
         self.broker.node.set_isolated(isolated);
     }
 }

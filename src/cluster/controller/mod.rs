@@ -41,7 +41,7 @@ pub struct Controller {
 
 impl Controller {
     /// Runs `f` on the state and publishes the result if it changed anything.
-    pub fn transition<T>(&self, f: impl FnOnce(&mut ControllerState) -> T) -> T {
+    pub(crate) fn transition<T>(&self, f: impl FnOnce(&mut ControllerState) -> T) -> T {
         let mut state = self.state.lock().expect("controller state lock");
         let out = f(&mut state);
         if let Some(image) = state.take_committed() {
@@ -61,7 +61,7 @@ impl Controller {
 }
 
 /// A running controller.
-pub struct ControllerHandle {
+pub(crate) struct ControllerHandle {
     /// Address brokers connect to.
     pub addr: SocketAddr,
     controller: Arc<Controller>,

@@ -24,7 +24,7 @@ use super::types::{CommittedOffset, GroupState, JoinResult, Member, Reply, SyncR
 
 /// A consumer group (Kafka's `ClassicGroup`).
 #[derive(Debug)]
-pub struct Group {
+pub(crate) struct Group {
     /// Group id.
     pub id: String,
     /// State.
@@ -184,7 +184,7 @@ impl Group {
 
     /// Fails every waiting request: the coordinator moved away, so each member must find the
     /// new one and ask again.
-    pub fn fail_waiters(&mut self, error: ResponseError) -> Vec<Reply> {
+    pub(crate) fn fail_waiters(&mut self, error: ResponseError) -> Vec<Reply> {
         self.members
             .iter_mut()
             .flat_map(|m| m.fail_waiting(error))

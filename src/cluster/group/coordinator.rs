@@ -132,7 +132,7 @@ impl GroupCoordinator {
 
     /// Runs `f` on `group` (created if `create`), loading its partition first if this broker
     /// has just become its leader. For reads and for transitions that answer nobody else.
-    pub fn with_group<T>(
+    pub(crate) fn with_group<T>(
         &self,
         broker: &Broker,
         group: &str,
@@ -313,7 +313,7 @@ impl GroupCoordinator {
     /// Writes records built from the group's current state to its partition and waits until
     /// the ISR has them. Writes to one partition keep their order; writes to different
     /// partitions do not wait for each other.
-    pub async fn write(
+    pub(crate) async fn write(
         &self,
         broker: &Broker,
         group: &str,
@@ -339,7 +339,7 @@ impl GroupCoordinator {
     }
 
     /// Persists the group's membership record.
-    pub async fn persist_membership(
+    pub(crate) async fn persist_membership(
         &self,
         broker: &Broker,
         group: &str,
@@ -408,7 +408,7 @@ impl GroupCoordinator {
 
     /// Drops the committed offsets of a deleted (or re-created) topic from every group this
     /// broker coordinates, as Kafka does, and returns (group, partitions) to write tombstones for.
-    pub fn forget_topic(&self, topic: &str) -> Vec<(String, Vec<i32>)> {
+    pub(crate) fn forget_topic(&self, topic: &str) -> Vec<(String, Vec<i32>)> {
         let mut locked = self.groups.lock().expect("groups lock");
         let mut forgotten = Vec::new();
         for loaded in locked.partitions.values_mut() {

@@ -27,13 +27,13 @@ pub mod writes;
 #[cfg(test)]
 mod testing;
 
-pub use record::{decode_records, encode_batch, StoredKey, StoredRecord};
+pub(crate) use record::StoredRecord;
 
 /// The internal topic holding group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// Java's `String.hashCode` over UTF-16 code units, so groups land on the same partition as in Kafka.
-pub fn java_hash(s: &str) -> i32 {
+pub(crate) fn java_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }

@@ -60,7 +60,7 @@ pub struct MemberRecord {
 
 impl Group {
     /// A persisted view of the group (its metadata record).
-    pub fn to_record(&self) -> GroupRecord {
+    pub(crate) fn to_record(&self) -> GroupRecord {
         let protocol = self.protocol.clone().unwrap_or_default();
         GroupRecord {
             generation: self.generation,
@@ -89,7 +89,7 @@ impl Group {
     /// and assignments and get a fresh session from `now`. Nobody is waiting on a group being
     /// restored — it is rebuilt only while its coordinator loads the partition, before any
     /// request reaches it — so, unlike the other transitions, this one has no replies.
-    pub fn restore(&mut self, record: GroupRecord, now: Instant) {
+    pub(crate) fn restore(&mut self, record: GroupRecord, now: Instant) {
         self.generation = record.generation;
         self.protocol_type = record.protocol_type;
         self.protocol = record.protocol;
@@ -121,7 +121,7 @@ impl Group {
 
 /// Rebuilds the groups of one `__consumer_offsets` partition from its records, in log order:
 /// later records win, tombstones delete.
-pub fn replay(records: Vec<StoredRecord>, now: Instant) -> HashMap<String, Group> {
+pub(crate) fn replay(records: Vec<StoredRecord>, now: Instant) -> HashMap<String, Group> {
     let mut groups: HashMap<String, Group> = HashMap::new();
     for record in records {
         match record {
@@ -154,7 +154,7 @@ pub fn replay(records: Vec<StoredRecord>, now: Instant) -> HashMap<String, Group
 /// The key of a record in `__consumer_offsets`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum StoredKey {
+pub(crate) enum StoredKey {
     /// A committed offset.
     Offset {
         /// Group id.
@@ -181,7 +181,7 @@ pub enum StoredRecord {
 }
 
 /// Encodes records as one v2 batch (offsets are assigned by the leader on append).
-pub fn encode_batch(records: &[StoredRecord]) -> Bytes {
+pub(crate) fn encode_batch(records: &[StoredRecord]) -> Bytes {
     let now = now_millis();
     let encoded: Vec<_> = records
         .iter()
@@ -214,7 +214,7 @@ fn json<T: Serialize>(value: &T) -> Bytes {
 }
 
 /// Decodes every record in a run of batches read from the log; undecodable records are skipped.
-pub fn decode_records(mut bytes: Bytes) -> Vec<StoredRecord> {
+pub(crate) fn decode_records(mut bytes: Bytes) -> Vec<StoredRecord> {
     let Ok(sets) = RecordBatchDecoder::decode_all(&mut bytes) else {
         return Vec::new();
     };

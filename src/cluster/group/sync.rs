@@ -15,7 +15,7 @@ use super::types::{GroupLimits, GroupState, Reply, RequestToken, SyncRequest, Sy
 
 /// What [`Group::expire`] did.
 #[derive(Debug, Default)]
-pub struct Expiry {
+pub(crate) struct Expiry {
     /// Members removed because their session timed out.
     pub removed: Vec<String>,
     /// Answers to requests that were waiting.
@@ -92,7 +92,7 @@ impl Group {
     /// OffsetCommit validation: a member of the current generation, or anyone while the group
     /// has no members (a consumer that assigns partitions itself). A valid commit counts as a
     /// heartbeat.
-    pub fn check_commit(
+    pub(crate) fn check_commit(
         &mut self,
         member_id: &str,
         instance_id: Option<&str>,
@@ -164,7 +164,7 @@ impl Group {
     /// waiting in JoinGroup or SyncGroup is alive by definition), forgets member ids handed out
     /// with MEMBER_ID_REQUIRED and never claimed, and completes a join phase whose initial
     /// delay or rebalance timeout has passed.
-    pub fn expire(&mut self, limits: &GroupLimits, now: Instant) -> Expiry {
+    pub(crate) fn expire(&mut self, limits: &GroupLimits, now: Instant) -> Expiry {
         let mut expiry = Expiry::default();
         while let Some(pos) = self.members.iter().position(|m| {
             m.awaiting_join.is_none()

@@ -13,7 +13,7 @@ use super::types::{
 };
 
 /// Limits without an initial delay, so a lone member's join completes at once.
-pub const LIMITS: GroupLimits = GroupLimits {
+pub(crate) const LIMITS: GroupLimits = GroupLimits {
     min_session_timeout: Duration::from_millis(500),
     max_session_timeout: Duration::from_secs(60),
     initial_rebalance_delay: Duration::ZERO,
@@ -38,7 +38,7 @@ pub fn request(member_id: &str, client: &str) -> JoinRequest {
 }
 
 /// A SyncGroup of a dynamic member.
-pub fn sync_request(
+pub(crate) fn sync_request(
     member_id: &str,
     generation: i32,
     assignments: Vec<(String, Bytes)>,
@@ -52,13 +52,13 @@ pub fn sync_request(
 }
 
 /// A token no other request in the test run has.
-pub fn token() -> RequestToken {
+pub(crate) fn token() -> RequestToken {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     RequestToken(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The JoinGroup answer addressed to `to`, if the replies have one.
-pub fn join_reply(replies: &[Reply], to: RequestToken) -> Option<&JoinResult> {
+pub(crate) fn join_reply(replies: &[Reply], to: RequestToken) -> Option<&JoinResult> {
     replies.iter().find_map(|r| match r {
         Reply::Join { to: t, result } if *t == to => Some(result),
         _ => None,
@@ -66,7 +66,7 @@ pub fn join_reply(replies: &[Reply], to: RequestToken) -> Option<&JoinResult> {
 }
 
 /// The SyncGroup answer addressed to `to`, if the replies have one.
-pub fn sync_reply(replies: &[Reply], to: RequestToken) -> Option<&SyncResult> {
+pub(crate) fn sync_reply(replies: &[Reply], to: RequestToken) -> Option<&SyncResult> {
     replies.iter().find_map(|r| match r {
         Reply::Sync { to: t, result } if *t == to => Some(result),
         _ => None,
@@ -75,7 +75,11 @@ pub fn sync_reply(replies: &[Reply], to: RequestToken) -> Option<&SyncResult> {
 
 /// Joins a new member through the MEMBER_ID_REQUIRED round trip. Returns its member id, the
 /// token of its second JoinGroup, and that JoinGroup's replies.
-pub fn join_new(g: &mut Group, client: &str, now: Instant) -> (String, RequestToken, Vec<Reply>) {
+pub(crate) fn join_new(
+    g: &mut Group,
+    client: &str,
+    now: Instant,
+) -> (String, RequestToken, Vec<Reply>) {
     let first = token();
     let replies = g.join(request("", client), first, &LIMITS, now);
     let answer = join_reply(&replies, first).expect("answered at once");

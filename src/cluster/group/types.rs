@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Kafka's group states, named as DescribeGroups reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GroupState {
+pub(crate) enum GroupState {
     /// No members.
     Empty,
     /// Waiting for members to (re)join.
@@ -52,7 +52,7 @@ pub struct GroupLimits {
 /// per request; a member waiting for the rest of the group keeps the token of its request, and
 /// the answer comes back as a [`Reply`] to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestToken(pub u64);
+pub(crate) struct RequestToken(pub u64);
 
 /// A JoinGroup request, decoded.
 #[derive(Debug, Clone)]
@@ -153,7 +153,7 @@ impl SyncResult {
 /// An answer a transition decided, addressed to the request that waits for it (possibly the
 /// request the transition is handling).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// The answer to a JoinGroup.
     Join {
         /// The request it answers.

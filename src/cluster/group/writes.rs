@@ -25,7 +25,7 @@ use super::record::{encode_batch, StoredRecord};
 /// One write lane per `__consumer_offsets` partition, created on first use. There are at most
 /// `offsets.topic.num.partitions` of them, so they are never dropped.
 #[derive(Default)]
-pub struct WriteLanes {
+pub(crate) struct WriteLanes {
     lanes: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<()>>>>,
 }
 

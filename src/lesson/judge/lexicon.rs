@@ -3,7 +3,7 @@
 //! Entries are phrases; they are stemmed like answers, so one form covers its inflections.
 
 /// (class name, phrases).
-pub const CLASSES: &[(&str, &[&str])] = &[
+pub(crate) const CLASSES: &[(&str, &[&str])] = &[
     (
         "consumer",
         &[

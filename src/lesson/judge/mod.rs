@@ -205,7 +205,7 @@ impl Claim {
     }
 
     /// True if some clause (or sentence, for sentence patterns) of the answer says it.
-    pub fn said_in(&self, clauses: &[Clause]) -> bool {
+    pub(crate) fn said_in(&self, clauses: &[Clause]) -> bool {
         self.matching(clauses).is_some()
     }
 
@@ -230,7 +230,7 @@ pub struct Rubric {
 
 /// How an answer was judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict<'a> {
+pub(crate) enum Verdict<'a> {
     /// Every idea, no misconception.
     Right,
     /// It states something wrong.
@@ -241,7 +241,7 @@ pub enum Verdict<'a> {
 
 impl Verdict<'_> {
     /// True for [`Verdict::Right`].
-    pub fn is_right(&self) -> bool {
+    pub(crate) fn is_right(&self) -> bool {
         matches!(self, Verdict::Right)
     }
 
@@ -311,7 +311,7 @@ impl Rubric {
     }
 
     /// Judges one answer.
-    pub fn judge(&self, answer: &str) -> Verdict<'_> {
+    pub(crate) fn judge(&self, answer: &str) -> Verdict<'_> {
         let clauses = text::clauses(answer);
         if let Some(wrong) = self.misconceptions.iter().find(|m| m.said_in(&clauses)) {
             return Verdict::Wrong(wrong);

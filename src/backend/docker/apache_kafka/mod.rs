@@ -14,14 +14,14 @@ use super::spec::{ContainerSpec, PublishedPort, LABEL};
 use crate::config::{Timings, TopicDefaults};
 
 /// The pinned default image.
-pub const DEFAULT_IMAGE: &str = "apache/kafka:4.1.1";
+pub(crate) const DEFAULT_IMAGE: &str = "apache/kafka:4.1.1";
 /// Port of the listener other containers (and the tutorial's commands, e.g.
 /// `--bootstrap-server kafka-1:19092`) use.
-pub const INTERNAL_PORT: u16 = 19092;
+pub(crate) const INTERNAL_PORT: u16 = 19092;
 /// Port inside the container of the listener published to the host.
-pub const HOST_LISTENER_PORT: u16 = 9092;
+pub(crate) const HOST_LISTENER_PORT: u16 = 9092;
 /// Controller quorum port.
-pub const CONTROLLER_PORT: u16 = 9093;
+pub(crate) const CONTROLLER_PORT: u16 = 9093;
 
 /// Host address the published listener binds and advertises.
 const HOST_IP: &str = "127.0.0.1";
@@ -34,7 +34,7 @@ const TRANSACTION_LOG_MIN_ISR: i16 = 2;
 
 /// What a real Apache Kafka cluster is started with.
 #[derive(Debug, Clone)]
-pub struct ApacheKafkaSettings {
+pub(crate) struct ApacheKafkaSettings {
     /// Image reference, e.g. [`DEFAULT_IMAGE`] or `apache/kafka-native:<version>`.
     pub image: String,
     /// Number of nodes; ids are `1..=brokers`, containers `kafka-1..kafka-N`.
@@ -53,13 +53,13 @@ pub struct ApacheKafkaSettings {
 }
 
 /// Name, hostname and network alias of node `node_id`: `kafka-<id>`.
-pub fn container_name(node_id: i32) -> String {
+pub(crate) fn container_name(node_id: i32) -> String {
     format!("kafka-{node_id}")
 }
 
 /// A valid KRaft cluster id derived deterministically from `seed`: 16 bytes shaped as a version-4
 /// UUID, in URL-safe base64 without padding (22 characters, never starting with `-`).
-pub fn kraft_cluster_id(seed: &str) -> String {
+pub(crate) fn kraft_cluster_id(seed: &str) -> String {
     // FNV-1a, 128-bit.
     let hash = seed.bytes().fold(
         0x6c62_272e_07bb_0142_62b8_2175_6295_c58d_u128,
@@ -76,7 +76,7 @@ pub fn kraft_cluster_id(seed: &str) -> String {
 }
 
 /// The containers of the cluster `settings` describes, in node-id order.
-pub fn broker_specs(settings: &ApacheKafkaSettings) -> Result<Vec<ContainerSpec>, String> {
+pub(crate) fn broker_specs(settings: &ApacheKafkaSettings) -> Result<Vec<ContainerSpec>, String> {
     let brokers = settings.brokers;
     if brokers < 1 {
         return Err(format!(

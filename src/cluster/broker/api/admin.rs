@@ -12,7 +12,10 @@ use kafka_protocol::ResponseError;
 
 use crate::cluster::broker::Broker;
 
-pub fn describe_cluster(broker: &Broker, r: DescribeClusterRequest) -> DescribeClusterResponse {
+pub(crate) fn describe_cluster(
+    broker: &Broker,
+    r: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let image = broker.image();
     let brokers = image
         .brokers
@@ -31,7 +34,7 @@ pub fn describe_cluster(broker: &Broker, r: DescribeClusterRequest) -> DescribeC
         .with_brokers(brokers)
 }
 
-pub async fn elect_leaders(
+pub(crate) async fn elect_leaders(
     broker: &Broker,
     r: ElectLeadersRequest,
     version: i16,

@@ -27,7 +27,7 @@ use crate::cluster::group::types::{JoinRequest, JoinResult, SyncRequest, SyncRes
 use crate::cluster::group::{partition_for, OFFSETS_TOPIC};
 
 /// Who sent a request, for DescribeGroups' client id and host.
-pub struct Caller {
+pub(crate) struct Caller {
     /// Client id from the request header.
     pub client_id: String,
     /// Client address, in Kafka's `/ip` form.
@@ -87,7 +87,7 @@ async fn coordinator_of(broker: &Broker, group: &str) -> Result<(i32, String, i3
     }
 }
 
-pub async fn find_coordinator(
+pub(crate) async fn find_coordinator(
     broker: &Broker,
     r: FindCoordinatorRequest,
     version: i16,

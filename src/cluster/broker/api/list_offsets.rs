@@ -90,7 +90,7 @@ pub fn handle(broker: &Broker, r: ListOffsetsRequest, version: i16) -> ListOffse
     ListOffsetsResponse::default().with_topics(topics)
 }
 
-pub fn offset_for_leader_epoch(
+pub(crate) fn offset_for_leader_epoch(
     broker: &Broker,
     r: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {

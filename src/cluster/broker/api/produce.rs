@@ -124,7 +124,7 @@ fn count_failure(broker: &Broker, pending: &[Pending]) {
 
 /// Appends one record batch as leader and waits until the ISR has it (acks=all), for the
 /// broker's own writes such as group metadata and committed offsets.
-pub async fn append_and_replicate(
+pub(crate) async fn append_and_replicate(
     broker: &Broker,
     topic: &str,
     partition: i32,

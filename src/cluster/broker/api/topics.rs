@@ -74,7 +74,7 @@ pub async fn create(broker: &Broker, r: CreateTopicsRequest, version: i16) -> Cr
 
 /// Creates missing topics with the broker's defaults (`num.partitions`,
 /// `default.replication.factor`), as Kafka does for a Metadata request that names them.
-pub async fn auto_create(broker: &Broker, names: &[String]) {
+pub(crate) async fn auto_create(broker: &Broker, names: &[String]) {
     let defaults = &broker.config.topic_defaults;
     let topics = names
         .iter()

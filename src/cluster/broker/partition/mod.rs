@@ -33,11 +33,12 @@ use crate::cluster::image::{PartitionImage, NO_LEADER};
 use crate::cluster::log::PartitionLog;
 use crate::cluster::KafkaError;
 use crate::protocol::records::BatchHeader;
-pub use state::{FollowerProgress, PartitionState, Role};
+pub(crate) use state::PartitionState;
+pub use state::Role;
 
 /// A request to the controller to change a partition's ISR (AlterPartition).
 #[derive(Debug, Clone)]
-pub struct IsrProposal {
+pub(crate) struct IsrProposal {
     /// The partition whose ISR changes.
     pub partition: Arc<Partition>,
     /// Leader epoch the proposal was made in.
@@ -73,7 +74,7 @@ pub enum Replication {
 
 /// What a follower's fetch changed on the leader.
 #[derive(Debug, Clone, Default)]
-pub struct FollowerFetch {
+pub(crate) struct FollowerFetch {
     /// The high watermark moved: consumers and acks=all waiters may proceed.
     pub high_watermark_moved: bool,
     /// The follower caught up and should rejoin the ISR.
@@ -132,7 +133,7 @@ impl Partition {
     }
 
     /// A receiver of the high watermark, for acks=all waiters.
-    pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
+    pub(crate) fn watch_high_watermark(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
     }
 
@@ -155,7 +156,7 @@ impl Partition {
 
     /// Checks a client's or follower's view of the leader epoch against this leader's:
     /// an older epoch is fenced, a newer one unknown here yet.
-    pub fn check_leader(&self, current_epoch: i32) -> Result<(), ResponseError> {
+    pub(crate) fn check_leader(&self, current_epoch: i32) -> Result<(), ResponseError> {
         let st = self.state();
         if st.role != Role::Leader {
             return Err(ResponseError::NotLeaderOrFollower);
@@ -172,7 +173,7 @@ impl Partition {
     /// Applies the controller's view of this partition: becomes leader (at a new leader
     /// epoch), follower or offline, and adopts committed ISR changes. Returns the leader to
     /// follow, if this broker should fetch from one.
-    pub fn apply_metadata(
+    pub(crate) fn apply_metadata(
         &self,
         me: i32,
         image: &PartitionImage,
@@ -229,7 +230,7 @@ impl Partition {
     /// acks=all) if the ISR is smaller than `min.insync.replicas`; assigns offsets, stamps the
     /// leader epoch, and moves the high watermark as far as the ISR allows (a single-replica
     /// ISR commits at once).
-    pub fn append_as_leader(
+    pub(crate) fn append_as_leader(
         &self,
         me: i32,
         batches: &[(BatchHeader, Bytes)],
@@ -294,7 +295,7 @@ impl Partition {
     /// move the high watermark, and propose its return to the ISR once it holds everything up
     /// to the high watermark and this leader epoch's start (if `alive` says the controller
     /// has it in the cluster).
-    pub fn record_follower_fetch(
+    pub(crate) fn record_follower_fetch(
         self: &Arc<Self>,
         me: i32,
         follower: i32,
@@ -342,7 +343,7 @@ impl Partition {
 
     /// Drops followers that have not caught up within `lag` (`replica.lag.time.max`) from the
     /// ISR, as a proposal to the controller. Nothing while another change is in flight.
-    pub fn maybe_shrink_isr(
+    pub(crate) fn maybe_shrink_isr(
         self: &Arc<Self>,
         me: i32,
         now: Instant,
@@ -380,7 +381,7 @@ impl Partition {
     /// The controller answered an ISR proposal: adopt the committed ISR (a newer partition
     /// epoch) and move the high watermark over it, or just forget the proposal. Ignored if this
     /// broker no longer leads at the proposal's epoch. Returns whether the high watermark moved.
-    pub fn complete_isr_change(
+    pub(crate) fn complete_isr_change(
         &self,
         me: i32,
         proposal: &IsrProposal,
@@ -412,7 +413,7 @@ impl Partition {
 
     /// The controller could not be asked: forget the proposal so the next check proposes
     /// again. Until then acks=all writes keep waiting, as in Kafka.
-    pub fn abandon_isr_change(&self, leader_epoch: i32) {
+    pub(crate) fn abandon_isr_change(&self, leader_epoch: i32) {
         let mut st = self.state();
         if st.leader_epoch == leader_epoch {
             st.pending_isr = None;
@@ -443,7 +444,7 @@ impl Partition {
     /// As a follower that just got a new leader epoch: where to cut the log, given the leader's
     /// answer to OffsetForLeaderEpoch (`leader_epoch`, `end_offset` for our latest epoch, or
     /// `None` when we had no epoch to ask about).
-    pub fn truncate_to_leader(&self, me: i32, answer: Option<(i32, i64)>) {
+    pub(crate) fn truncate_to_leader(&self, me: i32, answer: Option<(i32, i64)>) {
         let mut st = self.state();
         let mut log = self.log();
         let before = log.log_end_offset();
@@ -471,7 +472,7 @@ impl Partition {
     /// As a follower: appends what the leader sent from `fetched_at` and takes the leader's
     /// high watermark (never past our own log end). Returns false, and asks for truncation
     /// first, if the batches do not continue our log.
-    pub fn append_from_leader(
+    pub(crate) fn append_from_leader(
         &self,
         fetched_at: i64,
         batches: Option<Vec<(BatchHeader, Bytes)>>,

@@ -42,7 +42,7 @@ impl FollowerProgress {
 
     /// Kafka's rule: a fetch at or past the leader's end means caught up now; a fetch at or
     /// past where the leader was at the previous fetch means caught up as of that fetch.
-    pub fn record_fetch(&mut self, fetch_offset: i64, leader_end: i64, now: Instant) {
+    pub(crate) fn record_fetch(&mut self, fetch_offset: i64, leader_end: i64, now: Instant) {
         if fetch_offset >= leader_end {
             self.last_caught_up = now;
         } else if fetch_offset >= self.leader_end_at_last_fetch
@@ -84,7 +84,7 @@ pub struct PartitionState {
 impl PartitionState {
     /// ISR used for the high watermark: while a change is in flight, the larger of old and
     /// new, so an acknowledgement never depends on a membership the controller may refuse.
-    pub fn maximal_isr(&self) -> Vec<i32> {
+    pub(crate) fn maximal_isr(&self) -> Vec<i32> {
         let mut isr = self.isr.clone();
         if let Some(pending) = &self.pending_isr {
             for r in pending {
@@ -112,7 +112,7 @@ impl PartitionState {
     }
 
     /// Followers in the ISR that have not been caught up for longer than `lag`.
-    pub fn lagging_followers(&self, me: i32, now: Instant, lag: Duration) -> Vec<i32> {
+    pub(crate) fn lagging_followers(&self, me: i32, now: Instant, lag: Duration) -> Vec<i32> {
         self.isr
             .iter()
             .copied()
@@ -127,7 +127,7 @@ impl PartitionState {
 
     /// True if `follower` may rejoin the ISR: it has reached the high watermark and holds
     /// everything written since this leader's epoch began.
-    pub fn may_rejoin(&self, follower: i32, hw: i64, epoch_start: i64) -> bool {
+    pub(crate) fn may_rejoin(&self, follower: i32, hw: i64, epoch_start: i64) -> bool {
         !self.isr.contains(&follower)
             && self.replicas.contains(&follower)
             && self
@@ -138,7 +138,7 @@ impl PartitionState {
 
     /// Becomes leader at `leader_epoch` with the controller's ISR; followers start "caught up
     /// now", as Kafka gives them a full lag period after an election.
-    pub fn become_leader(
+    pub(crate) fn become_leader(
         &mut self,
         me: i32,
         leader_epoch: i32,

@@ -18,8 +18,9 @@ use crate::cluster::{KafkaError, ResponseError};
 use crate::config::TopicDefaults;
 
 use partitions::elect_leader;
-pub use partitions::ElectionType;
-pub use topics::{validate_topic_name, NewTopic};
+pub(crate) use partitions::ElectionType;
+pub(crate) use topics::validate_topic_name;
+pub use topics::NewTopic;
 
 /// Liveness bookkeeping for one registered broker.
 #[derive(Debug, Clone)]
@@ -34,7 +35,7 @@ struct Session {
 
 /// What a heartbeat tells the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeartbeatReply {
+pub(crate) struct HeartbeatReply {
     /// The broker's metadata has reached what the controller needs it to have seen.
     pub is_caught_up: bool,
     /// The broker is fenced.
@@ -45,7 +46,7 @@ pub struct HeartbeatReply {
 
 /// The controller's state: the current image plus liveness sessions.
 #[derive(Debug)]
-pub struct ControllerState {
+pub(crate) struct ControllerState {
     image: MetadataImage,
     sessions: BTreeMap<i32, Session>,
     next_broker_epoch: i64,
@@ -80,7 +81,7 @@ impl ControllerState {
 
     /// If anything changed since the last call, commits the change as the next metadata
     /// offset and returns the new image.
-    pub fn take_committed(&mut self) -> Option<MetadataImage> {
+    pub(crate) fn take_committed(&mut self) -> Option<MetadataImage> {
         if !std::mem::take(&mut self.changed) {
             return None;
         }
@@ -94,7 +95,7 @@ impl ControllerState {
 
     /// BrokerRegistration: a broker (re)starting. A new incarnation of a broker that is still
     /// registered first fences the old one, because whatever it led is gone with that process.
-    pub fn register(
+    pub(crate) fn register(
         &mut self,
         id: i32,
         incarnation: Uuid,
@@ -189,7 +190,7 @@ impl ControllerState {
 
     /// Fences every live broker whose last heartbeat is older than the session timeout.
     /// Returns the ids fenced.
-    pub fn expire_sessions(&mut self, now: Instant) -> Vec<i32> {
+    pub(crate) fn expire_sessions(&mut self, now: Instant) -> Vec<i32> {
         let expired: Vec<i32> = self
             .sessions
             .iter()
@@ -249,7 +250,7 @@ impl ControllerState {
     }
 
     /// AllocateProducerIds: hands a block of producer ids to a broker.
-    pub fn allocate_producer_ids(&mut self, block: i32) -> i64 {
+    pub(crate) fn allocate_producer_ids(&mut self, block: i32) -> i64 {
         let first = self.next_producer_id;
         self.next_producer_id += i64::from(block);
         first

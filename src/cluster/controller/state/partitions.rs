@@ -9,7 +9,7 @@ use crate::cluster::{KafkaError, ResponseError};
 
 /// Which kind of election ElectLeaders asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ElectionType {
+pub(crate) enum ElectionType {
     /// Move leadership back to the first replica.
     Preferred,
     /// Elect any live replica for leaderless partitions, accepting data loss.
@@ -20,7 +20,7 @@ impl ControllerState {
     /// AlterPartition: the leader proposes a new ISR. Checked against the leader epoch and the
     /// partition epoch so that a deposed leader or a stale proposal cannot win.
     #[allow(clippy::too_many_arguments)] // mirrors the fields of one AlterPartition entry
-    pub fn alter_partition(
+    pub(crate) fn alter_partition(
         &mut self,
         broker: i32,
         broker_epoch: i64,
@@ -152,7 +152,7 @@ impl ControllerState {
     /// Kafka's automatic leader rebalance: for each broker whose share of partitions led by
     /// someone else exceeds the imbalance percentage, hand back what it can lead.
     /// Returns the partitions moved.
-    pub fn rebalance_preferred_leaders(&mut self) -> Vec<(String, i32)> {
+    pub(crate) fn rebalance_preferred_leaders(&mut self) -> Vec<(String, i32)> {
         if !self.defaults.auto_leader_rebalance {
             return Vec::new();
         }

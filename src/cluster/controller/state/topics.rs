@@ -174,7 +174,7 @@ impl ControllerState {
     }
 
     /// DeleteTopics for one topic.
-    pub fn delete_topic(&mut self, name: &str) -> Result<Uuid, KafkaError> {
+    pub(crate) fn delete_topic(&mut self, name: &str) -> Result<Uuid, KafkaError> {
         match self.image.topics.remove(name) {
             Some(t) => {
                 self.changed = true;
@@ -189,7 +189,7 @@ impl ControllerState {
 }
 
 /// Kafka's topic-name rules: 1–249 characters from `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), KafkaError> {
+pub(crate) fn validate_topic_name(name: &str) -> Result<(), KafkaError> {
     let ok_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');

@@ -13,7 +13,7 @@
 
 /// One word of an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Word {
+pub(crate) struct Word {
     /// Its stem.
     pub stem: String,
     /// True when an odd number of negators precede it in its clause.
@@ -23,7 +23,7 @@ pub struct Word {
 }
 
 /// The words between two clause boundaries.
-pub type Clause = Vec<Word>;
+pub(crate) type Clause = Vec<Word>;
 
 /// Words that end a clause (besides punctuation).
 const CONJUNCTIONS: &[&str] = &[
@@ -244,7 +244,7 @@ fn prepare(text: &str) -> String {
 
 /// The stem of one lowercase word: irregular forms first, then plural and tense endings,
 /// doubled final consonants and a final `e`.
-pub fn stem(word: &str) -> String {
+pub(crate) fn stem(word: &str) -> String {
     if let Some((_, base)) = IRREGULAR.iter().find(|(w, _)| *w == word) {
         return stem_regular(base);
     }
@@ -294,7 +294,7 @@ fn stem_regular(word: &str) -> String {
 }
 
 /// The stems of a phrase, as the lexicon and patterns write them.
-pub fn stems(phrase: &str) -> Vec<String> {
+pub(crate) fn stems(phrase: &str) -> Vec<String> {
     words(&prepare(phrase))
         .into_iter()
         .filter_map(|w| match w {
@@ -339,7 +339,7 @@ fn words(text: &str) -> Vec<Token> {
 }
 
 /// The clauses of an answer.
-pub fn clauses(answer: &str) -> Vec<Clause> {
+pub(crate) fn clauses(answer: &str) -> Vec<Clause> {
     let prepared = prepare(answer);
     // Dots, colons and parentheses glued to words (`group.id`, `localhost:9092`,
     // `describe("t")`) join words rather than end clauses: replace them by spaces first.
@@ -415,7 +415,7 @@ pub fn clauses(answer: &str) -> Vec<Clause> {
 }
 
 /// Damerau–Levenshtein distance (adjacent transpositions count as one edit).
-pub fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
@@ -442,7 +442,7 @@ pub fn distance(a: &str, b: &str) -> usize {
 /// True if an answer's stem says the expected stem: equal, or a small typo of a long enough
 /// word (one edit from five letters, two from nine). Short words must be spelled right:
 /// "stop" and "step" are different words.
-pub fn same_word(said: &str, expected: &str) -> bool {
+pub(crate) fn same_word(said: &str, expected: &str) -> bool {
     if said == expected {
         return true;
     }
