@@ -69,6 +69,7 @@ pub mod repl;
 pub mod runner;
 pub mod script;
 pub mod serve;
+pub mod view;
 
 /// See [`alloc_guard`]: hostile array lengths must not abort every node in the process.
 #[global_allocator]

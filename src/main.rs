@@ -140,8 +140,9 @@ struct LessonArgs {
     /// i, one try each; prints `Q<i>: correct|incorrect — <question>` and the summary.
     #[arg(long, value_name = "FILE")]
     answers: Option<String>,
-    /// Write the summary (questions, answers, verdicts, model answers) to FILE.md.
-    #[arg(long, value_name = "FILE.md")]
+    /// Write the summary (questions, answers, verdicts, model answers) to FILE.md, or the
+    /// timeline report (swim lanes, faults, questions and answers) to FILE.html.
+    #[arg(long, value_name = "FILE.md|FILE.html")]
     report: Option<std::path::PathBuf>,
     #[command(flatten)]
     cluster: ServeArgs,
@@ -151,6 +152,10 @@ struct LessonArgs {
 struct RunArgs {
     /// The script.
     file: std::path::PathBuf,
+    /// Write the timeline report (swim lanes per broker, partition and consumer; the faults;
+    /// the delivery ledgers) to FILE.html at the end, even if the script fails.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<std::path::PathBuf>,
     #[command(flatten)]
     cluster: ServeArgs,
 }
@@ -183,6 +188,32 @@ struct ServeArgs {
     timings: TimingArgs,
     #[command(flatten)]
     topics: TopicArgs,
+    #[command(flatten)]
+    web: WebArgs,
+}
+
+/// The live view in the browser.
+#[derive(Args, Debug)]
+struct WebArgs {
+    /// Serve the live view (page, /api/state, /api/events, /metrics) on 127.0.0.1:PORT
+    /// [default: a free port, printed at start as `view: http://127.0.0.1:PORT`].
+    #[arg(long, value_name = "PORT", conflicts_with = "no_web")]
+    web: Option<u16>,
+    /// Do not serve the live view.
+    #[arg(long)]
+    no_web: bool,
+}
+
+impl WebArgs {
+    fn options(&self) -> kafka_sandbox::runner::ViewOptions {
+        kafka_sandbox::runner::ViewOptions {
+            web: if self.no_web {
+                None
+            } else {
+                Some(self.web.unwrap_or(0))
+            },
+        }
+    }
 }
 
 /// Failover timers. Sandbox defaults are short; `--kafka-timings` uses Kafka's.
@@ -352,7 +383,13 @@ fn run() -> anyhow::Result<ExitCode> {
             let options = kafka_sandbox::serve::ServeOptions {
                 stdin_ignore: args.stdin_ignore,
             };
-            let code = kafka_sandbox::runner::serve(&runtime, &backend, config, options);
+            let code = kafka_sandbox::runner::serve(
+                &runtime,
+                &backend,
+                config,
+                options,
+                args.cluster.web.options(),
+            );
             runtime.shutdown_background();
             return Ok(code);
         }
@@ -363,6 +400,8 @@ fn run() -> anyhow::Result<ExitCode> {
                 &args.cluster.backend()?,
                 config,
                 &args.file,
+                args.report.as_deref(),
+                args.cluster.web.options(),
             ));
         }
         Some(Command::Lesson(args)) => {
@@ -381,6 +420,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 auto: args.auto,
                 answers,
                 report: args.report,
+                view: args.cluster.web.options(),
             };
             return Ok(kafka_sandbox::runner::run_lesson(
                 &runtime,
@@ -436,8 +476,13 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         None => {
             let config = cli.cluster.cluster_config()?;
-            kafka_sandbox::runner::repl(&runtime, &cli.cluster.backend()?, config)
-                .map_err(anyhow::Error::msg)?;
+            kafka_sandbox::runner::repl(
+                &runtime,
+                &cli.cluster.backend()?,
+                config,
+                cli.cluster.web.options(),
+            )
+            .map_err(anyhow::Error::msg)?;
         }
     }
     // Everything was shut down explicitly; do not wait for a blocked stdin read.

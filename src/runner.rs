@@ -1,5 +1,5 @@
-//! Entry points for the two ways to drive a cluster with scripts: the REPL and
-//! `kafka-sandbox run FILE`. Both start the embedded cluster and always clean up after.
+//! Entry points: the REPL, `kafka-sandbox run FILE`, `lesson NAME` and `serve`. Each starts
+//! the cluster, the view of it (and its page, unless `--no-web`), and always cleans up after.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,6 +12,63 @@ use crate::config::ClusterConfig;
 use crate::script::input::{LineInput, StdinLines};
 use crate::script::output::Output;
 use crate::script::{self, Session};
+use crate::view::{web, View};
+
+/// What every entry point starts besides the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewOptions {
+    /// Serve the page on 127.0.0.1 at this port (0: any free port); `None`: no page.
+    pub web: Option<u16>,
+}
+
+impl Default for ViewOptions {
+    fn default() -> Self {
+        Self { web: Some(0) }
+    }
+}
+
+/// A started cluster with its view.
+struct Started {
+    cluster: Arc<dyn ClusterControl>,
+    view: Arc<View>,
+    /// Kept for as long as the session runs; dropping it stops the page.
+    web: Option<web::WebServer>,
+    banner: String,
+}
+
+/// Starts the cluster, its view and (unless turned off) the page. A page that cannot listen
+/// stops everything again, with the reason.
+fn start_session(
+    rt: &tokio::runtime::Runtime,
+    backend: &Backend,
+    config: ClusterConfig,
+    options: ViewOptions,
+) -> Result<Started, String> {
+    let started = Instant::now();
+    let cluster = rt.block_on(start(backend, config))?;
+    let _in_runtime = rt.enter();
+    let view = View::start(cluster.clone(), started);
+    let mut banner = ready_banner(cluster.as_ref(), started);
+    let web = match options.web {
+        None => None,
+        Some(port) => match web::serve(view.clone(), port) {
+            Ok(server) => {
+                banner.push_str(&format!("\nview: {}", server.url()));
+                Some(server)
+            }
+            Err(e) => {
+                rt.block_on(cluster.shutdown());
+                return Err(e.to_string());
+            }
+        },
+    };
+    Ok(Started {
+        cluster,
+        view,
+        web,
+        banner,
+    })
+}
 
 /// Starts the cluster. A Ctrl-C meanwhile lets the start finish, then removes what it made
 /// (containers, child processes) before giving up, so nothing is left behind.
@@ -77,14 +134,17 @@ pub fn repl(
     rt: &tokio::runtime::Runtime,
     backend: &Backend,
     config: ClusterConfig,
+    options: ViewOptions,
 ) -> Result<(), String> {
-    let started = Instant::now();
-    let cluster = rt.block_on(start(backend, config))?;
+    let Started {
+        view, web, banner, ..
+    } = start_session(rt, backend, config, options)?;
     let banner = format!(
-        "{}\ntype help() for the script API, Tab to complete, exit or Ctrl-D to quit",
-        ready_banner(cluster.as_ref(), started)
+        "{banner}\ntype help() for the script API, Tab to complete, exit or Ctrl-D to quit"
     );
-    crate::repl::run(rt, cluster, &banner)
+    let outcome = crate::repl::run(rt, view, &banner);
+    drop(web);
+    outcome
 }
 
 /// Starts a cluster and serves control lines from stdin (`kafka-sandbox serve`).
@@ -93,19 +153,25 @@ pub fn serve(
     backend: &Backend,
     config: ClusterConfig,
     options: crate::serve::ServeOptions,
+    view_options: ViewOptions,
 ) -> ExitCode {
-    let started = Instant::now();
-    let cluster = match rt.block_on(start(backend, config)) {
-        Ok(c) => c,
+    let Started {
+        cluster,
+        view,
+        web,
+        banner,
+    } = match start_session(rt, backend, config, view_options) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("kafka-sandbox: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", ready_banner(cluster.as_ref(), started));
+    println!("{banner}");
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     rt.block_on(async {
-        crate::serve::run(cluster.clone(), stdin, options).await;
+        crate::serve::run(view.control(), stdin, options).await;
+        drop(web);
         cluster.shutdown().await;
     });
     println!("cluster stopped");
@@ -119,8 +185,49 @@ pub struct LessonOptions {
     pub auto: bool,
     /// Answers, one per question or prediction, in order (`--answers FILE`).
     pub answers: Option<Vec<String>>,
-    /// Write the summary here (`--report FILE.md`).
+    /// Write the summary (`--report FILE.md`) or the timeline report (`FILE.html`) here.
     pub report: Option<std::path::PathBuf>,
+    /// The view and its page.
+    pub view: ViewOptions,
+}
+
+/// What a `--report` file name asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReportKind {
+    /// The lesson summary as Markdown.
+    Markdown,
+    /// The self-contained timeline report.
+    Html,
+}
+
+fn report_kind(path: &Path, markdown_allowed: bool) -> Result<ReportKind, String> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("html" | "htm") => Ok(ReportKind::Html),
+        Some("md") if markdown_allowed => Ok(ReportKind::Markdown),
+        _ if markdown_allowed => Err(format!(
+            "--report writes FILE.md (the lesson summary) or FILE.html (the timeline report); {} is neither",
+            path.display()
+        )),
+        _ => Err(format!(
+            "--report writes the timeline report as HTML; give a file name ending in .html (not {})",
+            path.display()
+        )),
+    }
+}
+
+/// Writes the timeline report of `session` to `path`.
+fn write_html_report(
+    session: &Session,
+    path: &Path,
+    title: &str,
+    lesson: Option<crate::lesson::run::LessonRun>,
+) -> Result<(), String> {
+    let report = session.rt.block_on(session.view.report(title, lesson));
+    crate::view::report::write(path, &report)?;
+    session
+        .out
+        .print(&format!("report written to {}", path.display()));
+    Ok(())
 }
 
 /// Reads `--answers FILE` (`-` for standard input): one answer per line.
@@ -160,15 +267,14 @@ pub fn run_lesson(
         eprintln!("kafka-sandbox: there is no lesson file {name}");
         return ExitCode::FAILURE;
     }
-    if let Some(report) = &options.report {
-        if report.extension().and_then(|e| e.to_str()) != Some("md") {
-            eprintln!(
-                "kafka-sandbox: --report writes Markdown; give a file name ending in .md (not {})",
-                report.display()
-            );
+    let report_kind = match options.report.as_deref().map(|p| report_kind(p, true)) {
+        None => None,
+        Some(Ok(kind)) => Some(kind),
+        Some(Err(e)) => {
+            eprintln!("kafka-sandbox: {e}");
             return ExitCode::FAILURE;
         }
-    }
+    };
     let mode = if options.answers.is_some() {
         "answers: true"
     } else if options.auto {
@@ -196,16 +302,25 @@ pub fn run_lesson(
         }
     };
     let report = options.report.clone();
+    let title = format!("lesson {name}");
     run_source(
         rt,
         backend,
         config,
+        options.view,
         Path::new("lesson"),
         &source,
         input,
         out,
         move |session| {
-            let (Some(path), Some(finished)) = (report, session.finished_lesson()) else {
+            let Some(path) = report else {
+                return Ok(());
+            };
+            let finished = session.finished_lesson();
+            if report_kind == Some(ReportKind::Html) {
+                return write_html_report(session, &path, &title, finished);
+            }
+            let Some(finished) = finished else {
                 return Ok(());
             };
             std::fs::write(&path, finished.markdown())
@@ -218,23 +333,35 @@ pub fn run_lesson(
     )
 }
 
-/// Runs a script file on a fresh cluster. Errors print as `FILE:LINE:COLUMN: message`.
+/// Runs a script file on a fresh cluster. Errors print as `FILE:LINE:COLUMN: message`. With
+/// `report`, the timeline report is written at the end, even when the script failed.
 pub fn run_file(
     rt: &tokio::runtime::Runtime,
     backend: &Backend,
     config: ClusterConfig,
     file: &Path,
+    report: Option<&Path>,
+    view: ViewOptions,
 ) -> ExitCode {
+    if let Some(Err(e)) = report.map(|p| report_kind(p, false)) {
+        eprintln!("kafka-sandbox: {e}");
+        return ExitCode::FAILURE;
+    }
+    let title = format!("run {}", file.display());
     match std::fs::read_to_string(file) {
         Ok(source) => run_source(
             rt,
             backend,
             config,
+            view,
             file,
             &source,
             Box::new(StdinLines),
             Output::stdout(),
-            |_| Ok(()),
+            |session| match report {
+                Some(path) => write_html_report(session, path, &title, session.finished_lesson()),
+                None => Ok(()),
+            },
         ),
         Err(e) => {
             eprintln!("kafka-sandbox: cannot read {}: {e}", file.display());
@@ -250,29 +377,28 @@ fn run_source(
     rt: &tokio::runtime::Runtime,
     backend: &Backend,
     config: ClusterConfig,
+    view_options: ViewOptions,
     file: &Path,
     source: &str,
     input: Box<dyn LineInput>,
     out: Output,
     after: impl FnOnce(&Session) -> Result<(), String>,
 ) -> ExitCode {
-    let started = Instant::now();
-    let cluster = match rt.block_on(start(backend, config)) {
-        Ok(c) => c,
+    let Started {
+        cluster,
+        view,
+        web,
+        banner,
+    } = match start_session(rt, backend, config, view_options) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("kafka-sandbox: {e}");
             return ExitCode::FAILURE;
         }
     };
-    out.print(&ready_banner(cluster.as_ref(), started));
+    out.print(&banner);
     let cancel = interrupt_on_signals(rt);
-    let session = Session::new(
-        rt.handle().clone(),
-        cluster.clone(),
-        out.clone(),
-        cancel,
-        input,
-    );
+    let session = Session::new(rt.handle().clone(), view, out.clone(), cancel, input);
     let code = match session {
         Ok(session) => {
             let engine = script::engine(&session);
@@ -282,12 +408,12 @@ fn run_source(
             session.close_consumers();
             let reported = after(&session);
             out.flush();
+            if let Err(e) = &reported {
+                eprintln!("kafka-sandbox: {e}");
+            }
             match result {
                 Ok(()) if reported.is_ok() => ExitCode::SUCCESS,
-                Ok(()) => {
-                    eprintln!("kafka-sandbox: {}", reported.unwrap_err());
-                    ExitCode::FAILURE
-                }
+                Ok(()) => ExitCode::FAILURE,
                 Err((message, position)) => {
                     let (line, column) = position.unwrap_or((1, 1));
                     eprintln!("{}:{line}:{column}: {message}", file.display());
@@ -305,6 +431,7 @@ fn run_source(
         }
     };
     out.flush();
+    drop(web);
     rt.block_on(cluster.shutdown());
     code
 }

@@ -82,6 +82,10 @@ impl Uncontrolled {
 }
 
 impl BrokerDriver for Uncontrolled {
+    fn kind(&self) -> &'static str {
+        "attach"
+    }
+
     fn brokers(&self) -> Vec<i32> {
         Vec::new()
     }

@@ -73,6 +73,10 @@ impl EmbeddedDriver {
 }
 
 impl BrokerDriver for EmbeddedDriver {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
     fn brokers(&self) -> Vec<i32> {
         self.book.ids()
     }
@@ -334,6 +338,21 @@ impl EmbeddedCluster {
             brokers,
             topics,
         }
+    }
+
+    /// The generation of every group, read from the coordinators: Kafka's classic protocol
+    /// tells only the group's members, so only this backend can show it.
+    pub fn group_generations(&self) -> BTreeMap<String, i32> {
+        let mut out = BTreeMap::new();
+        self.driver.book.each(|(_, s)| {
+            if let Some(h) = &s.node {
+                let broker = h.broker();
+                for g in broker.groups.list(broker) {
+                    out.insert(g.id, g.generation);
+                }
+            }
+        });
+        out
     }
 
     /// A stream of cluster events (fencing, leader moves, ISR changes) from now on. The

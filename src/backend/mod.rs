@@ -138,6 +138,13 @@ pub trait ClusterControl: Send + Sync {
     fn snapshot(&self) -> snapshot::ClusterSnapshot;
     /// Cluster events from now on.
     fn events(&self) -> tokio::sync::mpsc::UnboundedReceiver<events::ClusterEvent>;
+    /// Each consumer group's generation, where the backend can read it from the coordinators
+    /// (`None`: it cannot; no classic-protocol request returns it to an outsider).
+    fn group_generations(&self) -> Option<std::collections::BTreeMap<String, i32>> {
+        None
+    }
+    /// A short name of the backend for people: `embedded`, `processes`, `docker`, `attach`.
+    fn kind(&self) -> &'static str;
     /// Stop everything.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
@@ -181,6 +188,12 @@ impl ClusterControl for embedded::EmbeddedCluster {
     }
     fn events(&self) -> tokio::sync::mpsc::UnboundedReceiver<events::ClusterEvent> {
         self.watch_events()
+    }
+    fn group_generations(&self) -> Option<std::collections::BTreeMap<String, i32>> {
+        Some(embedded::EmbeddedCluster::group_generations(self))
+    }
+    fn kind(&self) -> &'static str {
+        "embedded"
     }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(embedded::EmbeddedCluster::shutdown(self))

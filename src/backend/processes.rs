@@ -230,6 +230,10 @@ pub async fn start(exe: PathBuf, config: ClusterConfig) -> Result<RemoteCluster,
 }
 
 impl BrokerDriver for Processes {
+    fn kind(&self) -> &'static str {
+        "processes"
+    }
+
     fn brokers(&self) -> Vec<i32> {
         self.book.ids()
     }

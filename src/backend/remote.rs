@@ -15,6 +15,8 @@ use crate::cluster::BrokerId;
 
 /// What a backend does to one broker. Every call names a broker the driver knows.
 pub trait BrokerDriver: Send + Sync {
+    /// The backend's name for people: `embedded`, `processes`, `docker`, `attach`.
+    fn kind(&self) -> &'static str;
     /// Broker ids the driver controls (empty: it controls none).
     fn brokers(&self) -> Vec<i32>;
     /// The broker's state as the driver knows it (`None`: unknown, e.g. not controlled).
@@ -253,5 +255,8 @@ impl ClusterControl for RemoteCluster {
     }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         self.driver.shutdown()
+    }
+    fn kind(&self) -> &'static str {
+        self.driver.kind()
     }
 }

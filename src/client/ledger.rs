@@ -26,7 +26,7 @@ pub(crate) struct Sent {
 pub(crate) type Stored = (i32, i64, String);
 
 /// The ledger of one topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Ledger {
     /// Topic.
     pub topic: String,

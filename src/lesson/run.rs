@@ -36,7 +36,7 @@ impl Outcome {
         matches!(self, Outcome::Right | Outcome::RightAfterHint)
     }
 
-    fn verdict(&self) -> &'static str {
+    pub(crate) fn verdict(&self) -> &'static str {
         match self {
             Outcome::Right => "correct",
             Outcome::RightAfterHint => "correct after the hint",

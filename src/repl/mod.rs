@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 
 use rhai::{Dynamic, AST};
 
-use crate::backend::ClusterControl;
 use crate::script::input::Line;
 use crate::script::{self, caret, error_message, error_position, Session};
 use console::{Console, SharedConsole};
@@ -29,9 +28,10 @@ const CONTINUE: &str = "  ...> ";
 /// Runs the REPL until `exit` or Ctrl-D, then closes consumers and stops the cluster.
 pub fn run(
     rt: &tokio::runtime::Runtime,
-    cluster: Arc<dyn ClusterControl>,
+    view: Arc<crate::view::View>,
     banner: &str,
 ) -> Result<(), String> {
+    let cluster = view.cluster().clone();
     let known = Arc::new(Mutex::new(Known::default()));
     let (console, out) = Console::open(known.clone())?;
     let cancel = Arc::new(AtomicBool::new(false));
@@ -43,7 +43,7 @@ pub fn run(
     });
     let session = Session::new(
         rt.handle().clone(),
-        cluster.clone(),
+        view,
         out.clone(),
         cancel.clone(),
         Box::new(console.clone()),

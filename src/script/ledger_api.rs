@@ -18,6 +18,7 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
         let stored = read_back(&s.cluster.bootstrap(), topic).or_else(|e| fail(e.to_string()))?;
         let sent = s.sends.borrow().get(topic).cloned().unwrap_or_default();
         let l = reconcile(topic, &sent, &stored);
+        s.view.ledger_computed(&l);
         s.out.print(&l.to_string());
         s.printed.set(true);
         let mut m = Map::new();

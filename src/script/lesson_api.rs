@@ -11,6 +11,7 @@ use super::cluster_api::Cluster;
 use super::input::Line;
 use super::{echo, error_message, fail, RhaiResult, Session};
 use crate::lesson::{self, run::LessonRun, run::Mode};
+use crate::view::timeline::Happening;
 
 /// Lesson state kept on the session: the running lesson, and the last one that finished.
 #[derive(Default)]
@@ -137,6 +138,10 @@ fn run_lesson(ctx: NativeCallContext, s: &Session, name: &str, opts: Map) -> Rha
         return fail("a lesson is already running");
     }
     *s.lesson.current.borrow_mut() = Some(LessonRun::new(&name, mode_of(&opts)));
+    s.view.set_lesson(Some(&name));
+    s.view.timeline.record(Happening::LessonStarted {
+        lesson: name.clone(),
+    });
     // Everything the lesson starts ends with it, however it ends.
     let mark = s.consumer_mark();
     s.out.print(&format!("══ lesson {name}: {summary} ══"));
@@ -155,6 +160,11 @@ fn run_lesson(ctx: NativeCallContext, s: &Session, name: &str, opts: Map) -> Rha
     drop(scope);
     s.close_started_since(mark);
     let finished = s.lesson.current.borrow_mut().take().unwrap_or_default();
+    s.view.set_lesson(None);
+    s.view.timeline.record(Happening::LessonEnded {
+        lesson: name.clone(),
+        completed: result.is_ok(),
+    });
     s.printed.set(true);
     let outcome = match &result {
         Ok(()) => {
@@ -199,6 +209,9 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_fn(
         "step",
         move |ctx: NativeCallContext, title: &str, text: &str| -> RhaiResult<()> {
+            s.view.timeline.record(Happening::Step {
+                title: title.to_string(),
+            });
             s.out
                 .print(&format!("\n── {title} ──\n{}", wrap(text, "  ")));
             if pauses(&s) {

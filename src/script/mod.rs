@@ -14,6 +14,7 @@ pub mod registry;
 mod review_api;
 mod topic_api;
 mod util_api;
+mod view_api;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -30,8 +31,9 @@ use tokio::runtime::Handle;
 
 use crate::backend::ClusterControl;
 use crate::client::admin::Admin;
-use crate::client::consumer::ConsumerHandle;
+use crate::client::consumer::{ConsumerHandle, Report};
 use crate::client::{ClientError, LiveEvent};
+use crate::view::timeline::Happening;
 use output::Output;
 
 /// Result type of script functions.
@@ -49,8 +51,10 @@ pub fn fail<T>(message: impl Into<String>) -> RhaiResult<T> {
 pub struct Session {
     /// Runtime for async calls.
     pub rt: Handle,
-    /// The cluster under control.
+    /// The cluster under control (every fault recorded on the view's timeline).
     pub cluster: Arc<dyn ClusterControl>,
+    /// What the page, `/metrics` and the report show of this session.
+    pub view: Arc<crate::view::View>,
     /// Admin client.
     pub admin: Admin,
     /// Printer.
@@ -78,16 +82,17 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session on `cluster`, printing through `out`.
+    /// A session on the cluster `view` watches, printing through `out`.
     pub fn new(
         rt: Handle,
-        cluster: Arc<dyn ClusterControl>,
+        view: Arc<crate::view::View>,
         out: Output,
         cancel: Arc<AtomicBool>,
         input: Box<dyn input::LineInput>,
     ) -> Result<Rc<Self>, ClientError> {
+        let cluster = view.control();
         let admin = Admin::new(&cluster.bootstrap());
-        let live = out.live_sender();
+        let live = live_sender(&out, &view);
         let mut events = {
             let _guard = rt.enter();
             cluster.events()
@@ -107,6 +112,7 @@ impl Session {
         Ok(Rc::new(Self {
             rt,
             cluster,
+            view,
             admin,
             out,
             live,
@@ -209,6 +215,12 @@ impl Session {
     }
 
     fn track(&self, consumer: Arc<ConsumerHandle>) {
+        self.view.timeline.record(Happening::ConsumerStarted {
+            consumer: consumer.name.clone(),
+            group: consumer.spec.group.clone(),
+            topic: consumer.spec.topic.clone(),
+        });
+        self.view.clients.consumer_started(consumer.clone());
         self.consumers.borrow_mut().push(consumer);
     }
 
@@ -273,6 +285,53 @@ impl Session {
     }
 }
 
+/// A sender for live events that prints them and puts the consumers' rebalances and ends on
+/// the view's timeline (cluster changes reach the timeline on their own).
+fn live_sender(out: &Output, view: &Arc<crate::view::View>) -> Sender<LiveEvent> {
+    let (tx, rx) = std::sync::mpsc::channel::<LiveEvent>();
+    let out = out.clone();
+    let view = view.clone();
+    std::thread::spawn(move || {
+        for event in rx {
+            if let LiveEvent::Consumer { name, report } = &event {
+                if let Some(happening) = consumer_happening(name, report) {
+                    view.timeline.record(happening);
+                }
+            }
+            out.live(&event);
+        }
+    });
+    tx
+}
+
+/// The timeline entry for a consumer's report; messages are counted, not listed.
+fn consumer_happening(name: &str, report: &Report) -> Option<Happening> {
+    let consumer = name.to_string();
+    Some(match report {
+        Report::Assigned { partitions } => Happening::Assigned {
+            consumer,
+            partitions: partitions.clone(),
+        },
+        Report::Revoked { partitions } => Happening::Revoked {
+            consumer,
+            partitions: partitions.clone(),
+        },
+        Report::Closed => Happening::ConsumerEnded {
+            consumer,
+            how: "left the group".into(),
+        },
+        Report::Exited { reason } => Happening::ConsumerEnded {
+            consumer,
+            how: format!("exited: {reason}"),
+        },
+        Report::Error { message } => Happening::ConsumerError {
+            consumer,
+            message: message.clone(),
+        },
+        Report::Message { .. } | Report::Disconnected { .. } => return None,
+    })
+}
+
 /// Closes consumers in parallel; ended ones are left alone.
 fn close_all(consumers: Vec<Arc<ConsumerHandle>>) {
     let threads: Vec<_> = consumers
@@ -308,6 +367,7 @@ pub fn engine(session: &Rc<Session>) -> Engine {
     lesson_api::register(&mut engine, session);
     review_api::register(&mut engine, session);
     ledger_api::register(&mut engine, session);
+    view_api::register(&mut engine, session);
     engine
 }
 

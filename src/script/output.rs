@@ -112,18 +112,6 @@ impl Output {
             let _ = self.lines.send(Msg::Line(line));
         }
     }
-
-    /// A sender that prints every live event it receives (on its own thread).
-    pub(crate) fn live_sender(&self) -> Sender<LiveEvent> {
-        let (tx, rx) = channel::<LiveEvent>();
-        let out = self.clone();
-        std::thread::spawn(move || {
-            for event in rx {
-                out.live(&event);
-            }
-        });
-        tx
-    }
 }
 
 /// The lines printed for a live event; internal topics are summed up in one line.

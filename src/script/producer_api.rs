@@ -7,10 +7,11 @@ use rhai::{Dynamic, Engine, Map};
 
 use super::{fail, RhaiResult, Session};
 use crate::client::producer::{ProducerOptions, SandboxProducer};
+use crate::view::timeline::Happening;
 
-/// A producer handle in scripts.
+/// A producer handle in scripts, with its label on the page (`p1`, `p2`, …).
 #[derive(Clone)]
-pub struct Producer(Rc<SandboxProducer>);
+pub struct Producer(Rc<SandboxProducer>, Rc<str>);
 
 fn options(opts: &Map) -> RhaiResult<ProducerOptions> {
     let mut o = ProducerOptions::default();
@@ -50,6 +51,17 @@ fn options(opts: &Map) -> RhaiResult<ProducerOptions> {
 
 fn send(s: &Session, p: &Producer, topic: &str, key: Option<&str>, value: &str) -> RhaiResult<Map> {
     let outcome = s.block_on(p.0.send(topic, key, value))?;
+    let error = outcome.as_ref().err().map(ToString::to_string);
+    s.view
+        .clients
+        .sent(&p.1, value, error.as_deref().map_or(Ok(()), Err));
+    if let Some(error) = error {
+        s.view.timeline.record(Happening::ProduceFailed {
+            producer: p.1.to_string(),
+            topic: topic.to_string(),
+            error,
+        });
+    }
     s.record_send(
         topic,
         crate::client::ledger::Sent {
@@ -68,19 +80,22 @@ fn send(s: &Session, p: &Producer, topic: &str, key: Option<&str>, value: &str) 
     }
 }
 
+fn create(s: &Session, options: &ProducerOptions) -> RhaiResult<Producer> {
+    let p =
+        SandboxProducer::new(&s.cluster.bootstrap(), options).or_else(|e| fail(e.to_string()))?;
+    let name = s.view.clients.producer_created(&options.acks);
+    Ok(Producer(Rc::new(p), name.into()))
+}
+
 pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_type_with_name::<Producer>("Producer");
     let s = session.clone();
     engine.register_fn("producer", move || -> RhaiResult<Producer> {
-        let p = SandboxProducer::new(&s.cluster.bootstrap(), &ProducerOptions::default())
-            .or_else(|e| fail(e.to_string()))?;
-        Ok(Producer(Rc::new(p)))
+        create(&s, &ProducerOptions::default())
     });
     let s = session.clone();
     engine.register_fn("producer", move |opts: Map| -> RhaiResult<Producer> {
-        let p = SandboxProducer::new(&s.cluster.bootstrap(), &options(&opts)?)
-            .or_else(|e| fail(e.to_string()))?;
-        Ok(Producer(Rc::new(p)))
+        create(&s, &options(&opts)?)
     });
     let s = session.clone();
     engine.register_fn("send", move |p: Producer, topic: &str, value: Dynamic| {

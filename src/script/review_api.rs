@@ -21,6 +21,16 @@ use crate::lesson::AuthoringError;
 
 /// Records a finished question and, with `--answers`, prints its verdict line.
 fn record(s: &Session, asked: Asked) {
+    s.view
+        .timeline
+        .record(crate::view::timeline::Happening::Answered {
+            prediction: asked.prediction,
+            question: asked.text.clone(),
+            answer: asked.answers.last().cloned().unwrap_or_default(),
+            verdict: asked.outcome.verdict().to_string(),
+            correct: asked.outcome.correct(),
+            model: asked.model.clone(),
+        });
     let mut current = s.lesson.current.borrow_mut();
     let Some(run) = current.as_mut() else {
         return;

@@ -13,11 +13,11 @@ use crate::util::*;
 async fn every_registered_function_is_documented_and_every_documented_one_exists() {
     let cluster = TestCluster::start(1).await;
     let handle = tokio::runtime::Handle::current();
-    let c = cluster.control();
+    let view = kafka_sandbox::view::View::start(cluster.control(), std::time::Instant::now());
     let registered: BTreeSet<String> = tokio::task::spawn_blocking(move || {
         let session = Session::new(
             handle,
-            c,
+            view,
             Output::stdout(),
             Arc::new(AtomicBool::new(false)),
             Box::new(Scripted::new(Vec::new())),

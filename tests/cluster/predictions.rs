@@ -36,13 +36,14 @@ async fn run_lesson(
     answer: String,
 ) -> Vec<String> {
     let handle = tokio::runtime::Handle::current();
+    let view = kafka_sandbox::view::View::start(cluster, std::time::Instant::now());
     tokio::task::spawn_blocking(move || {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         let out = Output::start(Box::new(move |line| sink.lock().unwrap().push(line)));
         let session = Session::new(
             handle,
-            cluster,
+            view,
             out.clone(),
             Arc::new(AtomicBool::new(false)),
             Box::new(Scripted::new(vec![answer])),

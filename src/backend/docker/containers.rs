@@ -423,6 +423,10 @@ impl ContainerDriver {
 }
 
 impl BrokerDriver for ContainerDriver {
+    fn kind(&self) -> &'static str {
+        "docker"
+    }
+
     fn brokers(&self) -> Vec<i32> {
         self.book.ids()
     }

@@ -10,7 +10,7 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     BrokerId, ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
-    ListOffsetsRequest, OffsetFetchRequest, TopicName,
+    ListGroupsRequest, ListOffsetsRequest, OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -62,6 +62,39 @@ impl Admin {
             response: (c.node_id.0, format!("{}:{}", c.host, c.port)),
             from: answer.from,
             silent: answer.silent,
+        })
+    }
+
+    /// Every group the cluster knows, by name: ListGroups asked of every broker (each lists the
+    /// groups it coordinates), the way `kafka-consumer-groups --list` does. Brokers that do
+    /// not answer are left out, and named in the note.
+    pub async fn list_groups(&self) -> Result<Seen<Vec<String>>, ClientError> {
+        let md = self.metadata().await?;
+        let mut silent = md.silent;
+        let mut names = Vec::new();
+        for b in &md.response.brokers {
+            let addr = format!("{}:{}", b.host, b.port);
+            match self
+                .brokers
+                .call_at(&addr, &ListGroupsRequest::default(), 4, wire::ATTEMPT)
+                .await
+            {
+                Ok(listed) if listed.error_code == 0 => {
+                    names.extend(listed.groups.iter().map(|g| g.group_id.to_string()))
+                }
+                Ok(_) => {}
+                Err(e) => silent.push(Silent {
+                    addr,
+                    broker: Some(b.node_id.0),
+                    why: e.to_string(),
+                }),
+            }
+        }
+        names.sort();
+        names.dedup();
+        Ok(Seen {
+            value: names,
+            note: wire::silent_note(&silent),
         })
     }
 

@@ -285,6 +285,17 @@ impl ConsumerHandle {
         self.shared().received.clone()
     }
 
+    /// How many messages arrived, and the values of the last `n`, oldest first.
+    pub(crate) fn tally(&self, n: usize) -> (usize, Vec<String>) {
+        let shared = self.shared();
+        let count = shared.received.len();
+        let last = shared.received[count.saturating_sub(n)..]
+            .iter()
+            .map(|r| r.value.clone())
+            .collect();
+        (count, last)
+    }
+
     /// Partitions currently owned.
     pub fn assignment(&self) -> BTreeSet<i32> {
         self.shared().assignment.clone()

@@ -98,6 +98,8 @@ pub struct ListedGroup {
     pub protocol_type: String,
     /// State name.
     pub state: &'static str,
+    /// The generation (Kafka keeps it to itself: no classic-protocol API returns it).
+    pub generation: i32,
 }
 
 impl GroupCoordinator {
@@ -368,6 +370,7 @@ impl GroupCoordinator {
                 id: g.id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
                 state: g.state.name(),
+                generation: g.generation,
             })
             .collect()
     }
