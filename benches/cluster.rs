@@ -150,8 +150,15 @@ async fn throughput(messages: u64) -> (f64, f64) {
         .await
         .expect("start");
     assert!(create(&cluster.bootstrap(), "throughput", 8).await);
-    let bootstrap = cluster.bootstrap();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = produce_flat_out(cluster.bootstrap(), messages).await;
+    cluster.shutdown().await;
+    result
+}
+
+/// Produces `messages` 100-byte messages with acks=all to the 8-partition topic `throughput`
+/// as fast as librdkafka can; returns (messages/s, MB/s).
+async fn produce_flat_out(bootstrap: String, messages: u64) -> (f64, f64) {
+    tokio::task::spawn_blocking(move || {
         let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let producer: BaseProducer<Counter> = ClientConfig::new()
             .set("bootstrap.servers", &bootstrap)
@@ -189,9 +196,96 @@ async fn throughput(messages: u64) -> (f64, f64) {
         (messages as f64 / secs, messages as f64 * 100.0 / secs / 1e6)
     })
     .await
-    .expect("producer thread");
-    cluster.shutdown().await;
-    result
+    .expect("producer thread")
+}
+
+/// A headless Chromium showing the view's page (it polls `/api/state` and follows
+/// `/api/events` like any open tab). `None` if Chromium is not installed.
+struct Browser(std::process::Child, std::path::PathBuf);
+
+impl Browser {
+    fn open(url: &str) -> Option<Self> {
+        let profile = std::env::temp_dir().join(format!("kafka-sandbox-bench-{}", std::process::id()));
+        let child = std::process::Command::new("chromium")
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                &format!("--user-data-dir={}", profile.display()),
+                url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(Browser(child, profile))
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+/// Produce throughput with the view's page open in a browser against the same with no page
+/// open (the view itself runs in both, as in every session), in alternating runs so that
+/// drift on a shared machine hits both alike. Returns the medians (closed, open) in MB/s and
+/// whether a real browser was used (else an HTTP client polls like the page does).
+async fn view_overhead(messages: u64, pairs: usize) -> (f64, f64, bool) {
+    let (mut closed, mut open) = (Vec::new(), Vec::new());
+    let mut real_browser = true;
+    for run in 0..pairs * 2 {
+        let page_open = run % 2 == 1;
+        let cluster = Arc::new(
+            EmbeddedCluster::start(ClusterConfig::default())
+                .await
+                .expect("start"),
+        );
+        let control: Arc<dyn ClusterControl> = cluster.clone();
+        let view = kafka_sandbox::view::View::start(control, Instant::now());
+        let server = kafka_sandbox::view::web::serve(view.clone(), 0).expect("view");
+        assert!(create(&cluster.bootstrap(), "throughput", 8).await);
+        let mut browser = None;
+        let mut poller = None;
+        if page_open {
+            browser = Browser::open(&server.url());
+            if browser.is_none() {
+                real_browser = false;
+                poller = Some(tokio::spawn(poll_like_the_page(server.addr())));
+            }
+            // Let the page load and start polling before the clock starts.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let (_, mbps) = produce_flat_out(cluster.bootstrap(), messages).await;
+        drop(browser);
+        if let Some(p) = poller {
+            p.abort();
+        }
+        drop(server);
+        cluster.shutdown().await;
+        if page_open { &mut open } else { &mut closed }.push(mbps);
+    }
+    println!("  view: closed {closed:.1?} MB/s, open {open:.1?} MB/s");
+    (median(closed), median(open), real_browser)
+}
+
+/// What an open page does, without a browser: `/api/state` every 250 ms.
+async fn poll_like_the_page(addr: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+            let _ = s
+                .write_all(b"GET /api/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink).await;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// A group member polling on its own thread; reports (partition, value, when) of each message.
@@ -576,6 +670,10 @@ fn main() {
         rt.block_on(backends());
         return;
     }
+    if std::env::args().any(|a| a == "view") {
+        view_figures(&rt, messages);
+        return;
+    }
     let (ready, raw, rdkafka) = rt.block_on(startup(10));
     println!(
         "start-up: cluster ready {ready:.1} ms; 8x3 topic created {raw:.1} ms after start (protocol client), \
@@ -603,5 +701,19 @@ fn main() {
     println!(
         "group (fetch.wait.max.ms=100): survivors consume a crashed member's partitions {crash:.0} ms after SIGKILL (session timeout 3000 ms; median of 3)"
     );
+    view_figures(&rt, messages);
     rt.block_on(backends());
+}
+
+fn view_figures(rt: &tokio::runtime::Runtime, messages: u64) {
+    let (closed, open, browser) = rt.block_on(view_overhead(messages / 2, 3));
+    let how = if browser {
+        "page open in headless Chromium"
+    } else {
+        "no Chromium: an HTTP client polling /api/state every 250 ms"
+    };
+    println!(
+        "view: produce {closed:.1} MB/s with no page open, {open:.1} MB/s with the {how} ({:+.1} %; medians of 3 alternating runs)",
+        (open / closed - 1.0) * 100.0
+    );
 }

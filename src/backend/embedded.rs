@@ -25,6 +25,9 @@ use crate::config::ClusterConfig;
 /// How long `start` waits for every broker to register and be unfenced.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a controlled shutdown waits for the other brokers to apply its metadata.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The brokers of the embedded cluster, driven the way the processes and docker backends
 /// drive theirs: each is a [`BrokerHandle`] in this process, and its storage outlives it like a
 /// data directory, so a restarted broker comes back with its logs.
@@ -267,8 +270,19 @@ impl EmbeddedCluster {
     }
 
     /// Controlled shutdown: the controller moves leadership away first, then the broker stops.
+    /// Returns once the running brokers have applied the controller's change (or after
+    /// [`SETTLE_TIMEOUT`]), so the next metadata request, to whichever broker, already
+    /// shows the new leaders. Kafka's brokers catch up just as fast but nothing waits for
+    /// them; a script's next line would race them.
     pub async fn stop_broker(&self, id: i32) -> Result<(), ClusterError> {
-        self.driver.stop(id).await
+        self.driver.stop(id).await?;
+        self.wait_for(SETTLE_TIMEOUT, |s| {
+            s.brokers.iter().all(|b| {
+                b.state != BrokerState::Up || b.metadata_offset >= Some(s.metadata_offset)
+            })
+        })
+        .await;
+        Ok(())
     }
 
     /// Crash: the broker's tasks and connections vanish at once; the controller finds out

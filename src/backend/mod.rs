@@ -157,7 +157,7 @@ impl ClusterControl for embedded::EmbeddedCluster {
         embedded::EmbeddedCluster::bootstrap(self)
     }
     fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
-        self.driver().stop(id)
+        Box::pin(embedded::EmbeddedCluster::stop_broker(self, id))
     }
     fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         self.driver().kill(id)

@@ -220,7 +220,7 @@ impl Session {
             group: consumer.spec.group.clone(),
             topic: consumer.spec.topic.clone(),
         });
-        self.view.clients.consumer_started(consumer.clone());
+        self.view.clients.consumer_started(&consumer);
         self.consumers.borrow_mut().push(consumer);
     }
 

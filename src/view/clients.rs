@@ -3,7 +3,7 @@
 //! server reads it from another thread.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use serde::Serialize;
 
@@ -60,11 +60,14 @@ pub struct ClientsView {
 }
 
 /// The book the bindings write to: producer tallies, and the consumers' own handles, read
-/// when the page asks (each consumer process reports into its handle as it goes).
+/// when the page asks (each consumer process reports into its handle as it goes). The book
+/// holds consumers weakly: whether a script still refers to a consumer is told by its strong
+/// count (a failed statement's unreferenced consumers are closed), and watching must not
+/// change that.
 #[derive(Default)]
 pub struct ClientBook {
     producers: Mutex<Vec<ProducerView>>,
-    consumers: Mutex<Vec<Arc<ConsumerHandle>>>,
+    consumers: Mutex<Vec<Weak<ConsumerHandle>>>,
 }
 
 fn remember(values: &mut VecDeque<String>, value: &str) {
@@ -105,16 +108,27 @@ impl ClientBook {
     }
 
     /// Registers a consumer as it starts.
-    pub(crate) fn consumer_started(&self, consumer: Arc<ConsumerHandle>) {
-        self.consumers.lock().expect("clients lock").push(consumer);
+    pub(crate) fn consumer_started(&self, consumer: &Arc<ConsumerHandle>) {
+        self.consumers
+            .lock()
+            .expect("clients lock")
+            .push(Arc::downgrade(consumer));
+    }
+
+    /// The consumers still alive (the session holds every one it started until it ends).
+    fn live_consumers(&self) -> Vec<Arc<ConsumerHandle>> {
+        self.consumers
+            .lock()
+            .expect("clients lock")
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     /// The groups the session's consumers joined.
     pub fn groups(&self) -> Vec<String> {
         let mut names: Vec<String> = self
-            .consumers
-            .lock()
-            .expect("clients lock")
+            .live_consumers()
             .iter()
             .filter_map(|c| c.spec.group.clone())
             .collect();
@@ -127,9 +141,7 @@ impl ClientBook {
     pub fn view(&self) -> ClientsView {
         let producers = self.producers.lock().expect("clients lock").clone();
         let consumers = self
-            .consumers
-            .lock()
-            .expect("clients lock")
+            .live_consumers()
             .iter()
             .map(|c| {
                 let (received, last) = c.tally(LAST_VALUES);

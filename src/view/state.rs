@@ -80,7 +80,7 @@ fn unseen(backend: &str, cluster: &ClusterSnapshot, groups: &GroupsView) -> Vec<
                 .into(),
         );
     }
-    if !groups.generations_visible {
+    if groups.as_of_ms.is_some() && !groups.generations_visible {
         out.push(
             "Group generations: no classic-protocol request returns them to anyone outside \
              the group."

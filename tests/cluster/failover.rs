@@ -151,6 +151,15 @@ async fn a_controlled_stop_moves_leaders_without_waiting_for_a_timeout() {
             "leadership moved before the broker stopped: {}",
             cluster.snapshot()
         );
+        // Whichever broker a client asks next already answers with the new leaders.
+        let after = cluster.snapshot();
+        for b in after.brokers.iter().filter(|b| b.id.0 != victim) {
+            assert!(
+                b.metadata_offset >= Some(after.metadata_offset),
+                "broker {} has not applied the shutdown yet: {after}",
+                b.id.0
+            );
+        }
         acked.extend(produce_through(&cluster, &topic, "after", 30).await);
         assert_nothing_lost(&cluster, &topic, &acked).await;
     })

@@ -19,3 +19,4 @@ mod robust;
 mod scripts;
 mod serve;
 mod util;
+mod view;
