@@ -205,7 +205,8 @@ struct Browser(std::process::Child, std::path::PathBuf);
 
 impl Browser {
     fn open(url: &str) -> Option<Self> {
-        let profile = std::env::temp_dir().join(format!("kafka-sandbox-bench-{}", std::process::id()));
+        let profile =
+            std::env::temp_dir().join(format!("kafka-sandbox-bench-{}", std::process::id()));
         let child = std::process::Command::new("chromium")
             .args([
                 "--headless=new",

@@ -51,6 +51,9 @@
 //! - [`lesson`] — the bundled lessons, the judge of free-text answers ([`lesson::judge`]),
 //!   predictions ([`lesson::predict`]), question declarations ([`lesson::spec`]), a lesson run
 //!   and its summary ([`lesson::run`]), and the graded corpus ([`lesson::corpus`]).
+//! - [`view`] — what a session shows: its timeline, clients, groups and Kafka's operator
+//!   metrics ([`view::metrics`]), served live by [`view::web`] (page, JSON API, `/metrics`) and
+//!   written as a timeline [`view::report`].
 //! - [`serve`] — `kafka-sandbox serve`: a cluster in the foreground, driven from stdin.
 //! - [`alloc_guard`] — the global allocator that keeps hostile length fields from aborting
 //!   the process.

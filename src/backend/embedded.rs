@@ -277,9 +277,9 @@ impl EmbeddedCluster {
     pub async fn stop_broker(&self, id: i32) -> Result<(), ClusterError> {
         self.driver.stop(id).await?;
         self.wait_for(SETTLE_TIMEOUT, |s| {
-            s.brokers.iter().all(|b| {
-                b.state != BrokerState::Up || b.metadata_offset >= Some(s.metadata_offset)
-            })
+            s.brokers
+                .iter()
+                .all(|b| b.state != BrokerState::Up || b.metadata_offset >= Some(s.metadata_offset))
         })
         .await;
         Ok(())

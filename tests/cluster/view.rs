@@ -30,7 +30,10 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .expect("a status code");
     // Bodies of unknown length come chunked; the tests only read small ones, so unchunk.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         unchunk(body)
     } else {
         body.to_string()
@@ -124,7 +127,13 @@ async fn metrics_count_under_replicated_partitions_while_a_broker_is_down_and_no
             "a dead broker reports nothing"
         );
         assert!(series(&down.1, "kafka_server_replicamanager_isrshrinks_total").0 > 0.0);
-        assert!(series(&down.1, "kafka_controller_controllerstats_leaderelections_total").0 > 0.0);
+        assert!(
+            series(
+                &down.1,
+                "kafka_controller_controllerstats_leaderelections_total"
+            )
+            .0 > 0.0
+        );
 
         control.start(2).await.unwrap();
         let back = wait_for_async(
