@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::util::*;
 
-async fn passes_auto(name: &str) {
+async fn passes_auto(name: &str) -> String {
     let out = sandbox(&["lesson", name, "--auto"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -34,27 +34,54 @@ async fn passes_auto(name: &str) {
         });
         assert!(!raw_array, "a raw array in: {line}");
     }
+    stdout.into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pub_sub_passes_in_auto_mode() {
-    bounded(passes_auto("pub-sub")).await;
+    bounded(async {
+        passes_auto("pub-sub").await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_sharing_passes_in_auto_mode() {
-    bounded(passes_auto("load-sharing")).await;
+    bounded(async {
+        passes_auto("load-sharing").await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_failover_passes_in_auto_mode() {
-    bounded(passes_auto("consumer-failover")).await;
+    bounded(async {
+        passes_auto("consumer-failover").await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_failover_passes_in_auto_mode() {
     bounded(async {
-        passes_auto("broker-failover").await;
+        let stdout = passes_auto("broker-failover").await;
+        // The lesson cites the operator metrics, and they moved with the fault.
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("UnderReplicatedPartitions went"))
+            .unwrap_or_else(|| panic!("no metrics observation in:\n{stdout}"));
+        let went: Vec<u64> = line
+            .split("UnderReplicatedPartitions went ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .map(|pair| {
+                pair.split(" → ")
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        // 8 partitions of the lesson's topic, plus __consumer_offsets' own.
+        assert!(went.len() == 2 && went[0] == 0 && went[1] >= 8, "{line}");
     })
     .await;
 }
