@@ -103,8 +103,11 @@ pub(crate) async fn find_coordinator(
     }
     let mut found = Vec::new();
     for key in &keys {
+        // No transaction coordinator exists. COORDINATOR_NOT_AVAILABLE would be retried until
+        // the client's transaction timeout; an authorization failure is fatal to the client,
+        // so `init_transactions()` fails at once with the message below.
         let result = if transactional {
-            Err(ResponseError::CoordinatorNotAvailable)
+            Err(ResponseError::TransactionalIdAuthorizationFailed)
         } else {
             coordinator_of(broker, key).await
         };
@@ -154,6 +157,9 @@ fn message_for(e: ResponseError) -> &'static str {
     match e {
         ResponseError::CoordinatorNotAvailable => {
             "the group coordinator is not available yet; retry"
+        }
+        ResponseError::TransactionalIdAuthorizationFailed => {
+            "kafka-sandbox has no transaction coordinator: transactions are not supported; use an idempotent producer (enable.idempotence=true) instead"
         }
         _ => "coordinator lookup failed",
     }
