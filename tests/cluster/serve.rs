@@ -274,3 +274,44 @@ async fn serve_help_lists_every_control_line() {
     })
     .await;
 }
+
+/// Every broker of the embedded cluster shares one file table: the sandbox raises its soft
+/// open-file limit to the hard limit, so a low default cannot starve the brokers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_raises_its_open_file_limit_to_the_hard_limit() {
+    bounded(async {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-sandbox"));
+        command
+            .args(["serve", "--port", "0", "--no-web"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        // SAFETY: only async-signal-safe setrlimit between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                let mut limit = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+                limit.rlim_cur = limit.rlim_max.min(256);
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("binary runs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        read_until(&mut lines, "bootstrap servers:", &mut seen).await;
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id().unwrap()))
+            .expect("/proc/PID/limits");
+        let row = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .expect("an open-files row");
+        let numbers: Vec<&str> = row.split_whitespace().skip(3).take(2).collect();
+        assert_eq!(numbers[0], numbers[1], "soft limit raised to the hard one: {row}");
+        child.kill().await.unwrap();
+    })
+    .await;
+}
