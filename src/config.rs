@@ -107,6 +107,51 @@ impl Default for TopicDefaults {
     }
 }
 
+/// Limits on the connections each broker accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionSettings {
+    /// A connection with no request for this long is closed. Kafka: `connections.max.idle.ms`
+    /// = 600000.
+    pub max_idle: Duration,
+    /// Connections one broker keeps open at once; `None` shares the process's open-file limit
+    /// fairly among the nodes in it. Kafka: `max.connections`, unlimited by default. Beyond it
+    /// a client's connection is closed at its first request; other brokers' are still served.
+    pub max_per_broker: Option<usize>,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            max_idle: Duration::from_secs(600),
+            max_per_broker: None,
+        }
+    }
+}
+
+/// Open files kept back for everything but client connections (logs, the controller, peers).
+const RESERVED_FILES: usize = 128;
+
+impl ConnectionSettings {
+    /// The cap for one broker of a process that runs `nodes` nodes: the setting, or an equal
+    /// share of the open-file limit left after [`RESERVED_FILES`], so that a flood of
+    /// connections to one broker cannot leave the others unable to accept.
+    pub fn per_broker(&self, nodes: usize) -> usize {
+        self.max_per_broker.unwrap_or_else(|| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit with a valid pointer to a local struct.
+            let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+                usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+            } else {
+                1024
+            };
+            (soft.saturating_sub(RESERVED_FILES) / nodes.max(1)).max(16)
+        })
+    }
+}
+
 /// How to start a cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterConfig {
@@ -122,6 +167,9 @@ pub struct ClusterConfig {
     pub topic_defaults: TopicDefaults,
     /// The cluster id reported in Metadata and DescribeCluster.
     pub cluster_id: String,
+    /// Connection limits of every broker.
+    #[serde(default)]
+    pub connections: ConnectionSettings,
 }
 
 impl Default for ClusterConfig {
@@ -133,6 +181,7 @@ impl Default for ClusterConfig {
             timings: Timings::default(),
             topic_defaults: TopicDefaults::default(),
             cluster_id: "kafka-sandbox".into(),
+            connections: ConnectionSettings::default(),
         }
     }
 }

@@ -189,7 +189,30 @@ struct ServeArgs {
     #[command(flatten)]
     topics: TopicArgs,
     #[command(flatten)]
+    connections: ConnectionArgs,
+    #[command(flatten)]
     web: WebArgs,
+}
+
+/// Connection limits of each broker (Kafka's names).
+#[derive(Args, Debug)]
+struct ConnectionArgs {
+    /// max.connections: connections one broker keeps open; beyond it clients are turned away
+    /// and only other brokers are served [default: an equal share of the open-file limit].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+    /// connections.max.idle.ms: close a connection with no request for this long.
+    #[arg(long, value_name = "MS", default_value_t = 600_000, value_parser = clap::value_parser!(u64).range(1..))]
+    connections_max_idle_ms: u64,
+}
+
+impl ConnectionArgs {
+    fn settings(&self) -> kafka_sandbox::config::ConnectionSettings {
+        kafka_sandbox::config::ConnectionSettings {
+            max_idle: Duration::from_millis(self.connections_max_idle_ms),
+            max_per_broker: self.max_connections.map(|n| n as usize),
+        }
+    }
 }
 
 /// The live view in the browser.
@@ -330,6 +353,7 @@ impl ServeArgs {
                 offsets_topic_partitions: t.offsets_topic_partitions,
                 ..TopicDefaults::default()
             },
+            connections: self.connections.settings(),
             ..ClusterConfig::default()
         };
         config.validate()?;

@@ -310,3 +310,99 @@ async fn consumers_die_with_a_killed_run_and_leave_with_a_terminated_one() {
     })
     .await;
 }
+
+/// Opens a protocol connection to `addr` and asks for its API versions.
+async fn api_versions(addr: std::net::SocketAddr) -> Result<(), String> {
+    use kafka_protocol::messages::ApiVersionsRequest;
+    let mut conn = kafka_sandbox::protocol::client::Connection::connect(
+        &addr.to_string(),
+        "flood-test",
+        Duration::from_secs(2),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    conn.call(&ApiVersionsRequest::default(), 0, Duration::from_secs(2))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A flood of idle connections to one broker, past its cap: that broker turns new clients
+/// away cleanly, the other brokers accept as before, and a restarted broker still replicates
+/// from it (peers are served beyond the cap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_flood_on_one_broker_starves_neither_the_others_nor_replication() {
+    bounded(async {
+        let mut config = test_config(3);
+        config.connections.max_per_broker = Some(40);
+        let cluster = TestCluster::start_with(config).await;
+        let topic = unique("flood");
+        create_topic(&cluster, &topic, 6, 3, &[]).await;
+        let target = cluster.broker_addr(1).unwrap();
+        let mut flood = Vec::new();
+        for _ in 0..70 {
+            flood.push(tokio::net::TcpStream::connect(target).await.unwrap());
+        }
+        let refused = api_versions(target).await;
+        assert!(refused.is_err(), "a client past the cap is turned away");
+        api_versions(cluster.broker_addr(2).unwrap())
+            .await
+            .expect("another broker still serves clients");
+        // Broker 3 comes back and must fetch from broker 1 through a new connection.
+        cluster.kill_broker(3).await.unwrap();
+        cluster.start_broker(3).await.unwrap();
+        wait_for(
+            "every ISR whole again",
+            Duration::from_secs(20),
+            || cluster.snapshot(),
+            |s| fully_in_sync(s, &topic),
+        )
+        .await;
+        drop(flood);
+        let _ = wait_for_async(
+            "broker 1 serves clients again once the flood is gone",
+            Duration::from_secs(10),
+            || api_versions(target),
+            |r| r.is_ok(),
+        )
+        .await;
+    })
+    .await;
+}
+
+/// A connection that sends nothing for `connections.max.idle.ms` is closed; one in use is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_after_connections_max_idle() {
+    use tokio::io::AsyncReadExt;
+    bounded(async {
+        let mut config = test_config(1);
+        config.connections.max_idle = Duration::from_millis(400);
+        let cluster = TestCluster::start_with(config).await;
+        let addr = cluster.broker_addr(1).unwrap();
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut busy = kafka_sandbox::protocol::client::Connection::connect(
+            &addr.to_string(),
+            "busy",
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(1500) {
+            busy.call(
+                &kafka_protocol::messages::ApiVersionsRequest::default(),
+                0,
+                Duration::from_secs(2),
+            )
+            .await
+            .expect("a connection in use stays open");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(3), idle.read(&mut buf))
+            .await
+            .expect("the idle connection is closed in time");
+        assert_eq!(read.unwrap(), 0, "closed by the broker");
+    })
+    .await;
+}

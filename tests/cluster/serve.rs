@@ -310,7 +310,10 @@ async fn serve_raises_its_open_file_limit_to_the_hard_limit() {
             .find(|l| l.starts_with("Max open files"))
             .expect("an open-files row");
         let numbers: Vec<&str> = row.split_whitespace().skip(3).take(2).collect();
-        assert_eq!(numbers[0], numbers[1], "soft limit raised to the hard one: {row}");
+        assert_eq!(
+            numbers[0], numbers[1],
+            "soft limit raised to the hard one: {row}"
+        );
         child.kill().await.unwrap();
     })
     .await;

@@ -30,7 +30,7 @@ use crate::cluster::log::PartitionLog;
 use crate::cluster::node::NodeControl;
 use crate::config::{ClusterConfig, Timings, TopicDefaults};
 use crate::protocol::client::Connection;
-use crate::protocol::server::accept_loop;
+use crate::protocol::server::{accept_loop, ConnectionLimits};
 use crate::protocol::ProtocolError;
 use partition::{IsrProposal, Partition};
 
@@ -86,6 +86,8 @@ pub struct BrokerConfig {
     pub topic_defaults: TopicDefaults,
     /// Cluster id.
     pub cluster_id: String,
+    /// Connection cap and idle limit of its listener.
+    pub connections: ConnectionLimits,
 }
 
 impl BrokerConfig {
@@ -98,6 +100,13 @@ impl BrokerConfig {
             timings: cluster.timings.clone(),
             topic_defaults: cluster.topic_defaults.clone(),
             cluster_id: cluster.cluster_id.clone(),
+            // Embedded, every broker and the controller share one process's open files.
+            connections: ConnectionLimits {
+                max_connections: cluster
+                    .connections
+                    .per_broker(usize::try_from(cluster.brokers).unwrap_or(1) + 1),
+                max_idle: cluster.connections.max_idle,
+            },
         }
     }
 }
@@ -255,7 +264,8 @@ impl BrokerHandle {
             config,
             stats: BrokerStats::default(),
         });
-        node.spawn(accept_loop(listener, broker.clone(), node.clone()));
+        let limits = broker.config.connections;
+        node.spawn(accept_loop(listener, broker.clone(), node.clone(), limits));
         node.spawn(lifecycle::run(broker.clone()));
         node.spawn(metadata_sync::run(broker.clone()));
         node.spawn(isr::run_shrink_checks(broker.clone()));

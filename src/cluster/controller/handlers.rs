@@ -32,6 +32,11 @@ impl Dispatcher for Controller {
         CONTROLLER_APIS
     }
 
+    /// Only the cluster's brokers talk to the controller.
+    fn is_from_peer(&self, _request: &Request) -> bool {
+        true
+    }
+
     async fn dispatch(&self, request: Request, _peer: SocketAddr) -> Reply {
         let response = match request.body {
             RequestKind::ApiVersions(_) => {

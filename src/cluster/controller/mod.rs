@@ -20,7 +20,7 @@ use crate::cluster::image::MetadataImage;
 use crate::cluster::metadata_log;
 use crate::cluster::node::NodeControl;
 use crate::config::{ClusterConfig, Timings};
-use crate::protocol::server::accept_loop;
+use crate::protocol::server::{accept_loop, ConnectionLimits};
 use state::ControllerState;
 
 /// The newest committed image and its encoded record batch.
@@ -92,7 +92,17 @@ impl ControllerHandle {
             timings: config.timings.clone(),
         });
         let node = NodeControl::new();
-        node.spawn(accept_loop(listener, controller.clone(), node.clone()));
+        // Its peers are the brokers alone: no cap, and their links are never idle long.
+        let limits = ConnectionLimits {
+            max_connections: usize::MAX,
+            max_idle: config.connections.max_idle,
+        };
+        node.spawn(accept_loop(
+            listener,
+            controller.clone(),
+            node.clone(),
+            limits,
+        ));
         node.spawn(liveness_ticker(controller.clone()));
         node.spawn(leader_rebalance_ticker(controller.clone()));
         Ok(Self {

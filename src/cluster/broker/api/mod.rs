@@ -28,6 +28,10 @@ impl Dispatcher for Broker {
         BROKER_APIS
     }
 
+    fn is_from_peer(&self, request: &Request) -> bool {
+        is_peer_request(&request.body)
+    }
+
     async fn dispatch(&self, request: Request, peer: SocketAddr) -> Reply {
         let (version, api_key) = (request.version, request.api_key);
         let client_id = request
