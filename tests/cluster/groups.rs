@@ -820,3 +820,47 @@ async fn a_static_member_that_restarts_quickly_gets_its_partitions_back_without_
     })
     .await;
 }
+
+/// A consumer outside group management (assign, then commit) may not commit for a group that
+/// has members: Kafka answers UNKNOWN_MEMBER_ID, and so does the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outsider_commit_to_a_group_with_members_is_unknown_member_id() {
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::{Offset, TopicPartitionList};
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("outsider");
+        let group = unique("held");
+        create_topic(&cluster, &topic, 2, 3, &[]).await;
+        let member = Member::start(&cluster.bootstrap(), &topic, &group, &[], false);
+        wait_for(
+            "the member owns both partitions",
+            Duration::from_secs(20),
+            || member.assignment(),
+            |a| a.len() == 2,
+        )
+        .await;
+        let (bootstrap, t, g) = (cluster.bootstrap(), topic.clone(), group.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let outsider: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", &g)
+                .set("enable.auto.commit", "false")
+                .create()
+                .expect("consumer");
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&t, 0, Offset::Offset(0)).unwrap();
+            outsider.assign(&tpl).expect("assign");
+            outsider.commit(&tpl, CommitMode::Sync)
+        })
+        .await
+        .unwrap();
+        match result {
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::UnknownMemberId)) => {}
+            other => panic!("expected UNKNOWN_MEMBER_ID, got {other:?}"),
+        }
+        member.close();
+    })
+    .await;
+}

@@ -99,11 +99,13 @@ impl Group {
         generation: i32,
         now: Instant,
     ) -> Result<(), ResponseError> {
-        if generation < 0 && member_id.is_empty() {
+        if generation < 0 && member_id.is_empty() && instance_id.is_none() {
+            // An admin client or a consumer that assigns partitions itself: it may commit
+            // only while nobody holds the group, and is told it is not a member, as Kafka does.
             return if self.members.is_empty() {
                 Ok(())
             } else {
-                Err(ResponseError::IllegalGeneration)
+                Err(ResponseError::UnknownMemberId)
             };
         }
         self.check_member(member_id, instance_id)?;
@@ -335,7 +337,7 @@ mod tests {
         );
         assert_eq!(
             g.check_commit("", None, -1, now),
-            Err(ResponseError::IllegalGeneration),
+            Err(ResponseError::UnknownMemberId),
             "a group with members takes no anonymous commits"
         );
         assert_eq!(Group::new("free").check_commit("", None, -1, now), Ok(()));
