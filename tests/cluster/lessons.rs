@@ -33,6 +33,7 @@ async fn passes_auto(name: &str) -> String {
                 && line[i + 1..].starts_with(|d: char| d.is_ascii_digit() || d == '[' || d == '"')
         });
         assert!(!raw_array, "a raw array in: {line}");
+        assert!(!line.contains(" ; "), "an empty list item in: {line}");
     }
     stdout.into_owned()
 }
@@ -270,6 +271,30 @@ async fn every_bundled_lesson_can_be_graded_from_an_answers_file() {
             ["Q1: incorrect", "Q2: correct", "Q3: correct"],
             "{out}"
         );
+    })
+    .await;
+}
+
+/// The sandbox's default initial rebalance delay is 0 (as Kafka's own shipped
+/// server.properties sets it); a lesson must pass with Kafka's built-in 3000 ms as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lessons_pass_with_kafkas_initial_rebalance_delay() {
+    bounded(async {
+        let out = sandbox(&[
+            "lesson",
+            "load-sharing",
+            "--auto",
+            "--group-initial-rebalance-delay-ms",
+            "3000",
+        ])
+        .await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("3, 3 and 2"), "{stdout}");
     })
     .await;
 }
