@@ -41,7 +41,8 @@ pub(crate) struct Group {
     pub members: Vec<Member>,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
-    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet rejoined, with when.
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet rejoined, with when each
+    /// expires (its JoinGroup's session timeout after it was handed out, as in Kafka).
     pub(super) pending: HashMap<String, Instant>,
     /// When the running rebalance started.
     pub(super) rebalance_started: Option<Instant>,

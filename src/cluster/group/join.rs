@@ -65,7 +65,7 @@ impl Group {
                 }
             } else if req.require_known_member_id {
                 let id = Self::new_member_id(&req.client_id);
-                self.pending.insert(id.clone(), now);
+                self.pending.insert(id.clone(), now + req.session_timeout);
                 return refuse(ResponseError::MemberIdRequired, &id);
             }
             if !self.supports_common_protocol(&req.protocols) {
@@ -236,13 +236,19 @@ impl Group {
         if self.state != GroupState::PreparingRebalance {
             return Vec::new();
         }
-        let all_joined =
-            self.pending.is_empty() && self.members.iter().all(|m| m.awaiting_join.is_some());
         let started = self.rebalance_started.unwrap_or(now);
-        let initial_delay_over =
-            self.generation > 0 || now >= started + limits.initial_rebalance_delay;
+        // A group's first join completes when its initial delay is over, with whoever has
+        // joined by then: a member id handed out with MEMBER_ID_REQUIRED whose client never
+        // came back must not hold it (Kafka's initial delayed join does the same). Later
+        // rebalances wait for every member, pending ones included, until they expire.
+        let ready = if self.generation == 0 {
+            now >= started + limits.initial_rebalance_delay
+                && self.members.iter().all(|m| m.awaiting_join.is_some())
+        } else {
+            self.pending.is_empty() && self.members.iter().all(|m| m.awaiting_join.is_some())
+        };
         let timed_out = self.rebalance_deadline(limits).is_some_and(|d| now >= d);
-        if !(timed_out || all_joined && initial_delay_over) {
+        if !(timed_out || ready) {
             return Vec::new();
         }
         // Members that did not rejoin in time are out. They have no SyncGroup waiting (one
@@ -483,6 +489,37 @@ mod tests {
         assert!(early.replies.is_empty(), "still waiting for more members");
         let due = g.expire(&limits, t0 + Duration::from_secs(3));
         assert_eq!(join_reply(&due.replies, to).unwrap().generation, 1);
+    }
+
+    #[test]
+    fn an_abandoned_member_id_does_not_hold_up_a_new_groups_first_join() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g");
+        // A client asks for a member id, then gives up (unsubscribes) and never returns.
+        let to = token();
+        let abandoned = join_reply(&g.join(request("", "gone"), to, &LIMITS, t0), to)
+            .unwrap()
+            .clone();
+        assert_eq!(abandoned.error, Some(ResponseError::MemberIdRequired));
+        let (_, to, replies) = join_new(&mut g, "c1", t0);
+        assert_eq!(
+            join_reply(&replies, to)
+                .expect("completes without the abandoned id")
+                .generation,
+            1
+        );
+    }
+
+    #[test]
+    fn a_pending_member_id_expires_after_its_session_timeout() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g");
+        let to = token();
+        let _ = g.join(request("", "gone"), to, &LIMITS, t0);
+        let _ = g.expire(&LIMITS, t0 + Duration::from_millis(2900));
+        assert_eq!(g.pending.len(), 1, "its session timeout is 3 s");
+        let _ = g.expire(&LIMITS, t0 + Duration::from_millis(3001));
+        assert!(g.pending.is_empty());
     }
 
     #[test]
