@@ -864,3 +864,46 @@ async fn an_outsider_commit_to_a_group_with_members_is_unknown_member_id() {
     })
     .await;
 }
+
+/// A static member that goes away (no LeaveGroup) is removed when its session timeout has
+/// passed since its last heartbeat — on time, so that DeleteGroups right after succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_departed_static_member_expires_on_its_session_timeout() {
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("static-expiry");
+        let group = unique("g");
+        create_topic(&cluster, &topic, 2, 3, &[]).await;
+        let m = Member::start(
+            &cluster.bootstrap(),
+            &topic,
+            &group,
+            &[("group.instance.id", "only")],
+            false,
+        );
+        wait_for(
+            "the member to be assigned in a stable group",
+            Duration::from_secs(20),
+            || (m.assignment(), group_state(&cluster, &group)),
+            |(a, state)| a.len() == 2 && state == "Stable",
+        )
+        .await;
+        let gone = Instant::now();
+        m.close();
+        let session = Duration::from_millis(SESSION_TIMEOUT_MS as u64);
+        wait_for(
+            "the group to be empty",
+            session + Duration::from_secs(3),
+            || group_state(&cluster, &group),
+            |state| state == "Empty",
+        )
+        .await;
+        let took = gone.elapsed();
+        // Its last heartbeat was at most one heartbeat interval (300 ms) before the close.
+        assert!(
+            took <= session + Duration::from_millis(400),
+            "removed {took:?} after it went; session timeout {session:?}"
+        );
+    })
+    .await;
+}
