@@ -264,3 +264,45 @@ async fn a_transactional_producer_fails_fast_with_a_clear_error() {
     })
     .await;
 }
+
+/// CreatePartitions through kafka-python's admin client, as a user's own tooling would call it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_python_adds_partitions_to_a_topic() {
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("py-grow");
+        create_topic(&cluster, &topic, 2, 3, &[]).await;
+        let script = r#"
+import sys
+from kafka.admin import KafkaAdminClient, NewPartitions
+from kafka.errors import InvalidPartitionsError
+bootstrap, topic = sys.argv[1], sys.argv[2]
+admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+admin.create_partitions({topic: NewPartitions(total_count=6)})
+try:
+    admin.create_partitions({topic: NewPartitions(total_count=6)})
+    print("unchanged accepted")
+except InvalidPartitionsError:
+    print("unchanged refused")
+"#;
+        let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("/usr/bin/python3")
+                .args(["-c", script, &bootstrap, &t])
+                .output()
+        })
+        .await
+        .unwrap()
+        .expect("python runs (install python3-kafka)");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "kafka-python failed: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(stdout.trim(), "unchanged refused");
+        let layout = client_metadata(&cluster, &topic);
+        assert_eq!(layout.len(), 6, "{layout:?}");
+    })
+    .await;
+}

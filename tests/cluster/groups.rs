@@ -907,3 +907,62 @@ async fn a_departed_static_member_expires_on_its_session_timeout() {
     })
     .await;
 }
+
+/// CreatePartitions through rdkafka's admin API: the topic grows with its replication factor,
+/// a shrink is refused with INVALID_PARTITIONS, and a subscribed group rebalances onto the new
+/// partitions once its members refresh their metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_partitions_grows_a_topic_and_its_group_takes_the_new_ones() {
+    use rdkafka::admin::{AdminOptions, NewPartitions};
+    use rdkafka::types::RDKafkaErrorCode;
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("grow");
+        let group = unique("g");
+        create_topic(&cluster, &topic, 2, 3, &[]).await;
+        let member = Member::start(
+            &cluster.bootstrap(),
+            &topic,
+            &group,
+            &[("topic.metadata.refresh.interval.ms", "300")],
+            false,
+        );
+        wait_for(
+            "the member to own both partitions",
+            Duration::from_secs(20),
+            || member.assignment(),
+            |a| a.len() == 2,
+        )
+        .await;
+        let admin = admin(&cluster);
+        let grown = admin
+            .create_partitions(&[NewPartitions::new(&topic, 5)], &AdminOptions::new())
+            .await
+            .expect("CreatePartitions answered");
+        assert_eq!(grown, vec![Ok(topic.clone())]);
+        let shrink = admin
+            .create_partitions(&[NewPartitions::new(&topic, 3)], &AdminOptions::new())
+            .await
+            .expect("CreatePartitions answered");
+        assert_eq!(
+            shrink,
+            vec![Err((topic.clone(), RDKafkaErrorCode::InvalidPartitions))]
+        );
+        let layout = client_metadata(&cluster, &topic);
+        assert_eq!(layout.len(), 5, "{layout:?}");
+        for (p, (leader, replicas, isr)) in &layout {
+            assert_eq!(replicas.len(), 3, "partition {p}: {replicas:?}");
+            assert!(replicas.contains(leader) && isr.len() == 3, "partition {p}");
+        }
+        wait_for(
+            "the member to take the new partitions too",
+            Duration::from_secs(20),
+            || member.assignment(),
+            |a| a.len() == 5,
+        )
+        .await;
+        produce_keyed(&cluster, &topic, &["k".to_string()]).await;
+        member.close();
+    })
+    .await;
+}

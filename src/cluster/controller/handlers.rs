@@ -4,14 +4,16 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{
     alter_partition_response, create_topics_response::CreatableTopicResult,
     delete_topics_response::DeletableTopicResult, elect_leaders_response, fetch_response,
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
     AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
-    BrokerRegistrationRequest, BrokerRegistrationResponse, CreateTopicsRequest,
-    CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, ElectLeadersRequest,
-    ElectLeadersResponse, FetchRequest, FetchResponse, RequestKind, ResponseKind, TopicName,
+    BrokerRegistrationRequest, BrokerRegistrationResponse, CreatePartitionsRequest,
+    CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, ElectLeadersRequest, ElectLeadersResponse, FetchRequest, FetchResponse,
+    RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -49,6 +51,9 @@ impl Dispatcher for Controller {
             RequestKind::AlterPartition(r) => ResponseKind::AlterPartition(self.alter_partition(r)),
             RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(self.create_topics(r)),
             RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(self.delete_topics(r)),
+            RequestKind::CreatePartitions(r) => {
+                ResponseKind::CreatePartitions(self.create_partitions(r))
+            }
             RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(self.elect_leaders(r)),
             RequestKind::AllocateProducerIds(r) => {
                 ResponseKind::AllocateProducerIds(self.allocate_producer_ids(r))
@@ -202,6 +207,31 @@ impl Controller {
             })
             .collect();
         CreateTopicsResponse::default().with_topics(topics)
+    }
+
+    fn create_partitions(&self, r: CreatePartitionsRequest) -> CreatePartitionsResponse {
+        let results = r
+            .topics
+            .iter()
+            .map(|t| {
+                let assignments: Option<Vec<Vec<i32>>> = t.assignments.as_ref().map(|list| {
+                    list.iter()
+                        .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                        .collect()
+                });
+                let result = self.transition(|s| {
+                    s.create_partitions(&t.name, t.count, assignments.as_deref(), r.validate_only)
+                });
+                let out = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+                match result {
+                    Ok(()) => out,
+                    Err(e) => out
+                        .with_error_code(e.code.code())
+                        .with_error_message(message(&e)),
+                }
+            })
+            .collect();
+        CreatePartitionsResponse::default().with_results(results)
     }
 
     fn delete_topics(&self, r: DeleteTopicsRequest) -> DeleteTopicsResponse {

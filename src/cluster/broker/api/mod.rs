@@ -68,6 +68,9 @@ impl Dispatcher for Broker {
             RequestKind::CreateTopics(r) => {
                 ResponseKind::CreateTopics(topics::create(self, r, version).await)
             }
+            RequestKind::CreatePartitions(r) => {
+                ResponseKind::CreatePartitions(topics::create_partitions(self, r).await)
+            }
             RequestKind::DeleteTopics(r) => {
                 ResponseKind::DeleteTopics(topics::delete(self, r, version).await)
             }

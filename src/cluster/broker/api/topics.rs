@@ -1,14 +1,16 @@
-//! CreateTopics and DeleteTopics. Like a KRaft broker, this one forwards them to the
+//! CreateTopics, CreatePartitions and DeleteTopics. Like a KRaft broker, this one forwards them to the
 //! controller, then waits until its own metadata shows the result so that a client that
 //! creates a topic and immediately asks for metadata sees it.
 
 use std::time::Duration;
 
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -89,6 +91,55 @@ pub(crate) async fn auto_create(broker: &Broker, names: &[String]) {
         .with_topics(topics)
         .with_timeout_ms(MAX_PROPAGATION_WAIT.as_millis() as i32);
     let _ = create(broker, request, 7).await;
+}
+
+/// CreatePartitions, forwarded to the controller; answers once this broker's metadata shows
+/// the new partitions, so the client's next Metadata request sees them.
+pub async fn create_partitions(
+    broker: &Broker,
+    r: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let forwarded = CreatePartitionsRequest::default()
+        .with_topics(r.topics.clone())
+        .with_timeout_ms(r.timeout_ms)
+        .with_validate_only(r.validate_only);
+    let result = async {
+        let mut conn = broker.connect_controller().await?;
+        conn.call(&forwarded, 3, CONTROLLER_CALL).await
+    }
+    .await;
+    let results = match result {
+        Ok(response) => response.results,
+        Err(e) => r
+            .topics
+            .iter()
+            .map(|t| {
+                CreatePartitionsTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_error_code(ResponseError::RequestTimedOut.code())
+                    .with_error_message(text(format!("the controller could not be reached: {e}")))
+            })
+            .collect(),
+    };
+    if !r.validate_only {
+        let grown: Vec<(String, usize)> = results
+            .iter()
+            .filter(|t| t.error_code == 0)
+            .filter_map(|t| {
+                let asked = r.topics.iter().find(|a| a.name == t.name)?;
+                Some((t.name.to_string(), asked.count.max(0) as usize))
+            })
+            .collect();
+        wait_for_image(broker, r.timeout_ms, |img| {
+            grown.iter().all(|(name, count)| {
+                img.topics
+                    .get(name)
+                    .is_some_and(|t| t.partitions.len() >= *count)
+            })
+        })
+        .await;
+    }
+    CreatePartitionsResponse::default().with_results(results)
 }
 
 pub async fn delete(

@@ -1,4 +1,4 @@
-//! Topic creation and deletion: Kafka's name and config validation, replica placement, the
+//! Topic creation, growth (CreatePartitions) and deletion: Kafka's name and config validation, replica placement, the
 //! topic-level settings the controller acts on.
 
 use std::collections::BTreeMap;
@@ -130,6 +130,100 @@ impl ControllerState {
                 partitions,
             },
         );
+        self.changed = true;
+        Ok(())
+    }
+
+    /// CreatePartitions: grows `name` to `count` partitions. New partitions get the topic's
+    /// replication factor, placed as Kafka places a topic's partitions (or on `assignments`,
+    /// one replica list per new partition), led by their first live replica with every
+    /// replica in sync (they are empty). Partitions are never removed.
+    pub fn create_partitions(
+        &mut self,
+        name: &str,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+        validate_only: bool,
+    ) -> Result<(), KafkaError> {
+        let Some(topic) = self.image.topics.get(name) else {
+            return Err(KafkaError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic '{name}' does not exist"),
+            ));
+        };
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            let why = if count == current {
+                format!("topic '{name}' already has {current} partitions")
+            } else {
+                format!("topic '{name}' has {current} partitions, more than the {count} asked for; partitions cannot be removed")
+            };
+            return Err(KafkaError::new(ResponseError::InvalidPartitions, why));
+        }
+        let replication = topic.partitions.first().map_or(1, |p| p.replicas.len()) as i32;
+        let added = count - current;
+        let live = self.image.live_brokers();
+        let replicas = match assignments {
+            Some(lists) => {
+                if lists.len() != added as usize {
+                    return Err(KafkaError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!(
+                            "{} replica lists given for {added} new partitions",
+                            lists.len()
+                        ),
+                    ));
+                }
+                for r in lists {
+                    let mut distinct = r.clone();
+                    distinct.sort();
+                    distinct.dedup();
+                    if distinct.len() != r.len()
+                        || r.len() as i32 != replication
+                        || r.iter().any(|b| !self.image.brokers.contains_key(b))
+                    {
+                        return Err(KafkaError::new(
+                            ResponseError::InvalidReplicaAssignment,
+                            format!("replica list {r:?} must name {replication} distinct registered brokers"),
+                        ));
+                    }
+                }
+                lists.to_vec()
+            }
+            None => {
+                let seed = Uuid::new_v4().as_u128();
+                let mut all = assign_replicas(
+                    &live,
+                    count,
+                    replication,
+                    (seed & 0xffff) as usize,
+                    ((seed >> 16) & 0xffff) as usize,
+                )
+                .map_err(|e| {
+                    KafkaError::new(ResponseError::InvalidReplicationFactor, e.to_string())
+                })?;
+                all.split_off(current as usize)
+            }
+        };
+        if validate_only {
+            return Ok(());
+        }
+        let topic = self.image.topics.get_mut(name).expect("checked above");
+        topic
+            .partitions
+            .extend(replicas.into_iter().map(|replicas| {
+                PartitionImage {
+                    leader: replicas
+                        .iter()
+                        .copied()
+                        .find(|r| live.contains(r))
+                        .unwrap_or(NO_LEADER),
+                    isr: replicas.clone(),
+                    replicas,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                }
+            }));
         self.changed = true;
         Ok(())
     }
