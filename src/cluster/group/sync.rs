@@ -5,7 +5,7 @@
 //! whose completion may answer the members already waiting in JoinGroup.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -188,6 +188,7 @@ mod tests {
         join_new, join_reply, request, sync_reply, sync_request, token, LIMITS,
     };
     use super::*;
+    use std::time::Duration;
 
     /// A stable group of two members, `a` leading, at generation 2.
     fn stable_pair(now: Instant) -> (Group, String, String) {
