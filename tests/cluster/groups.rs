@@ -890,7 +890,7 @@ async fn a_departed_static_member_expires_on_its_session_timeout() {
         .await;
         let gone = Instant::now();
         m.close();
-        let session = Duration::from_millis(SESSION_TIMEOUT_MS as u64);
+        let session = Duration::from_millis(SESSION_TIMEOUT_MS);
         wait_for(
             "the group to be empty",
             session + Duration::from_secs(3),
