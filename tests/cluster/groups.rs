@@ -966,3 +966,144 @@ async fn create_partitions_grows_a_topic_and_its_group_takes_the_new_ones() {
     })
     .await;
 }
+
+/// OffsetDelete on the wire (no Rust or Python client wraps it; librdkafka's
+/// DeleteConsumerGroupOffsets sends this request): offsets of a topic the group no longer
+/// reads are removed, those of a topic it subscribes to are refused, an unknown group is
+/// reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offset_delete_removes_only_offsets_of_topics_the_group_no_longer_reads() {
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use kafka_protocol::messages::{GroupId, OffsetDeleteRequest, OffsetDeleteResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::ResponseError;
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::{Offset, TopicPartitionList};
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let (read, old) = (unique("reading"), unique("old"));
+        let group = unique("g");
+        create_topic(&cluster, &read, 1, 3, &[]).await;
+        create_topic(&cluster, &old, 1, 3, &[]).await;
+        // While the group is empty, an outsider commits offsets of both topics.
+        let (bootstrap, g, r, o) = (
+            cluster.bootstrap(),
+            group.clone(),
+            read.clone(),
+            old.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let c: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", &g)
+                .set("enable.auto.commit", "false")
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&r, 0, Offset::Offset(0)).unwrap();
+            tpl.add_partition_offset(&o, 0, Offset::Offset(0)).unwrap();
+            c.commit(&tpl, CommitMode::Sync)
+                .expect("commit to an empty group");
+        })
+        .await
+        .unwrap();
+        let member = Member::start(&cluster.bootstrap(), &read, &group, &[], false);
+        wait_for(
+            "the member to own its partition",
+            Duration::from_secs(20),
+            || member.assignment(),
+            |a| a.len() == 1,
+        )
+        .await;
+        let request = |group: &str| {
+            OffsetDeleteRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+                .with_topics(
+                    [&read, &old]
+                        .iter()
+                        .map(|t| {
+                            OffsetDeleteRequestTopic::default()
+                                .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                                .with_partitions(vec![
+                                    OffsetDeleteRequestPartition::default().with_partition_index(0)
+                                ])
+                        })
+                        .collect(),
+                )
+        };
+        // Ask every broker; the coordinator is the one that does not answer NOT_COORDINATOR.
+        let ask = |req: OffsetDeleteRequest| {
+            let cluster = &cluster;
+            async move {
+                for id in cluster.broker_ids() {
+                    let addr = cluster.broker_addr(id).unwrap().to_string();
+                    let mut conn = kafka_sandbox::protocol::client::Connection::connect(
+                        &addr,
+                        "offset-delete-test",
+                        Duration::from_secs(2),
+                    )
+                    .await
+                    .unwrap();
+                    let resp: OffsetDeleteResponse =
+                        conn.call(&req, 0, Duration::from_secs(5)).await.unwrap();
+                    if resp.error_code != ResponseError::NotCoordinator.code() {
+                        return resp;
+                    }
+                }
+                panic!("no broker coordinates the group");
+            }
+        };
+        let resp = ask(request(&group)).await;
+        assert_eq!(resp.error_code, 0);
+        let errors: Vec<i16> = resp
+            .topics
+            .iter()
+            .map(|t| t.partitions[0].error_code)
+            .collect();
+        assert_eq!(
+            errors,
+            vec![ResponseError::GroupSubscribedToTopic.code(), 0],
+            "{resp:?}"
+        );
+        let unknown = ask(request(&unique("nobody"))).await;
+        assert_eq!(unknown.error_code, ResponseError::GroupIdNotFound.code());
+        // What is committed now, as a client reads it.
+        let (bootstrap, g, r, o) = (
+            cluster.bootstrap(),
+            group.clone(),
+            read.clone(),
+            old.clone(),
+        );
+        let committed = tokio::task::spawn_blocking(move || {
+            let c: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", &g)
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&r, 0);
+            tpl.add_partition(&o, 0);
+            let got = c.committed_offsets(tpl, Duration::from_secs(5)).unwrap();
+            (
+                got.find_partition(&r, 0).unwrap().offset(),
+                got.find_partition(&o, 0).unwrap().offset(),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            committed.1,
+            Offset::Invalid,
+            "the old topic's offset is gone"
+        );
+        assert_ne!(
+            committed.0,
+            Offset::Invalid,
+            "the read topic's offset stays"
+        );
+        member.close();
+    })
+    .await;
+}

@@ -11,6 +11,7 @@
 //!   whose transitions are pure functions of (group, request, now) returning replies;
 //! - [`join`] — JoinGroup, completing a rebalance's join phase, the initial delay;
 //! - [`sync`] — SyncGroup, Heartbeat, the OffsetCommit check, LeaveGroup, session expiry;
+//! - [`offset_delete`] — which committed offsets OffsetDelete may remove;
 //! - [`record`] — the records in `__consumer_offsets` and replaying them on a new coordinator;
 //! - [`writes`] — the write path to `__consumer_offsets`, one lane per partition;
 //! - [`coordinator`] — the coordinator in each broker: loads partitions, runs transitions,
@@ -19,6 +20,7 @@
 pub mod classic;
 pub mod coordinator;
 pub mod join;
+pub mod offset_delete;
 pub mod record;
 pub mod sync;
 pub mod types;

@@ -109,6 +109,9 @@ impl Dispatcher for Broker {
             RequestKind::OffsetCommit(r) => {
                 ResponseKind::OffsetCommit(offsets::commit(self, r).await)
             }
+            RequestKind::OffsetDelete(r) => {
+                ResponseKind::OffsetDelete(offsets::delete(self, r).await)
+            }
             RequestKind::OffsetFetch(r) => {
                 ResponseKind::OffsetFetch(offsets::fetch(self, r, version))
             }

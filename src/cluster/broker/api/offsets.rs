@@ -1,4 +1,4 @@
-//! OffsetCommit and OffsetFetch. A commit is checked against the group's generation, written
+//! OffsetCommit, OffsetFetch and OffsetDelete. A commit is checked against the group's generation, written
 //! to the group's `__consumer_offsets` partition, and acknowledged only once the ISR has it,
 //! so a committed offset survives the loss of the coordinator.
 
@@ -7,12 +7,16 @@ use std::time::Instant;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -256,4 +260,75 @@ pub fn fetch(broker: &Broker, r: OffsetFetchRequest, version: i16) -> OffsetFetc
             OffsetFetchResponse::default().with_topics(topics)
         }
     }
+}
+
+/// OffsetDelete: removes committed offsets of partitions the group no longer consumes,
+/// writing a tombstone for each to `__consumer_offsets` before answering.
+pub async fn delete(broker: &Broker, r: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let group = r.group_id.to_string();
+    let asked: Vec<(String, i32)> = r
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.to_string(), p.partition_index))
+        })
+        .collect();
+    let checked = broker
+        .groups
+        .with_group(broker, &group, false, |g, _| g.check_offset_delete(&asked))
+        .and_then(|r| r);
+    let verdicts = match checked {
+        Ok(v) => v,
+        Err(e) => return OffsetDeleteResponse::default().with_error_code(e.code()),
+    };
+    let doomed: Vec<(String, i32)> = asked
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| v.is_none())
+        .map(|(tp, _)| tp.clone())
+        .collect();
+    if !doomed.is_empty() {
+        let id = group.clone();
+        let tombstones = doomed.clone();
+        let written = broker
+            .groups
+            .write(broker, &group, move |_| {
+                tombstones
+                    .into_iter()
+                    .map(|(t, p)| StoredRecord::Offset(id.clone(), t, p, None))
+                    .collect()
+            })
+            .await;
+        if let Err(e) = written {
+            return OffsetDeleteResponse::default().with_error_code(e.code());
+        }
+        let _ = broker.groups.with_group(broker, &group, false, |g, _| {
+            for tp in &doomed {
+                g.offsets.remove(tp);
+            }
+        });
+    }
+    let mut verdict = verdicts.into_iter();
+    let topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            OffsetDeleteResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            let error = verdict.next().flatten().map_or(0, |e| e.code());
+                            OffsetDeleteResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(error)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetDeleteResponse::default().with_topics(topics)
 }
