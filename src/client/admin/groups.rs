@@ -194,8 +194,11 @@ impl Admin {
         let state = g.group_state.to_string();
         let protocol = g.protocol_data.to_string();
 
+        // Topics null asks for every committed offset; the default, an empty list, for none.
         let request = OffsetFetchRequest::default().with_groups(vec![
-            OffsetFetchRequestGroup::default().with_group_id(GroupId(s(name))),
+            OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(s(name)))
+                .with_topics(None),
         ]);
         let fetched = self
             .brokers
