@@ -143,13 +143,11 @@ impl Chrome {
                     lines.lock().unwrap().join("\n")
                 )
             });
-        let (socket, _) = tokio::time::timeout(
-            CALL_TIMEOUT,
-            tokio_tungstenite::connect_async(url.as_str()),
-        )
-        .await
-        .expect("DevTools accepts a connection in time")
-        .expect("DevTools websocket");
+        let (socket, _) =
+            tokio::time::timeout(CALL_TIMEOUT, tokio_tungstenite::connect_async(url.as_str()))
+                .await
+                .expect("DevTools accepts a connection in time")
+                .expect("DevTools websocket");
         let (sink, mut stream) = socket.split();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
         let problems = Arc::new(Mutex::new(Vec::new()));
@@ -246,12 +244,12 @@ impl Chrome {
     pub async fn open(&self, url: &str) {
         self.call("Page.navigate", json!({"url": url})).await;
         self.wait_js(
-                "the page to draw its first state",
-                Duration::from_secs(10),
-                "document.body?.dataset.ready === 'true'",
-                |v| v == &json!(true),
-            )
-            .await;
+            "the page to draw its first state",
+            Duration::from_secs(10),
+            "document.body?.dataset.ready === 'true'",
+            |v| v == &json!(true),
+        )
+        .await;
     }
 
     /// The value of a JavaScript expression (awaited if a promise), or a panic with the
@@ -300,7 +298,10 @@ impl Chrome {
             done(v) || {
                 let seen = problems();
                 if !seen.is_empty() {
-                    panic!("while waiting for {what}, the page logged errors:\n{}", seen.join("\n"));
+                    panic!(
+                        "while waiting for {what}, the page logged errors:\n{}",
+                        seen.join("\n")
+                    );
                 }
                 false
             }
@@ -404,7 +405,9 @@ fn problem_in(event: &Value) -> Option<String> {
                 d["exception"]["description"].as_str().unwrap_or("")
             ))
         }
-        "Runtime.consoleAPICalled" if matches!(params["type"].as_str(), Some("error" | "assert")) => {
+        "Runtime.consoleAPICalled"
+            if matches!(params["type"].as_str(), Some("error" | "assert")) =>
+        {
             let args: Vec<String> = params["args"]
                 .as_array()
                 .into_iter()
@@ -640,6 +643,24 @@ async fn the_page_follows_a_broker_kill_and_its_return() {
             |sizes| sizes.iter().sum::<usize>() == 8 && sizes.iter().all(|n| *n > 0),
         )
         .await;
+        wait_for(
+            "the members to read the 30 records of the first topic",
+            Duration::from_secs(20),
+            || members.iter().map(|m| m.received().len()).sum::<usize>(),
+            |n| *n >= 30,
+        )
+        .await;
+        chrome
+            .wait_js(
+                "the group's committed offsets on the page",
+                Duration::from_secs(10),
+                &format!(
+                    "document.querySelectorAll('[data-group=\"' + {} + '\"] [data-group-partition]').length",
+                    json!(group)
+                ),
+                |v| v.as_u64() > Some(0),
+            )
+            .await;
         chrome
             .wait_js(
                 "the group to be drawn stable with both members",
@@ -755,7 +776,12 @@ async fn each_members_assignment_on_the_page_is_what_the_coordinator_describes()
         wait_for(
             "the rebalance to give both members partitions",
             Duration::from_secs(20),
-            || members.iter().map(|m| m.assignment().len()).collect::<Vec<_>>(),
+            || {
+                members
+                    .iter()
+                    .map(|m| m.assignment().len())
+                    .collect::<Vec<_>>()
+            },
             |sizes| sizes.iter().sum::<usize>() == 8 && sizes.iter().all(|n| *n > 0),
         )
         .await;

@@ -105,19 +105,20 @@
 
   // ---- metrics -----------------------------------------------------------------------
 
+  // [key, label, is the value alarming, which way is worse: 1 up, -1 down, 0 neither]
   const METRICS = [
-    ["UnderReplicatedPartitions", "under-replicated partitions", (v) => v > 0],
-    ["OfflinePartitionsCount", "offline partitions", (v) => v > 0],
-    ["ActiveControllerCount", "active controllers", (v) => v !== 1],
-    ["LeaderElections", "leader elections", () => false],
-    ["UncleanLeaderElections", "unclean elections", (v) => v > 0],
-    ["IsrShrinks", "ISR shrinks", () => false],
-    ["IsrExpands", "ISR expands", () => false],
-    ["MessagesIn", "messages in", () => false],
-    ["FailedProduceRequests", "failed produce requests", (v) => v > 0],
-    ["PartitionCount", "replicas hosted", () => false],
-    ["LeaderCount", "leaders", () => false],
-    ["ConsumerLag", "consumer lag (sum)", () => false],
+    ["UnderReplicatedPartitions", "under-replicated partitions", (v) => v > 0, 1],
+    ["OfflinePartitionsCount", "offline partitions", (v) => v > 0, 1],
+    ["ActiveControllerCount", "active controllers", (v) => v !== 1, -1],
+    ["LeaderElections", "leader elections", () => false, 0],
+    ["UncleanLeaderElections", "unclean elections", (v) => v > 0, 1],
+    ["IsrShrinks", "ISR shrinks", () => false, 0],
+    ["IsrExpands", "ISR expands", () => false, 0],
+    ["MessagesIn", "messages in", () => false, 0],
+    ["FailedProduceRequests", "failed produce requests", (v) => v > 0, 1],
+    ["PartitionCount", "replicas hosted", () => false, 0],
+    ["LeaderCount", "leaders", () => false, 0],
+    ["ConsumerLag", "consumer lag (sum)", () => false, 1],
   ];
 
   function totalLag(figures) {
@@ -129,15 +130,16 @@
     const before = d.baseline
       ? Object.assign({}, d.baseline.figures, { ConsumerLag: totalLag(d.baseline.figures) })
       : null;
-    return METRICS.map(([key, label, bad]) => {
+    return METRICS.map(([key, label, bad, worse]) => {
       const v = now[key];
       const known = v !== null && v !== undefined;
       let delta = null;
       if (before && known && before[key] !== null && before[key] !== undefined) {
         const c = v - before[key];
+        const mood = c === 0 ? "same" : worse === 0 ? "moved" : Math.sign(c) === worse ? "worse" : "better";
         delta = el(
           "span",
-          { cls: "delta " + (c > 0 ? "up" : c < 0 ? "down" : "same") },
+          { cls: "delta " + mood, title: "change since the last fault" },
           c > 0 ? "+" + num(c) : c < 0 ? "−" + num(-c) : "±0"
         );
       }
@@ -158,7 +160,7 @@
   // ---- topics ------------------------------------------------------------------------
 
   function offsetsSvg(p, scale) {
-    const W = 200;
+    const W = 240;
     const bar = 4;
     const gap = 1;
     const rows = p.replicas.length;
@@ -170,7 +172,13 @@
       const o = byBroker.get(r);
       const y = i * (bar + gap);
       if (!o) return;
-      const cls = p.leader === r ? "leo leader" : p.isr.includes(r) ? "leo" : "leo lagging";
+      const cls = p.offline.includes(r)
+        ? "leo gone"
+        : p.leader === r
+          ? "leo leader"
+          : p.isr.includes(r)
+            ? "leo"
+            : "leo lagging";
       kids.push(
         svg(
           "rect",
@@ -342,6 +350,26 @@
       .join(",");
   }
 
+  // "topic [0][1][2]" per topic a member owns.
+  function ownedByTopic(parts) {
+    const topics = new Map();
+    for (const o of parts) {
+      if (!topics.has(o.topic)) topics.set(o.topic, []);
+      topics.get(o.topic).push(o.partition);
+    }
+    return [...topics.keys()].sort().map((t) =>
+      el(
+        "span",
+        { cls: "owned" },
+        el("span", { cls: "owned-topic" }, t),
+        topics
+          .get(t)
+          .sort((a, b) => a - b)
+          .map((p) => el("span", { cls: "chip part", title: t + ":" + p }, p))
+      )
+    );
+  }
+
   function drawGroup(g) {
     let maxLag = 1;
     for (const o of g.offsets) if (o.lag !== null) maxLag = Math.max(maxLag, o.lag);
@@ -362,11 +390,7 @@
                 el(
                   "td",
                   null,
-                  m.partitions.length
-                    ? assignmentKey(m.partitions)
-                        .split(",")
-                        .map((tp) => el("span", { cls: "chip part" }, tp))
-                    : el("span", { cls: "muted" }, "nothing")
+                  m.partitions.length ? ownedByTopic(m.partitions) : el("span", { cls: "muted" }, "nothing")
                 )
               )
             )
