@@ -433,9 +433,8 @@ fn problem_in(event: &Value) -> Option<String> {
 /// An embedded cluster with its View and web server, and a browser on the page.
 struct Scene {
     chrome: Chrome,
-    // Dropped in reverse order of declaration below: the browser first, then the server,
-    // then the cluster.
-    _server: web::WebServer,
+    // Fields drop in declaration order: the browser first, then the server, then the cluster.
+    server: Option<web::WebServer>,
     view: Arc<View>,
     cluster: TestCluster,
 }
@@ -457,7 +456,7 @@ impl Scene {
         (
             Scene {
                 chrome,
-                _server: server,
+                server: Some(server),
                 view,
                 cluster,
             },
@@ -526,7 +525,7 @@ fn expected_rows(cluster: &TestCluster, topic: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_page_draws_brokers_and_partitions_and_stays_free_of_errors() {
     bounded(async {
-        let (scene, topics) = Scene::start(3, &[("page", 8)]).await;
+        let (mut scene, topics) = Scene::start(3, &[("page", 8)]).await;
         let (chrome, topic) = (&scene.chrome, &topics[0]);
         let brokers = chrome
             .eval("[...document.querySelectorAll('[data-broker]')].map(b => [b.dataset.broker, b.dataset.state, b.dataset.fenced])")
@@ -613,6 +612,24 @@ async fn the_page_draws_brokers_and_partitions_and_stays_free_of_errors() {
         let banner_hidden = chrome.eval("document.getElementById('banner').hidden").await;
         assert_eq!(banner_hidden, json!(true));
         scene.assert_no_problems();
+
+        // Once the sandbox is gone the page says so, quietly: the browser logs the refused
+        // connections itself, but the page throws nothing and logs nothing.
+        scene.server.take();
+        let chrome = &scene.chrome;
+        wait_for_async(
+            "the disconnected banner",
+            Duration::from_secs(5),
+            || chrome.eval("document.getElementById('banner').hidden"),
+            |v| v == &json!(false),
+        )
+        .await;
+        let own: Vec<String> = chrome
+            .problems()
+            .into_iter()
+            .filter(|p| !p.starts_with("log: "))
+            .collect();
+        assert!(own.is_empty(), "the page itself complained: {own:?}");
     })
     .await;
 }
