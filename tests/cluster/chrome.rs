@@ -105,6 +105,7 @@ impl Chrome {
             .stderr(Stdio::piped());
         own_process_group(&mut command);
         let mut child = command.spawn().unwrap_or_else(|e| {
+            let _ = std::fs::remove_dir_all(&profile);
             panic!(
                 "cannot start {}: {e}; install Debian's `chromium` package",
                 binary.display()
