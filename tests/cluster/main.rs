@@ -4,6 +4,7 @@
 mod api_docs;
 mod backends;
 mod basics;
+mod chrome;
 mod docker;
 mod experiments;
 mod failover;

@@ -194,9 +194,11 @@ impl Admin {
         let state = g.group_state.to_string();
         let protocol = g.protocol_data.to_string();
 
-        let request = OffsetFetchRequest::default().with_groups(vec![
-            OffsetFetchRequestGroup::default().with_group_id(GroupId(s(name))),
-        ]);
+        // Topics null asks for every committed offset; the default, an empty list, for none.
+        let request =
+            OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(s(name)))
+                .with_topics(None)]);
         let fetched = self
             .brokers
             .call_at(addr, &request, 8, wire::ATTEMPT)
