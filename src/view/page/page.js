@@ -547,13 +547,13 @@
         brokers: s.cluster.brokers,
         controller: s.cluster.controller,
         metadataOffset: s.cluster.metadata_offset,
-        figures: s.metrics.Brokers || {},
+        figures: s.metrics.brokers || {},
       },
       drawBrokers
     );
     // Per-broker figures are drawn with the brokers; the tiles show the cluster's totals.
-    const { Brokers: _perBroker, ...totals } = s.metrics;
-    const base = s.baseline ? { ...s.baseline, figures: { ...s.baseline.figures, Brokers: null } } : null;
+    const { brokers: _perBroker, ...totals } = s.metrics;
+    const base = s.baseline ? { ...s.baseline, figures: { ...s.baseline.figures, brokers: null } } : null;
     redraw("metrics", { metrics: totals, baseline: base }, drawMetrics);
     byId("baseline").textContent = s.baseline
       ? "change since " + s.baseline.fault + " at " + seconds(s.baseline.at_ms)
