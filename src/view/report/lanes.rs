@@ -504,9 +504,12 @@ fn consumers(events: &[Arc<Event>], start_ms: u64, end_ms: u64) -> Vec<Lane<Assi
                 topic,
             } => (
                 consumer,
+                // A group member's label already starts with its group (`billing/c1`).
                 match group {
-                    Some(g) => format!("{consumer} ({g} on {topic})"),
-                    None => format!("{consumer} (on {topic})"),
+                    Some(g) if !consumer.starts_with(&format!("{g}/")) => {
+                        format!("{consumer} ({g}) → {topic}")
+                    }
+                    _ => format!("{consumer} → {topic}"),
                 },
             ),
             Happening::Assigned { consumer, .. }
@@ -849,7 +852,7 @@ mod tests {
         };
         let keys: Vec<&str> = lanes.consumers.iter().map(|l| l.key.as_str()).collect();
         assert_eq!(keys, ["consumer-g/c1", "consumer-g/c2"]);
-        assert_eq!(lanes.consumers[0].label, "g/c1 (g on t)");
+        assert_eq!(lanes.consumers[0].label, "g/c1 → t");
         assert_eq!(
             lanes.consumers[0].segments,
             vec![

@@ -15,7 +15,7 @@ use super::lanes::{Assignment, BrokerPhase, Lane, Lanes, Leadership, Mark, Proce
 /// The drawing's width in SVG units.
 const WIDTH: f64 = 1280.0;
 /// The column for row labels.
-const LABEL_W: f64 = 190.0;
+const LABEL_W: f64 = 200.0;
 /// Space right of the plot, so the last tick label fits.
 const RIGHT_PAD: f64 = 24.0;
 /// One row.
@@ -41,7 +41,7 @@ const LEADER_COLOURS: [&str; 8] = [
 
 /// The colour partitions use for broker `id`'s leadership.
 pub(crate) fn broker_colour(id: i32) -> &'static str {
-    LEADER_COLOURS[(id.rem_euclid(LEADER_COLOURS.len() as i32)) as usize]
+    LEADER_COLOURS[((id - 1).rem_euclid(LEADER_COLOURS.len() as i32)) as usize]
 }
 
 /// Maps session time to x.
@@ -200,8 +200,10 @@ fn broker_bar(p: &BrokerPhase) -> (&'static str, &'static str, &'static str) {
         (Process::Up, true) => ("#f2c14e", "fenced", "running, fenced (rejoining)"),
         (Process::Down, false) => ("#e8a09a", "down", "down, not yet fenced"),
         (Process::Down, true) => ("#c0392b", "down", "down, fenced"),
-        (Process::Paused, _) => ("#9b8ec4", "paused", "paused"),
-        (Process::Isolated, _) => ("#f0a35e", "isolated", "isolated from its peers"),
+        (Process::Paused, false) => ("#9b8ec4", "paused", "paused"),
+        (Process::Paused, true) => ("#9b8ec4", "paused, fenced", "paused, fenced"),
+        (Process::Isolated, false) => ("#f0a35e", "isolated", "isolated from its peers"),
+        (Process::Isolated, true) => ("#f0a35e", "isolated, fenced", "isolated, fenced"),
     }
 }
 
@@ -336,7 +338,7 @@ pub(crate) fn draw(lanes: &Lanes) -> String {
                     seconds(s.from_ms),
                     seconds(s.to_ms)
                 );
-                let class = format!("bar state-{text}");
+                let class = format!("bar state-{}", text.split(',').next().unwrap_or(text));
                 bar(
                     &mut out,
                     &scale,
@@ -441,8 +443,11 @@ fn draw_partition(out: &mut String, scale: &Scale, lane: &Lane<Leadership>, y: f
 
 /// Lesson steps: numbered marks on the top axis (their titles are listed under the drawing).
 fn draw_steps(out: &mut String, scale: &Scale, lanes: &Lanes, axis_y: f64) {
+    // Steps moments apart would cover each other: each sits at least a marker further on.
+    let mut last_x = f64::MIN;
     for (i, step) in lanes.steps.iter().enumerate() {
-        let x = scale.x(step.at_ms);
+        let x = scale.x(step.at_ms).max(last_x + 15.0);
+        last_x = x;
         let _ = write!(
             out,
             r#"<g class="step" data-step="{}"><title>step {}: {} ({})</title><circle cx="{x:.1}" cy="{axis_y:.1}" r="7"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text></g>"#,
