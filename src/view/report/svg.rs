@@ -125,7 +125,7 @@ fn bar(
     height: f64,
     fill: &str,
     class: &str,
-    text: &str,
+    texts: &[&str],
     tip: &str,
 ) {
     let x = scale.x(from_ms);
@@ -136,7 +136,13 @@ fn bar(
         r#"<g class="{class}"><title>{}</title><rect x="{x:.1}" y="{top:.1}" width="{w:.1}" height="{height:.1}" rx="2" fill="{fill}"/>"#,
         escape(tip)
     );
-    if let Some(t) = fit(text, w - 6.0) {
+    // The longest wording that fits whole, else the shortest cut to fit.
+    let room = w - 6.0;
+    let whole = texts
+        .iter()
+        .find(|t| t.chars().count() as f64 * CHAR_W <= room)
+        .map(|t| t.to_string());
+    if let Some(t) = whole.or_else(|| texts.last().and_then(|t| fit(t, room))) {
         let _ = write!(
             out,
             r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
@@ -207,7 +213,8 @@ fn broker_bar(p: &BrokerPhase) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-fn partition_bar(l: &Leadership) -> (f64, String, String, &'static str) {
+/// A partition's bar: height, wordings from longest to shortest, tooltip, colour.
+fn partition_bar(l: &Leadership) -> (f64, Vec<String>, String, &'static str) {
     let isr = l
         .isr
         .iter()
@@ -223,19 +230,22 @@ fn partition_bar(l: &Leadership) -> (f64, String, String, &'static str) {
     match l.leader {
         None => (
             BAR_H,
-            "no leader".into(),
+            vec!["no leader".into(), "none".into()],
             format!("offline: no leader; ISR {isr}"),
             "#c0392b",
         ),
         Some(b) => {
-            let text = if shrunk {
-                format!("{b} · ISR {isr} (shrunk)")
-            } else {
-                format!("{b} · ISR {isr}")
-            };
+            let mut texts = vec![
+                format!("{b} · ISR {isr}"),
+                format!("{b} · {isr}"),
+                b.to_string(),
+            ];
+            if shrunk {
+                texts.insert(0, format!("{b} · ISR {isr} (shrunk)"));
+            }
             (
                 height,
-                text,
+                texts,
                 format!("leader {b}; ISR {isr} of {} replicas", l.replicas),
                 broker_colour(b),
             )
@@ -243,9 +253,10 @@ fn partition_bar(l: &Leadership) -> (f64, String, String, &'static str) {
     }
 }
 
-fn consumer_bar(a: &Assignment) -> (String, &'static str) {
+/// A consumer's bar: wordings from longest to shortest, colour.
+fn consumer_bar(a: &Assignment) -> (Vec<String>, &'static str) {
     if a.partitions.is_empty() {
-        ("no partitions".into(), "#dcdcdc")
+        (vec!["no partitions".into(), "none".into()], "#dcdcdc")
     } else {
         let list = a
             .partitions
@@ -253,7 +264,7 @@ fn consumer_bar(a: &Assignment) -> (String, &'static str) {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        (format!("partitions {list}"), "#a9cdee")
+        (vec![format!("partitions {list}"), list], "#a9cdee")
     }
 }
 
@@ -347,7 +358,7 @@ pub(crate) fn draw(lanes: &Lanes) -> String {
                     BAR_H,
                     fill,
                     &class,
-                    text,
+                    &[text],
                     &tip,
                 );
             }
@@ -371,13 +382,15 @@ pub(crate) fn draw(lanes: &Lanes) -> String {
             shade(&mut out, y, i);
             lane_start(&mut out, &lane.key, &lane.label, y, None);
             for s in &lane.segments {
-                let (text, fill) = consumer_bar(&s.what);
+                let (texts, fill) = consumer_bar(&s.what);
                 let tip = format!(
-                    "{}: {text}, {}–{}",
+                    "{}: {}, {}–{}",
                     lane.label,
+                    texts[0],
                     seconds(s.from_ms),
                     seconds(s.to_ms)
                 );
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
                 bar(
                     &mut out,
                     &scale,
@@ -386,7 +399,7 @@ pub(crate) fn draw(lanes: &Lanes) -> String {
                     BAR_H,
                     fill,
                     "bar consumer",
-                    &text,
+                    &texts,
                     &tip,
                 );
             }
@@ -414,7 +427,8 @@ pub(crate) fn draw(lanes: &Lanes) -> String {
 fn draw_partition(out: &mut String, scale: &Scale, lane: &Lane<Leadership>, y: f64) {
     lane_start(out, &lane.key, &lane.label, y, None);
     for s in &lane.segments {
-        let (height, text, tip, fill) = partition_bar(&s.what);
+        let (height, texts, tip, fill) = partition_bar(&s.what);
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         let tip = format!(
             "{}: {tip}, {}–{}",
             lane.label,
@@ -434,7 +448,7 @@ fn draw_partition(out: &mut String, scale: &Scale, lane: &Lane<Leadership>, y: f
             height,
             fill,
             class,
-            &text,
+            &texts,
             &tip,
         );
     }
