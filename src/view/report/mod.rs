@@ -3,10 +3,12 @@
 //! with `<title>` tooltips, and nothing refers to any other file or address.
 //!
 //! The parts: [`lanes`] rebuilds what each broker, partition and consumer was doing from the
-//! timeline, [`svg`] draws that, and [`tables`] writes the faults, the delivery ledgers, the
-//! lesson's questions and answers, the final state and the whole timeline. Every string that
+//! timeline, [`svg`] draws that, [`tables`] writes the faults, the delivery ledgers, the
+//! lesson's questions and answers and the whole timeline, and [`final_state`] the session as
+//! it ended. Every string that
 //! came from the session (topic names, errors, answers) is escaped on its way in.
 
+mod final_state;
 pub(crate) mod lanes;
 pub(crate) mod svg;
 mod tables;
@@ -137,7 +139,7 @@ impl Report {
         tables::faults(&mut out, &self.events);
         tables::ledgers(&mut out, &self.ledgers);
         tables::lesson(&mut out, self.lesson.as_ref(), &self.events);
-        tables::final_state(&mut out, &self.last);
+        final_state::write(&mut out, &self.last);
         tables::timeline(&mut out, &self.events, self.dropped);
         out.push_str(
             "<footer>Written by kafka-sandbox. This file is self-contained: it needs no \
