@@ -220,7 +220,8 @@ fn axis(out: &mut String, scale: &Scale, lanes: &Lanes, y: f64, below: bool) {
     out.push_str("</g>");
 }
 
-/// The lanes as an SVG element, ready to inline in the document.
+/// The lanes as an SVG element, ready to inline in the document. Inline in HTML it needs no
+/// `xmlns`: the parser puts it in the SVG namespace, and the file names no address at all.
 pub(crate) fn draw(lanes: &Lanes) -> String {
     let scale = Scale {
         start_ms: lanes.start_ms,
@@ -246,7 +247,7 @@ pub(crate) fn draw(lanes: &Lanes) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="lanes" viewBox="0 0 {WIDTH} {height:.0}" width="{WIDTH}" height="{height:.0}" role="img" aria-label="Swim lanes: brokers, partitions and consumers over time, with the faults">"#
+        r#"<svg class="lanes" viewBox="0 0 {WIDTH} {height:.0}" width="{WIDTH}" height="{height:.0}" role="img" aria-label="Swim lanes: brokers, partitions and consumers over time, with the faults">"#
     );
     axis(&mut out, &scale, lanes, top, false);
     let mut y = top + 4.0;
