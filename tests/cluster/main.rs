@@ -16,6 +16,7 @@ mod members;
 mod predictions;
 mod pty;
 mod repl;
+mod report;
 mod robust;
 mod scripts;
 mod serve;
