@@ -347,7 +347,12 @@ pub fn run_file(
         eprintln!("kafka-sandbox: {e}");
         return ExitCode::FAILURE;
     }
-    let title = format!("run {}", file.display());
+    // The file's name, not where it happened to be run from: the report is shared.
+    let shown = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let title = format!("run {shown}");
     match std::fs::read_to_string(file) {
         Ok(source) => run_source(
             rt,
