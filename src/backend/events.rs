@@ -20,6 +20,15 @@ pub enum ClusterEvent {
     TopicCreated(String),
     /// A topic was deleted.
     TopicDeleted(String),
+    /// A topic grew (CreatePartitions): partitions `from..to` are new.
+    PartitionsAdded {
+        /// Topic.
+        topic: String,
+        /// Partitions before.
+        from: i32,
+        /// Partitions now.
+        to: i32,
+    },
     /// A partition's leader changed.
     LeaderChanged {
         /// Topic.
@@ -74,6 +83,9 @@ impl fmt::Display for ClusterEvent {
             }
             ClusterEvent::TopicCreated(t) => write!(f, "topic {t} created"),
             ClusterEvent::TopicDeleted(t) => write!(f, "topic {t} deleted"),
+            ClusterEvent::PartitionsAdded { topic, from, to } => {
+                write!(f, "topic {topic} grew from {from} to {to} partitions")
+            }
             ClusterEvent::LeaderChanged {
                 topic,
                 partition,
@@ -136,6 +148,13 @@ pub(crate) fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent
             out.push(ClusterEvent::TopicCreated(name.clone()));
             continue;
         };
+        if topic.partitions.len() > before.partitions.len() {
+            out.push(ClusterEvent::PartitionsAdded {
+                topic: name.clone(),
+                from: before.partitions.len() as i32,
+                to: topic.partitions.len() as i32,
+            });
+        }
         for (i, (p_old, p_new)) in before.partitions.iter().zip(&topic.partitions).enumerate() {
             if p_old.leader != p_new.leader {
                 out.push(ClusterEvent::LeaderChanged {
@@ -165,7 +184,9 @@ pub(crate) fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent
 fn internal(event: &ClusterEvent) -> Option<&str> {
     let topic = match event {
         ClusterEvent::TopicCreated(t) | ClusterEvent::TopicDeleted(t) => t,
-        ClusterEvent::LeaderChanged { topic, .. } | ClusterEvent::IsrChanged { topic, .. } => topic,
+        ClusterEvent::LeaderChanged { topic, .. }
+        | ClusterEvent::IsrChanged { topic, .. }
+        | ClusterEvent::PartitionsAdded { topic, .. } => topic,
         ClusterEvent::BrokerJoined(_) | ClusterEvent::BrokerFenced(_) => return None,
     };
     topic.starts_with("__").then_some(topic.as_str())
@@ -190,7 +211,9 @@ pub fn lines(batch: &[ClusterEvent]) -> Vec<String> {
             ClusterEvent::LeaderChanged { .. } => counts[2] += 1,
             ClusterEvent::IsrChanged { from, to, .. } if to.len() < from.len() => counts[3] += 1,
             ClusterEvent::IsrChanged { .. } => counts[4] += 1,
-            ClusterEvent::BrokerJoined(_) | ClusterEvent::BrokerFenced(_) => {}
+            ClusterEvent::BrokerJoined(_)
+            | ClusterEvent::BrokerFenced(_)
+            | ClusterEvent::PartitionsAdded { .. } => {}
         }
     }
     for (topic, [created, deleted, leaders, shrank, grew]) in hidden {
@@ -309,6 +332,16 @@ mod tests {
                 "ISR of t-0 shrank to 1,3 (was 2,1,3)",
             ]
         );
+        // CreatePartitions: the same topic with one more partition.
+        let mut grown = new.clone();
+        grown
+            .topics
+            .get_mut("t")
+            .unwrap()
+            .partitions
+            .push(partition(3, vec![3, 1]));
+        let lines: Vec<String> = diff(&new, &grown).iter().map(ToString::to_string).collect();
+        assert_eq!(lines, vec!["topic t grew from 1 to 2 partitions"]);
     }
 
     #[test]

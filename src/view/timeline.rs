@@ -70,6 +70,15 @@ pub enum Happening {
         /// Topic.
         topic: String,
     },
+    /// A topic grew: partitions `from..to` are new (CreatePartitions).
+    PartitionsAdded {
+        /// Topic.
+        topic: String,
+        /// Partitions before.
+        from: i32,
+        /// Partitions now.
+        to: i32,
+    },
     /// A partition's leader changed.
     LeaderElected {
         /// Topic.
@@ -242,6 +251,9 @@ impl fmt::Display for Happening {
             }
             Happening::TopicCreated { topic } => write!(f, "topic {topic} created"),
             Happening::TopicDeleted { topic } => write!(f, "topic {topic} deleted"),
+            Happening::PartitionsAdded { topic, from, to } => {
+                write!(f, "topic {topic} grew from {from} to {to} partitions")
+            }
             Happening::LeaderElected {
                 topic,
                 partition,
@@ -357,9 +369,9 @@ pub fn from_cluster(batch: &[ClusterEvent]) -> Vec<Happening> {
     for event in batch {
         let topic = match event {
             ClusterEvent::TopicCreated(t) | ClusterEvent::TopicDeleted(t) => Some(t),
-            ClusterEvent::LeaderChanged { topic, .. } | ClusterEvent::IsrChanged { topic, .. } => {
-                Some(topic)
-            }
+            ClusterEvent::LeaderChanged { topic, .. }
+            | ClusterEvent::IsrChanged { topic, .. }
+            | ClusterEvent::PartitionsAdded { topic, .. } => Some(topic),
             _ => None,
         };
         if topic.is_some_and(|t| t.starts_with("__")) {
@@ -371,6 +383,9 @@ pub fn from_cluster(batch: &[ClusterEvent]) -> Vec<Happening> {
             ClusterEvent::BrokerFenced(broker) => Happening::BrokerFenced { broker },
             ClusterEvent::TopicCreated(topic) => Happening::TopicCreated { topic },
             ClusterEvent::TopicDeleted(topic) => Happening::TopicDeleted { topic },
+            ClusterEvent::PartitionsAdded { topic, from, to } => {
+                Happening::PartitionsAdded { topic, from, to }
+            }
             ClusterEvent::LeaderChanged {
                 topic,
                 partition,

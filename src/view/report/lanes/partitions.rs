@@ -17,6 +17,8 @@ fn partition_events<'a>(
 ) -> impl Iterator<Item = &'a Arc<Event>> + 'a {
     events.iter().filter(move |e| match &e.what {
         Happening::TopicCreated { topic: t } | Happening::TopicDeleted { topic: t } => t == topic,
+        // The partition begins here if the topic grew to include it.
+        Happening::PartitionsAdded { topic: t, from, .. } => t == topic && partition >= *from,
         Happening::LeaderElected {
             topic: t,
             partition: p,
@@ -42,7 +44,9 @@ fn first_state(
     let mut isr: Option<Vec<i32>> = None;
     for e in later {
         match &e.what {
-            Happening::TopicCreated { .. } | Happening::TopicDeleted { .. } => break,
+            Happening::TopicCreated { .. }
+            | Happening::TopicDeleted { .. }
+            | Happening::PartitionsAdded { .. } => break,
             Happening::LeaderElected { from, .. } if leader.is_none() => leader = Some(*from),
             Happening::IsrChanged {
                 from, leader: l, ..
@@ -64,6 +68,15 @@ fn first_state(
         isr: isr.or(last_isr)?,
         replicas,
     })
+}
+
+/// Whether one of `later` (this partition's events) adds the partition to its topic before the
+/// topic is deleted again.
+fn added_later(later: &[&Arc<Event>]) -> bool {
+    later
+        .iter()
+        .take_while(|e| !matches!(e.what, Happening::TopicDeleted { .. }))
+        .any(|e| matches!(e.what, Happening::PartitionsAdded { .. }))
 }
 
 pub(super) fn partitions(
@@ -114,14 +127,16 @@ pub(super) fn partitions(
             let mut track = Track::new();
             if !matches!(
                 mine.first().map(|e| &e.what),
-                Some(Happening::TopicCreated { .. })
+                Some(Happening::TopicCreated { .. } | Happening::PartitionsAdded { .. })
             ) {
                 track.set(start_ms, first_state(&mine, last_of(0), replicas));
             }
             for (i, e) in mine.iter().enumerate() {
                 let now = track.current().cloned();
                 let next = match &e.what {
-                    Happening::TopicCreated { .. } => {
+                    // A partition the topic grew into later did not exist when it was created.
+                    Happening::TopicCreated { .. } if added_later(&mine[i + 1..]) => None,
+                    Happening::TopicCreated { .. } | Happening::PartitionsAdded { .. } => {
                         first_state(&mine[i + 1..], last_of(i), replicas)
                     }
                     Happening::TopicDeleted { .. } => None,

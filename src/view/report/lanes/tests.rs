@@ -345,3 +345,38 @@ fn with_older_events_dropped_the_axis_starts_at_the_first_kept() {
         vec![seg(7000, 9000, phase(Process::Up, true)),]
     );
 }
+
+#[test]
+fn a_partition_added_later_starts_its_lane_when_the_topic_grew() {
+    let timeline = events(vec![
+        (50, Happening::TopicCreated { topic: "t".into() }),
+        (
+            120,
+            Happening::PartitionsAdded {
+                topic: "t".into(),
+                from: 1,
+                to: 2,
+            },
+        ),
+    ]);
+    let last = snapshot(vec![topic(
+        "t",
+        vec![
+            partition(0, 1, &[1, 2], &[1, 2]),
+            partition(1, 2, &[2, 1], &[2, 1]),
+        ],
+    )]);
+    let lanes = Lanes::build(&timeline, 0, &last, 200);
+    let starts: Vec<(String, u64)> = lanes
+        .partitions
+        .iter()
+        .map(|l| (l.key.clone(), l.segments[0].from_ms))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            ("partition-t-0".to_string(), 50),
+            ("partition-t-1".to_string(), 120)
+        ]
+    );
+}
