@@ -5,6 +5,7 @@
 
 mod cluster_api;
 mod consumer_api;
+mod errors;
 pub mod input;
 mod ledger_api;
 mod lesson_api;
@@ -35,6 +36,11 @@ use crate::client::consumer::{ConsumerHandle, Report};
 use crate::client::{ClientError, LiveEvent};
 use crate::view::timeline::Happening;
 use output::Output;
+
+pub use errors::caret;
+pub(crate) use errors::{
+    echo, error_message, error_position, parse_message, parse_position, scrub_internal_names,
+};
 
 /// Result type of script functions.
 pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -378,125 +384,6 @@ pub fn scope() -> Scope<'static> {
     scope
 }
 
-/// Rhai names closures `anon$<hash>`; users never wrote that name, so it never reaches them.
-fn scrub_internal_names(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("anon$") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 5..];
-        let hash = after
-            .find(|c: char| !c.is_ascii_hexdigit())
-            .unwrap_or(after.len());
-        rest = &after[hash..];
-        // A closure printed as a value reads `Fn(anon$…)`.
-        if out.ends_with("Fn(") && rest.starts_with(')') {
-            out.truncate(out.len() - 3);
-            out.push_str("<closure>");
-            rest = &rest[1..];
-        } else {
-            out.push_str("a closure");
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The message of an error, without Rhai's "Runtime error:" wrapping and position.
-pub(crate) fn error_message(err: &EvalAltResult) -> String {
-    scrub_internal_names(&raw_message(err))
-}
-
-fn raw_message(err: &EvalAltResult) -> String {
-    match err {
-        EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
-        EvalAltResult::ErrorTerminated(value, _) => value.to_string(),
-        EvalAltResult::ErrorInFunctionCall(name, _, inner, _) => {
-            let inner = raw_message(inner);
-            if name.is_empty() || name.starts_with('|') || name.starts_with("anon$") {
-                inner
-            } else {
-                format!("in {name}: {inner}")
-            }
-        }
-        EvalAltResult::ErrorFunctionNotFound(sig, _) => {
-            let name = sig
-                .split(' ')
-                .next()
-                .unwrap_or(sig)
-                .split('(')
-                .next()
-                .unwrap_or(sig);
-            match registry::find(name) {
-                Some(f) => format!(
-                    "{name} was called with the wrong arguments; use {}",
-                    f.signature
-                ),
-                None => format!("there is no function {sig}; type help() for the list"),
-            }
-        }
-        EvalAltResult::ErrorVariableNotFound(name, _) => format!("'{name}' is not defined"),
-        other => {
-            let text = other.to_string();
-            match text.rfind(" (line ") {
-                Some(i) => text[..i].to_string(),
-                None => text,
-            }
-        }
-    }
-}
-
-/// The source line an error points at, with a caret under the column, indented by two
-/// spaces; empty when the position is unknown or outside `source`.
-pub fn caret(source: &str, position: Option<(usize, usize)>) -> String {
-    let Some((line, column)) = position else {
-        return String::new();
-    };
-    let Some(text) = source.lines().nth(line.saturating_sub(1)) else {
-        return String::new();
-    };
-    let column = column.max(1);
-    // Tabs keep their width under the caret.
-    let pad: String = text
-        .chars()
-        .take(column - 1)
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
-    format!("  {text}\n  {pad}^")
-}
-
-/// How a value reads when the REPL echoes it: closures without their internal name.
-pub(crate) fn echo(value: &Dynamic) -> String {
-    scrub_internal_names(&value.to_string())
-}
-
-/// (line, column) of an error, if Rhai knows it.
-pub(crate) fn error_position(err: &EvalAltResult) -> Option<(usize, usize)> {
-    let mut err = err;
-    // The innermost position is the line in the user's script that failed.
-    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, pos) = err {
-        if inner.position().is_none() {
-            return pos.line().map(|l| (l, pos.position().unwrap_or(1)));
-        }
-        err = inner;
-    }
-    let pos = err.position();
-    pos.line().map(|l| (l, pos.position().unwrap_or(1)))
-}
-
-/// The message of a parse error, without its position.
-pub(crate) fn parse_message(e: &rhai::ParseError) -> String {
-    let text = e.to_string();
-    text.split(" (line").next().unwrap_or_default().to_string()
-}
-
-/// (line, column) of a parse error.
-pub(crate) fn parse_position(e: &rhai::ParseError) -> Option<(usize, usize)> {
-    e.position()
-        .line()
-        .map(|l| (l, e.position().position().unwrap_or(1)))
-}
-
 /// Compiles and runs a whole script. Errors carry their position.
 pub fn run_script(
     engine: &Engine,
@@ -509,32 +396,4 @@ pub fn run_script(
     engine
         .run_ast_with_scope(scope, &ast)
         .map_err(|e| (error_message(&e), error_position(&e)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_closure_names_never_reach_the_user() {
-        assert_eq!(
-            scrub_internal_names("Fn(anon$96ca88522b0e6827)"),
-            "<closure>"
-        );
-        assert_eq!(
-            scrub_internal_names("[Fn(anon$1f), 2] in anon$ab: oops"),
-            "[<closure>, 2] in a closure: oops"
-        );
-        assert_eq!(scrub_internal_names("plain"), "plain");
-    }
-
-    #[test]
-    fn the_caret_sits_under_the_error() {
-        assert_eq!(
-            caret("let a = 1;\nlet c = a + nope;", Some((2, 13))),
-            "  let c = a + nope;\n              ^"
-        );
-        assert_eq!(caret("x", None), "");
-        assert_eq!(caret("x", Some((5, 1))), "");
-    }
 }
