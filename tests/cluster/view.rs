@@ -291,3 +291,56 @@ async fn scripts_read_the_same_metrics_and_see_them_move_with_a_fault() {
     })
     .await;
 }
+
+/// On a backend that sees the cluster as a client does (child processes here), the view still
+/// draws brokers and partitions, says what it cannot see, and serves the metrics it can count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_works_on_the_processes_backend_and_names_its_blind_spots() {
+    bounded(async {
+        let script = script_file(
+            "view-processes.rhai",
+            "create_topic(\"t\", 2, 3);\nprint(\"READY\");\nsleep(20000);\n",
+        );
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-sandbox"))
+            .args(["run", script.to_str().unwrap(), "--cluster", "processes"])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("binary runs");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let view = read_until(&mut lines, "view: http://", &mut seen).await;
+        let addr: std::net::SocketAddr = view
+            .trim()
+            .trim_start_matches("view: http://")
+            .parse()
+            .expect("an address");
+        read_until(&mut lines, "READY", &mut seen).await;
+        let state = wait_for_async(
+            "the view to see the topic",
+            Duration::from_secs(10),
+            || async {
+                let (_, body) = get(addr, "/api/state").await;
+                serde_json::from_str::<serde_json::Value>(&body).unwrap()
+            },
+            |s| {
+                s["cluster"]["topics"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t["name"] == "t"))
+            },
+        )
+        .await;
+        assert_eq!(state["backend"], "processes");
+        assert_eq!(state["cluster"]["brokers"].as_array().unwrap().len(), 3);
+        let unseen = state["unseen"].to_string();
+        assert!(unseen.contains("log end offsets"), "{unseen}");
+        let (status, metrics) = get(addr, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(
+            metrics.contains("kafka_server_replicamanager_underreplicatedpartitions"),
+            "{metrics}"
+        );
+        child.kill().await.unwrap();
+    })
+    .await;
+}
