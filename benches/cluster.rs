@@ -266,8 +266,9 @@ async fn view_overhead(messages: u64, pairs: usize) -> (f64, f64, bool) {
                 real_browser = false;
                 poller = Some(tokio::spawn(poll_like_the_page(server.addr())));
             }
-            // Let the page load and start polling before the clock starts.
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            // Let the browser start and the page load and settle into polling before the
+            // clock starts: the figure is what an open page costs, not a browser's start-up.
+            tokio::time::sleep(Duration::from_secs(4)).await;
         }
         let (_, mbps) = produce_flat_out(cluster.bootstrap(), messages).await;
         drop(browser);

@@ -48,9 +48,37 @@
   const drawn = new Map();
   function redraw(id, data, build) {
     const key = JSON.stringify(data);
-    if (drawn.get(id) === key) return;
+    if (drawn.get(id) === key) return false;
     byId(id).replaceChildren(...[build(data)].flat());
     drawn.set(id, key);
+    return true;
+  }
+
+  // Log end offsets and high watermarks move with every produce: while only they change, the
+  // topics are redrawn at most every OFFSETS_EVERY_MS (still within the 500 ms the view
+  // promises), so an open page costs a busy cluster little. A leader, ISR or topic change
+  // redraws at once.
+  const OFFSETS_EVERY_MS = 500;
+  let topicsShape = null;
+  let topicsDrawnAt = 0;
+  let latestTopics = null;
+  let topicsTimer = null;
+  function drawLatestTopics() {
+    topicsTimer = null;
+    if (redraw("topics", latestTopics, drawTopics)) topicsDrawnAt = Date.now();
+  }
+  function redrawTopics(topics) {
+    const shape = JSON.stringify(topics, (k, v) => (k === "offsets" ? undefined : v));
+    latestTopics = topics;
+    const due = topicsDrawnAt + OFFSETS_EVERY_MS - Date.now();
+    if (shape === topicsShape && due > 0) {
+      // Only offsets moved: draw them when the interval is up, whatever the next poll brings.
+      if (!topicsTimer) topicsTimer = setTimeout(drawLatestTopics, due);
+      return;
+    }
+    topicsShape = shape;
+    if (topicsTimer) clearTimeout(topicsTimer);
+    drawLatestTopics();
   }
 
   const seconds = (ms) => "t+" + (ms / 1000).toFixed(1) + " s";
@@ -558,7 +586,7 @@
     byId("baseline").textContent = s.baseline
       ? "change since " + s.baseline.fault + " at " + seconds(s.baseline.at_ms)
       : "no fault injected yet";
-    redraw("topics", s.cluster.topics, drawTopics);
+    redrawTopics(s.cluster.topics);
     redraw("groups", s.groups, drawGroups);
     byId("groups-note").textContent =
       (s.groups.as_of_ms !== null ? "as of " + seconds(s.groups.as_of_ms) : "") + (s.groups.note ? " · " + s.groups.note : "");
