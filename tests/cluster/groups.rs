@@ -1107,3 +1107,116 @@ async fn offset_delete_removes_only_offsets_of_topics_the_group_no_longer_reads(
     })
     .await;
 }
+
+/// What Kafka 4 clients ask of groups and metadata: ListGroups v5 filters by group type (every
+/// group here is classic), and authorized operations, when asked for, are all of Kafka's
+/// operations on the resource (there is no authorizer: allow-all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_groups_filters_by_type_and_authorized_operations_are_reported_when_asked() {
+    use kafka_protocol::messages::{
+        DescribeClusterRequest, DescribeClusterResponse, DescribeGroupsRequest,
+        DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse, MetadataRequest,
+        MetadataResponse,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_sandbox::protocol::client::Connection;
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("ops");
+        let group = unique("g");
+        create_topic(&cluster, &topic, 1, 3, &[]).await;
+        let member = Member::start(&cluster.bootstrap(), &topic, &group, &[], false);
+        wait_for(
+            "the member to be assigned",
+            Duration::from_secs(20),
+            || member.assignment(),
+            |a| a.len() == 1,
+        )
+        .await;
+        let s = |v: &str| StrBytes::from_string(v.to_string());
+        let mut listed = Vec::new();
+        let mut described = None;
+        for id in cluster.broker_ids() {
+            let addr = cluster.broker_addr(id).unwrap().to_string();
+            let mut conn = Connection::connect(&addr, "ops-test", Duration::from_secs(2))
+                .await
+                .unwrap();
+            for (filter, into) in [(vec![s("Classic")], true), (vec![s("consumer")], false)] {
+                let r: ListGroupsResponse = conn
+                    .call(
+                        &ListGroupsRequest::default().with_types_filter(filter),
+                        5,
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .unwrap();
+                for g in r.groups.iter().filter(|g| g.group_id.as_str() == group) {
+                    listed.push((into, g.group_type.to_string()));
+                }
+            }
+            let d: DescribeGroupsResponse = conn
+                .call(
+                    &DescribeGroupsRequest::default()
+                        .with_groups(vec![GroupId(s(&group))])
+                        .with_include_authorized_operations(true),
+                    5,
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap();
+            if d.groups[0].error_code == 0 && d.groups[0].group_state.as_str() != "Dead" {
+                described = Some(d.groups[0].authorized_operations);
+            }
+        }
+        assert_eq!(listed, vec![(true, "classic".to_string())]);
+        // READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+        assert_eq!(described, Some(0b1101_0100_1000));
+        let addr = cluster.broker_addr(1).unwrap().to_string();
+        let mut conn = Connection::connect(&addr, "ops-test", Duration::from_secs(2))
+            .await
+            .unwrap();
+        let m: MetadataResponse = conn
+            .call(
+                &MetadataRequest::default()
+                    .with_topics(None)
+                    .with_include_topic_authorized_operations(true),
+                12,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        let t = m
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
+            .unwrap();
+        assert_eq!(t.topic_authorized_operations, 0b1101_1111_1000);
+        let not_asked: MetadataResponse = conn
+            .call(
+                &MetadataRequest::default().with_topics(None),
+                12,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert!(not_asked
+            .topics
+            .iter()
+            .all(|t| t.topic_authorized_operations == i32::MIN));
+        let c: DescribeClusterResponse = conn
+            .call(
+                &DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
+                1,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_ne!(
+            c.cluster_authorized_operations & (1 << 9),
+            0,
+            "CLUSTER_ACTION"
+        );
+        member.close();
+    })
+    .await;
+}

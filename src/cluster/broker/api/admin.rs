@@ -1,6 +1,7 @@
 //! Cluster-level admin: DescribeCluster, and ElectLeaders (forwarded to the controller, like
 //! `kafka-leader-election --election-type preferred`).
 
+use super::authorized;
 use std::time::Duration;
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -32,6 +33,10 @@ pub(crate) fn describe_cluster(
         .with_cluster_id(StrBytes::from_string(image.cluster_id.clone()))
         .with_controller_id(image.client_visible_controller().into())
         .with_brokers(brokers)
+        .with_cluster_authorized_operations(authorized::when_asked(
+            r.include_cluster_authorized_operations,
+            authorized::CLUSTER,
+        ))
 }
 
 pub(crate) async fn elect_leaders(

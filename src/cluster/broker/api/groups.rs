@@ -4,6 +4,7 @@
 //! SyncGroup, waits until the group can answer), and encodes the answer for the client's
 //! version.
 
+use super::authorized;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -337,7 +338,12 @@ pub fn describe(broker: &Broker, r: DescribeGroupsRequest) -> DescribeGroupsResp
         .groups
         .iter()
         .map(|id| {
-            let out = DescribedGroup::default().with_group_id(id.clone());
+            let out = DescribedGroup::default()
+                .with_group_id(id.clone())
+                .with_authorized_operations(authorized::when_asked(
+                    r.include_authorized_operations,
+                    authorized::GROUP,
+                ));
             let described = broker
                 .groups
                 .with_group(broker, id.as_str(), false, |g, _| {
@@ -377,21 +383,27 @@ pub fn describe(broker: &Broker, r: DescribeGroupsRequest) -> DescribeGroupsResp
 }
 
 pub fn list(broker: &Broker, r: ListGroupsRequest) -> ListGroupsResponse {
-    let wanted: Vec<String> = r
-        .states_filter
-        .iter()
-        .map(|f| f.to_string().to_ascii_lowercase())
-        .collect();
+    let lower = |list: &[StrBytes]| -> Vec<String> {
+        list.iter()
+            .map(|f| f.to_string().to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = lower(&r.states_filter);
+    // Every group here speaks the classic protocol (KIP-848 consumer groups are not offered).
+    let types = lower(&r.types_filter);
+    let classic_wanted = types.is_empty() || types.iter().any(|t| t == "classic");
     let groups = broker
         .groups
         .list(broker)
         .into_iter()
+        .filter(|_| classic_wanted)
         .filter(|g| wanted.is_empty() || wanted.contains(&g.state.to_ascii_lowercase()))
         .map(|g| {
             list_groups_response::ListedGroup::default()
                 .with_group_id(kafka_protocol::messages::GroupId(s(g.id)))
                 .with_protocol_type(s(g.protocol_type))
                 .with_group_state(s(g.state))
+                .with_group_type(s("classic".to_string()))
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)

@@ -2,6 +2,7 @@
 //! replicas, ISR and offline replicas, all from this broker's applied image. Unknown topics
 //! are created on the fly when the client allows it and `auto.create.topics.enable` is on.
 
+use super::authorized;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -89,7 +90,12 @@ pub async fn handle(broker: &Broker, r: MetadataRequest, version: i16) -> Metada
                         )
                 })
                 .collect();
-            out.with_topic_id(topic.id).with_partitions(partitions)
+            out.with_topic_id(topic.id)
+                .with_partitions(partitions)
+                .with_topic_authorized_operations(authorized::when_asked(
+                    r.include_topic_authorized_operations,
+                    authorized::TOPIC,
+                ))
         })
         .collect();
     let brokers = image
@@ -108,4 +114,8 @@ pub async fn handle(broker: &Broker, r: MetadataRequest, version: i16) -> Metada
         .with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
         .with_controller_id(image.client_visible_controller().into())
         .with_topics(topics)
+        .with_cluster_authorized_operations(authorized::when_asked(
+            r.include_cluster_authorized_operations,
+            authorized::CLUSTER,
+        ))
 }

@@ -4,6 +4,7 @@
 //! connection, as if the network had dropped them.
 
 mod admin;
+mod authorized;
 mod configs;
 mod fetch;
 mod groups;
