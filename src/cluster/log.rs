@@ -54,12 +54,43 @@ pub struct PartitionLog {
     epochs: Vec<(i32, i64)>,
     producers: HashMap<i64, ProducerState>,
     size_bytes: usize,
+    /// First offset a reader may ask for; moved only by DeleteRecords (no retention here).
+    log_start_offset: i64,
 }
 
 impl PartitionLog {
-    /// First offset in the log (the sandbox keeps everything, so always 0).
+    /// First offset a reader may ask for: 0 unless DeleteRecords moved it (the sandbox has no
+    /// retention).
     pub(crate) fn log_start_offset(&self) -> i64 {
-        0
+        self.log_start_offset
+    }
+
+    /// Moves the log start offset up to `offset` (never back, never past the log end) and
+    /// drops the batches wholly before it. A batch that straddles it stays, as Kafka keeps the
+    /// segment that holds the new start; reads below it are refused all the same.
+    pub(crate) fn advance_log_start(&mut self, offset: i64) {
+        let offset = offset.min(self.log_end_offset);
+        if offset <= self.log_start_offset {
+            return;
+        }
+        self.log_start_offset = offset;
+        let gone = self
+            .batches
+            .partition_point(|b| b.header.last_offset() < offset);
+        self.batches.drain(..gone);
+        self.size_bytes = self.batches.iter().map(|b| b.bytes.len()).sum();
+    }
+
+    /// Empties the log and starts it at `offset`: a follower whose log ends before the
+    /// leader's start has nothing the leader still keeps (Kafka's `truncateFullyAndStartAt`).
+    pub(crate) fn restart_at(&mut self, offset: i64) {
+        self.batches.clear();
+        self.producers.clear();
+        self.epochs.clear();
+        self.size_bytes = 0;
+        self.log_start_offset = offset;
+        self.log_end_offset = offset;
+        self.high_watermark = offset;
     }
 
     /// Offset the next record will get.
@@ -268,14 +299,14 @@ impl PartitionLog {
         self.log_end_offset = self
             .batches
             .last()
-            .map_or(0, |b| b.header.last_offset() + 1);
+            .map_or(self.log_start_offset, |b| b.header.last_offset() + 1);
         self.size_bytes = self.batches.iter().map(|b| b.bytes.len()).sum();
         let end = self.log_end_offset;
         self.epochs.retain(|(_, start)| *start < end);
         self.high_watermark = self.high_watermark.min(end);
         self.producers.clear();
         let batches = std::mem::take(&mut self.batches);
-        self.log_end_offset = 0;
+        self.log_end_offset = self.log_start_offset;
         self.size_bytes = 0;
         for b in batches {
             self.push(b.header, b.bytes);
@@ -380,6 +411,40 @@ mod tests {
             1,
             "at least one batch"
         );
+    }
+
+    #[test]
+    fn the_log_start_moves_forward_only_and_drops_whole_batches_before_it() {
+        let mut log = PartitionLog::default();
+        leader_append(&mut log, &["a", "b"], 0);
+        leader_append(&mut log, &["c"], 0);
+        leader_append(&mut log, &["d"], 0);
+        log.advance_log_start(1);
+        assert_eq!(log.log_start_offset(), 1);
+        assert_eq!(
+            split_trusted(&log.read(1, 4, 1 << 20)).len(),
+            3,
+            "the batch holding offset 1 stays"
+        );
+        log.advance_log_start(3);
+        log.advance_log_start(2);
+        assert_eq!(log.log_start_offset(), 3, "never back");
+        assert_eq!(split_trusted(&log.read(0, 4, 1 << 20)).len(), 1);
+        log.advance_log_start(99);
+        assert_eq!(log.log_start_offset(), 4, "never past the log end");
+        // Truncating an empty log keeps its start; a full restart moves everything.
+        log.truncate_to(4);
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (4, 4));
+        log.restart_at(10);
+        assert_eq!(
+            (
+                log.log_start_offset(),
+                log.log_end_offset(),
+                log.high_watermark()
+            ),
+            (10, 10, 10)
+        );
+        assert_eq!(leader_append(&mut log, &["e"], 1).base_offset, 10);
     }
 
     #[test]

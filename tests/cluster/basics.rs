@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -303,6 +304,94 @@ except InvalidPartitionsError:
         assert_eq!(stdout.trim(), "unchanged refused");
         let layout = client_metadata(&cluster, &topic);
         assert_eq!(layout.len(), 6, "{layout:?}");
+    })
+    .await;
+}
+
+/// DeleteRecords through rdkafka's admin API: the log start moves to the given offset, a
+/// position past the high watermark is refused, reads below the start reset to it, and the
+/// followers hold the same start, so it survives the leader's loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_records_moves_the_log_start_on_every_replica() {
+    use rdkafka::admin::AdminOptions;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("trim");
+        create_topic(&cluster, &topic, 1, 3, &[]).await;
+        let p = producer(&cluster, "all");
+        for i in 0..10 {
+            send(&p, &topic, "k", &format!("v{i}")).await.unwrap();
+        }
+        let admin = admin(&cluster);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, Offset::Offset(4))
+            .unwrap();
+        let result = admin
+            .delete_records(&tpl, &AdminOptions::new())
+            .await
+            .expect("DeleteRecords answered");
+        let got = result.find_partition(&topic, 0).unwrap();
+        assert_eq!(
+            (got.offset(), got.error().is_ok()),
+            (Offset::Offset(4), true)
+        );
+        let mut past = TopicPartitionList::new();
+        past.add_partition_offset(&topic, 0, Offset::Offset(99))
+            .unwrap();
+        let refused = admin.delete_records(&past, &AdminOptions::new()).await;
+        let refused_ok = refused
+            .as_ref()
+            .map(|r| r.find_partition(&topic, 0).unwrap().error().is_ok())
+            .unwrap_or(false);
+        assert!(!refused_ok, "past the high watermark: {refused:?}");
+        // One more acknowledged write: the followers fetched it, and learnt the new start.
+        send(&p, &topic, "k", "v10").await.unwrap();
+        let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
+        let read = move || {
+            let c: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", unique("trim-reader"))
+                .set("auto.offset.reset", "earliest")
+                .set("enable.auto.commit", "false")
+                .create()
+                .unwrap();
+            let marks = c.fetch_watermarks(&t, 0, Duration::from_secs(5)).unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&t, 0, Offset::Offset(1)).unwrap();
+            c.assign(&tpl).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let mut first = None;
+            while first.is_none() && std::time::Instant::now() < deadline {
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                    first = Some(m.offset());
+                }
+            }
+            (marks, first)
+        };
+        let (marks, first) = tokio::task::spawn_blocking(read.clone()).await.unwrap();
+        assert_eq!(marks, (4, 11));
+        assert_eq!(first, Some(4), "a read below the start resets to it");
+        let leader = cluster.snapshot().topic(&topic).unwrap().partitions[0]
+            .leader
+            .unwrap()
+            .0;
+        cluster.kill_broker(leader).await.unwrap();
+        wait_for(
+            "a new leader",
+            Duration::from_secs(10),
+            || cluster.snapshot().topic(&topic).unwrap().partitions[0].leader,
+            |l| l.is_some_and(|l| l.0 != leader),
+        )
+        .await;
+        let (marks, _) = tokio::task::spawn_blocking(read).await.unwrap();
+        assert_eq!(
+            marks,
+            (4, 11),
+            "the new leader starts where the old one did"
+        );
     })
     .await;
 }

@@ -202,7 +202,7 @@ async fn fetch_once(
                 .with_partition(r.index)
                 .with_current_leader_epoch(*epoch)
                 .with_fetch_offset(*offset)
-                .with_log_start_offset(0)
+                .with_log_start_offset(r.log_start_offset())
                 .with_partition_max_bytes(PARTITION_FETCH_BYTES),
         );
     }
@@ -247,6 +247,14 @@ async fn fetch_once(
                         Ok(appended) => progressed |= appended,
                         Err(e) => tracing::warn!("broker {}: {e}", broker.id()),
                     }
+                    if p.log_start_offset > 0 {
+                        partition.follow_log_start(p.log_start_offset);
+                    }
+                }
+                // Our log ends before the leader's start: nothing to reconcile, begin there.
+                Some(ResponseError::OffsetOutOfRange) if p.log_start_offset > *offset => {
+                    partition.restart_log_at(p.log_start_offset);
+                    progressed = true;
                 }
                 Some(ResponseError::OffsetOutOfRange) => {
                     partition.state().needs_truncation = true;

@@ -134,7 +134,7 @@ fn read_partition(
                     broker.propose_isr(proposal);
                 }
             }
-            Err(code) => return error(code),
+            Err(code) => return error(code).with_log_start_offset(partition.log_start_offset()),
         }
     }
     let max = (p.partition_max_bytes.max(0) as usize).min(budget).max(1);
@@ -145,6 +145,7 @@ fn read_partition(
             .with_last_stable_offset(read.high_watermark)
             .with_log_start_offset(read.log_start_offset)
             .with_records(Some(read.records)),
-        Err(code) => error(code),
+        // Say where the log starts, so a reader (or a follower) below it knows where to go.
+        Err(code) => error(code).with_log_start_offset(partition.log_start_offset()),
     }
 }

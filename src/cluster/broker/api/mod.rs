@@ -6,6 +6,7 @@
 mod admin;
 mod authorized;
 mod configs;
+mod delete_records;
 mod fetch;
 mod groups;
 mod list_offsets;
@@ -68,6 +69,9 @@ impl Dispatcher for Broker {
             }
             RequestKind::CreateTopics(r) => {
                 ResponseKind::CreateTopics(topics::create(self, r, version).await)
+            }
+            RequestKind::DeleteRecords(r) => {
+                ResponseKind::DeleteRecords(delete_records::delete(self, r).await)
             }
             RequestKind::CreatePartitions(r) => {
                 ResponseKind::CreatePartitions(topics::create_partitions(self, r).await)

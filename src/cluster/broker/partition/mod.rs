@@ -11,7 +11,9 @@
 //! - **ISR upkeep** → [`Partition::maybe_shrink_isr`] drops lagging followers; the
 //!   controller's answer comes back through [`Partition::complete_isr_change`];
 //! - **metadata** → [`Partition::apply_metadata`] makes it leader or follower at a leader epoch;
-//! - **follower side** → [`Partition::truncate_to_leader`], [`Partition::append_from_leader`].
+//! - **follower side** → [`Partition::truncate_to_leader`], [`Partition::append_from_leader`];
+//! - **log start** → [`Partition::delete_records`] on the leader, followed by followers
+//!   (`log_start.rs`).
 //!
 //! # Locking
 //!
@@ -19,6 +21,7 @@
 //! always state, then log; every method takes them in that order and releases them before it
 //! returns, so callers never hold either across an `.await`.
 
+mod log_start;
 pub mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
