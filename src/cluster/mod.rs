@@ -8,6 +8,7 @@ pub mod controller;
 pub mod group;
 pub mod image;
 pub mod log;
+pub(crate) mod log_validator;
 pub mod metadata_log;
 pub mod node;
 

@@ -110,3 +110,170 @@ async fn fuzz_supported_apis(addr: std::net::SocketAddr, count: u32) {
         drop(s);
     }
 }
+
+/// A record batch that lies about its records (here: a valid CRC over a one-record batch
+/// whose last offset delta says 2^31 - 1) is refused with INVALID_RECORD and appended nowhere:
+/// the high watermark does not jump. Real clients' compressed batches (every codec librdkafka
+/// offers) pass the same checks and come back intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lying_batches_are_refused_and_every_compression_codec_passes() {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+    use kafka_protocol::ResponseError;
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("lies");
+        create_topic(&cluster, &topic, 1, 3, &[]).await;
+        let record = kafka_protocol::records::Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: kafka_protocol::records::TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(bytes::Bytes::from_static(b"v")),
+            headers: Default::default(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &[record],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        let mut raw = buf.to_vec();
+        raw[23..27].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&raw[21..]);
+        raw[17..21].copy_from_slice(&crc.to_be_bytes());
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.clone())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(bytes::Bytes::from(raw)))])]);
+        let leader = cluster.snapshot().topic(&topic).unwrap().partitions[0]
+            .leader
+            .unwrap()
+            .0;
+        let mut conn = kafka_sandbox::protocol::client::Connection::connect(
+            &cluster.broker_addr(leader).unwrap().to_string(),
+            "liar",
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+        let response: ProduceResponse = conn
+            .call(&request, 9, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let p = &response.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, ResponseError::InvalidRecord.code());
+        let after = cluster.snapshot();
+        let offsets = &after.topic(&topic).unwrap().partitions[0].offsets;
+        assert!(
+            offsets.iter().all(|o| o.log_end_offset == 0),
+            "nothing appended: {offsets:?}"
+        );
+        // Every codec librdkafka offers: gzip, snappy and lz4 from rdkafka, zstd from kcat
+        // (the rdkafka build here has no libzstd).
+        let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
+        let kcat = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut child = std::process::Command::new("kcat")
+                .args([
+                    "-b",
+                    &bootstrap,
+                    "-t",
+                    &t,
+                    "-P",
+                    "-z",
+                    "zstd",
+                    "-X",
+                    "linger.ms=20",
+                ])
+                // cargo points LD_LIBRARY_PATH at the test build's own librdkafka, which
+                // has no zstd; kcat must use the system's.
+                .env_remove("LD_LIBRARY_PATH")
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("kcat is installed (apt-get install kcat)");
+            let mut stdin = child.stdin.take().unwrap();
+            for i in 0..20 {
+                writeln!(stdin, "zstd-{i}").unwrap();
+            }
+            drop(stdin);
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            kcat.status.success(),
+            "kcat -z zstd: {}",
+            String::from_utf8_lossy(&kcat.stderr)
+        );
+        for codec in ["gzip", "snappy", "lz4"] {
+            let p: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", cluster.bootstrap())
+                .set("compression.codec", codec)
+                .set("linger.ms", "20")
+                .create()
+                .unwrap();
+            let sends: Vec<_> = (0..20)
+                .map(|i| {
+                    let p = p.clone();
+                    let t = topic.clone();
+                    async move { send(&p, &t, &format!("k{i}"), &format!("{codec}-{i}")).await }
+                })
+                .collect();
+            for r in futures_util::future::join_all(sends).await {
+                r.unwrap_or_else(|e| panic!("{codec}: {e}"));
+            }
+        }
+        // Read back with kcat too (the test build's librdkafka cannot decompress zstd).
+        let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("kcat")
+                .args([
+                    "-b", &bootstrap, "-t", &t, "-C", "-e", "-q", "-f", "%o %s\\n",
+                ])
+                .env_remove("LD_LIBRARY_PATH")
+                .output()
+                .expect("kcat runs")
+        })
+        .await
+        .unwrap();
+        let lines: Vec<String> = String::from_utf8_lossy(&read.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(lines.len(), 80, "{lines:?}");
+        assert!(
+            lines[0].starts_with("0 "),
+            "the refused batch took no offsets: {lines:?}"
+        );
+        for codec in ["zstd", "gzip", "snappy", "lz4"] {
+            assert_eq!(
+                lines
+                    .iter()
+                    .filter(|l| l.contains(&format!(" {codec}-")))
+                    .count(),
+                20,
+                "{codec}"
+            );
+        }
+    })
+    .await;
+}

@@ -187,6 +187,14 @@ fn append(
             "empty record set",
         ));
     }
+    let compacted = broker.image().topics.get(topic).is_some_and(|t| {
+        t.configs
+            .get("cleanup.policy")
+            .is_some_and(|p| p.split(',').any(|p| p.trim() == "compact"))
+    });
+    for (header, bytes) in &batches {
+        crate::cluster::log_validator::validate(header, bytes, compacted)?;
+    }
     let write = partition.append_as_leader(broker.id(), &batches, acks)?;
     Ok(Waiting { partition, write })
 }
