@@ -211,6 +211,20 @@ pub(crate) fn restamp(batch: &Bytes, base_offset: i64, leader_epoch: i32) -> Byt
     Bytes::from(owned)
 }
 
+/// Returns a copy of `batch` stamped with the broker's clock, as a topic with
+/// `message.timestamp.type=LogAppendTime` wants: the timestamp-type attribute set and the max
+/// timestamp (which readers then take for every record) set to `now`, CRC recomputed.
+pub(crate) fn stamp_log_append_time(batch: &Bytes, now: i64) -> (BatchHeader, Bytes) {
+    let mut owned = batch.to_vec();
+    let attributes = i16_at(&owned, 21) | (1 << 3);
+    owned[21..23].copy_from_slice(&attributes.to_be_bytes());
+    owned[35..43].copy_from_slice(&now.to_be_bytes());
+    let crc = crc32c::crc32c(&owned[CRC_START..]);
+    owned[17..21].copy_from_slice(&crc.to_be_bytes());
+    let header = parse_header(&owned).expect("a batch that parsed before still parses");
+    (header, Bytes::from(owned))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -231,6 +245,15 @@ pub(crate) mod tests {
             })
             .collect();
         encode_batch(&records)
+    }
+
+    #[test]
+    fn log_append_time_stamps_the_batch_and_keeps_its_crc_right() {
+        let batch = batch_of(&["a", "b"]);
+        let (header, stamped) = stamp_log_append_time(&batch, 1_700_000_000_000);
+        assert_eq!(header.max_timestamp, 1_700_000_000_000);
+        assert_eq!(header.attributes & (1 << 3), 1 << 3);
+        assert_eq!(split_batches(&stamped).unwrap()[0].0, header);
     }
 
     #[test]

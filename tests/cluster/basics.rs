@@ -395,3 +395,65 @@ async fn delete_records_moves_the_log_start_on_every_replica() {
     })
     .await;
 }
+
+/// A topic with `message.timestamp.type=LogAppendTime` gets the broker's clock on every
+/// record, whatever the producer said, and consumers see it as a log-append time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn log_append_time_topics_carry_the_brokers_clock() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Message, Timestamp};
+    use rdkafka::producer::FutureRecord;
+    use rdkafka::{Offset, TopicPartitionList};
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("append-time");
+        create_topic(
+            &cluster,
+            &topic,
+            1,
+            3,
+            &[("message.timestamp.type", "LogAppendTime")],
+        )
+        .await;
+        let p = producer(&cluster, "all");
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        p.send(
+            FutureRecord::to(&topic)
+                .key("k")
+                .payload("v")
+                .timestamp(1_000_000_000_000),
+            Duration::from_secs(15),
+        )
+        .await
+        .map_err(|(e, _)| e.to_string())
+        .unwrap();
+        let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
+        let stamp = tokio::task::spawn_blocking(move || {
+            let c: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", unique("stamp-reader"))
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&t, 0, Offset::Beginning).unwrap();
+            c.assign(&tpl).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                    return Some(m.timestamp());
+                }
+            }
+            None
+        })
+        .await
+        .unwrap();
+        match stamp {
+            Some(Timestamp::LogAppendTime(ms)) => assert!(ms >= before, "{ms} < {before}"),
+            other => panic!("expected a log-append time, got {other:?}"),
+        }
+    })
+    .await;
+}

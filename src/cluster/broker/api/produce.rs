@@ -22,7 +22,7 @@ use kafka_protocol::ResponseError;
 use crate::cluster::broker::partition::{LeaderAppend, Partition, Replication};
 use crate::cluster::broker::Broker;
 use crate::cluster::KafkaError;
-use crate::protocol::records::{split_batches, BatchError};
+use crate::protocol::records::{now_millis, split_batches, stamp_log_append_time, BatchError};
 
 /// The outcome of appending to one partition, before any acks=all wait.
 struct Pending {
@@ -34,6 +34,8 @@ struct Pending {
 struct Waiting {
     partition: Arc<Partition>,
     write: LeaderAppend,
+    /// The broker's time the batches were stamped with, on a LogAppendTime topic.
+    log_append_time: Option<i64>,
 }
 
 pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
@@ -101,7 +103,10 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
             .with_log_append_time_ms(-1)
             .with_log_start_offset(0);
         let out = match p.outcome {
-            Ok(w) => out.with_base_offset(w.write.base_offset),
+            Ok(w) => out
+                .with_base_offset(w.write.base_offset)
+                .with_log_append_time_ms(w.log_append_time.unwrap_or(-1))
+                .with_log_start_offset(w.partition.log_start_offset()),
             Err(e) => out
                 .with_base_offset(-1)
                 .with_error_code(e.code.code())
@@ -187,16 +192,29 @@ fn append(
             "empty record set",
         ));
     }
-    let compacted = broker.image().topics.get(topic).is_some_and(|t| {
-        t.configs
-            .get("cleanup.policy")
-            .is_some_and(|p| p.split(',').any(|p| p.trim() == "compact"))
-    });
+    let image = broker.image();
+    let config = |key: &str| image.topics.get(topic).and_then(|t| t.configs.get(key));
+    let compacted =
+        config("cleanup.policy").is_some_and(|p| p.split(',').any(|p| p.trim() == "compact"));
     for (header, bytes) in &batches {
         crate::cluster::log_validator::validate(header, bytes, compacted)?;
     }
+    let log_append_time = config("message.timestamp.type")
+        .is_some_and(|t| t == "LogAppendTime")
+        .then(now_millis);
+    let batches = match log_append_time {
+        Some(now) => batches
+            .iter()
+            .map(|(_, bytes)| stamp_log_append_time(bytes, now))
+            .collect(),
+        None => batches,
+    };
     let write = partition.append_as_leader(broker.id(), &batches, acks)?;
-    Ok(Waiting { partition, write })
+    Ok(Waiting {
+        partition,
+        write,
+        log_append_time,
+    })
 }
 
 /// Waits until every appended batch is below its partition's high watermark, the leader loses
