@@ -177,6 +177,39 @@ async fn create_topics_reports_kafka_errors() {
         let deleted = admin.delete_topics(&[&name], &opts).await.unwrap();
         assert!(deleted[0].is_ok());
         assert!(cluster.snapshot().topic(&name).is_none());
+        // Every config Kafka documents is accepted (here some the sandbox only stores); an
+        // unknown name or a bad value is INVALID_CONFIG.
+        let stored = unique("stored");
+        let created = admin
+            .create_topics(
+                &[NewTopic::new(&stored, 1, TopicReplication::Fixed(1))
+                    .set("delete.retention.ms", "1000")
+                    .set("segment.jitter.ms", "5")
+                    .set("cleanup.policy", "delete,compact")],
+                &opts,
+            )
+            .await
+            .unwrap();
+        assert!(created[0].is_ok(), "{created:?}");
+        for (key, value) in [
+            ("no.such.config", "1"),
+            ("message.timestamp.type", "Whenever"),
+        ] {
+            let refused =
+                admin
+                    .create_topics(
+                        &[NewTopic::new(&unique("bad"), 1, TopicReplication::Fixed(1))
+                            .set(key, value)],
+                        &opts,
+                    )
+                    .await
+                    .unwrap();
+            assert_eq!(
+                refused[0].as_ref().unwrap_err().1,
+                RDKafkaErrorCode::InvalidConfig,
+                "{key}={value}"
+            );
+        }
     })
     .await;
 }

@@ -25,18 +25,48 @@ pub struct NewTopic {
     pub configs: BTreeMap<String, String>,
 }
 
-/// Topic configs the sandbox accepts (Kafka's names). Values are checked where they matter.
+/// Every topic config Kafka documents (its names), accepted by CreateTopics and reported by
+/// DescribeConfigs. The sandbox acts on `min.insync.replicas`, `unclean.leader.election.enable`,
+/// `cleanup.policy` (keyless records refused when compacted) and `message.timestamp.type`; the
+/// rest are stored and reported as set (see docs/architecture.md). The last three were
+/// removed in Kafka 4.0 and are still accepted from older tools.
 const KNOWN_TOPIC_CONFIGS: &[&str] = &[
-    "min.insync.replicas",
-    "unclean.leader.election.enable",
     "cleanup.policy",
-    "retention.ms",
-    "retention.bytes",
-    "segment.bytes",
-    "segment.ms",
-    "max.message.bytes",
-    "message.timestamp.type",
     "compression.type",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.zstd.level",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+    "message.downconversion.enable",
+    "message.format.version",
+    "message.timestamp.difference.max.ms",
 ];
 
 impl ControllerState {
@@ -264,6 +294,23 @@ impl ControllerState {
                 }
             },
         };
+        if let Some(v) = configs.get("cleanup.policy") {
+            let ok = v
+                .split(',')
+                .all(|p| matches!(p.trim(), "delete" | "compact"));
+            if !ok || v.trim().is_empty() {
+                return Err(invalid(format!(
+                    "cleanup.policy must be delete, compact or both, got '{v}'"
+                )));
+            }
+        }
+        if let Some(v) = configs.get("message.timestamp.type") {
+            if !matches!(v.as_str(), "CreateTime" | "LogAppendTime") {
+                return Err(invalid(format!(
+                    "message.timestamp.type must be CreateTime or LogAppendTime, got '{v}'"
+                )));
+            }
+        }
         Ok((min_isr, unclean))
     }
 
