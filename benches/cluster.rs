@@ -39,7 +39,12 @@ async fn create(bootstrap: &str, name: &str, partitions: i32) -> bool {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+    let mid = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
 }
 
 /// Sends CreateTopics over a plain protocol connection and returns whether it succeeded.
@@ -238,17 +243,33 @@ impl Drop for Browser {
     }
 }
 
-/// Produce throughput with the view's page open in a browser against the same with no page
-/// open (the view itself runs in both, as in every session), in alternating runs so that
-/// drift on a shared machine hits both alike. Returns the medians (closed, open) in MB/s and
-/// whether a real browser was used (else an HTTP client polls like the page does).
-async fn view_overhead(messages: u64, pairs: usize) -> (f64, f64, bool) {
-    let (mut closed, mut open) = (Vec::new(), Vec::new());
+/// What is open beside the producer in one run of [`view_overhead`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Beside {
+    /// Nothing: the view serves, nobody looks.
+    Nothing,
+    /// Headless Chromium on `about:blank`: what a browser costs by being there.
+    BlankBrowser,
+    /// Headless Chromium showing the view's page.
+    Page,
+}
+
+/// Produce throughput with nothing open, with an empty browser, and with the view's page open
+/// (the view itself runs in all three, as in every session). One warm-up run is not counted;
+/// then rounds that rotate the three, so drift on a shared machine hits each alike. Returns
+/// the medians in MB/s (nothing, blank browser, page) and whether Chromium was there (else an
+/// HTTP client polls like the page does, and the blank arm equals nothing).
+async fn view_overhead(messages: u64, rounds: usize) -> ([f64; 3], bool) {
+    let arms = [Beside::Nothing, Beside::BlankBrowser, Beside::Page];
+    let mut figures: [Vec<f64>; 3] = Default::default();
     let mut real_browser = true;
-    // Run 0 warms the machine up and is not counted (the first run is always the slowest);
-    // then pairs in ABBA order, so neither side always goes first.
-    for run in 0..=pairs * 2 {
-        let page_open = run > 0 && matches!(run % 4, 2 | 3);
+    for run in 0..=rounds * 3 {
+        let arm = if run == 0 {
+            Beside::Nothing
+        } else {
+            let round = (run - 1) / 3;
+            arms[((run - 1) + round) % 3]
+        };
         let cluster = Arc::new(
             EmbeddedCluster::start(ClusterConfig::default())
                 .await
@@ -260,11 +281,18 @@ async fn view_overhead(messages: u64, pairs: usize) -> (f64, f64, bool) {
         assert!(create(&cluster.bootstrap(), "throughput", 8).await);
         let mut browser = None;
         let mut poller = None;
-        if page_open {
-            browser = Browser::open(&server.url());
+        if arm != Beside::Nothing {
+            let url = if arm == Beside::Page {
+                server.url()
+            } else {
+                "about:blank".to_string()
+            };
+            browser = Browser::open(&url);
             if browser.is_none() {
                 real_browser = false;
-                poller = Some(tokio::spawn(poll_like_the_page(server.addr())));
+                if arm == Beside::Page {
+                    poller = Some(tokio::spawn(poll_like_the_page(server.addr())));
+                }
             }
             // Let the browser start and the page load and settle into polling before the
             // clock starts: the figure is what an open page costs, not a browser's start-up.
@@ -278,14 +306,18 @@ async fn view_overhead(messages: u64, pairs: usize) -> (f64, f64, bool) {
         drop(server);
         cluster.shutdown().await;
         if run > 0 {
-            if page_open { &mut open } else { &mut closed }.push(mbps);
+            figures[arms.iter().position(|a| *a == arm).expect("an arm")].push(mbps);
         }
     }
-    println!("  view: closed {closed:.1?} MB/s, open {open:.1?} MB/s");
-    (median(closed), median(open), real_browser)
+    println!(
+        "  view: nothing {:.1?} MB/s, blank browser {:.1?} MB/s, page {:.1?} MB/s",
+        figures[0], figures[1], figures[2]
+    );
+    let [a, b, c] = figures;
+    ([median(a), median(b), median(c)], real_browser)
 }
 
-/// What an open page does, without a browser: `/api/state` every 250 ms.
+/// What an open page does, without a browser: `/api/state` every 400 ms.
 async fn poll_like_the_page(addr: std::net::SocketAddr) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
@@ -296,7 +328,7 @@ async fn poll_like_the_page(addr: std::net::SocketAddr) {
             let mut sink = Vec::new();
             let _ = s.read_to_end(&mut sink).await;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
     }
 }
 
@@ -719,15 +751,20 @@ fn main() {
 
 fn view_figures(rt: &tokio::runtime::Runtime, messages: u64) {
     // Long enough runs that the page polls a few dozen times while the producer runs.
-    let pairs = 4;
-    let (closed, open, browser) = rt.block_on(view_overhead(messages * 4, pairs));
-    let how = if browser {
-        "page open in headless Chromium"
+    let rounds = 4;
+    let ([nothing, blank, page], browser) = rt.block_on(view_overhead(messages * 4, rounds));
+    let change = |to: f64, from: f64| (to / from - 1.0) * 100.0;
+    if browser {
+        println!(
+            "view: produce {nothing:.1} MB/s with nothing open, {blank:.1} MB/s beside an empty headless Chromium ({:+.1} %), {page:.1} MB/s with the page open in it ({:+.1} % against nothing, {:+.1} % against the empty browser); medians of {rounds} rotated runs each, after a warm-up run",
+            change(blank, nothing),
+            change(page, nothing),
+            change(page, blank)
+        );
     } else {
-        "no Chromium: an HTTP client polling /api/state every 250 ms"
-    };
-    println!(
-        "view: produce {closed:.1} MB/s with no page open, {open:.1} MB/s with the {how} ({:+.1} %; medians of {pairs} runs each, ABBA order, after a warm-up run)",
-        (open / closed - 1.0) * 100.0
-    );
+        println!(
+            "view: produce {nothing:.1} MB/s with nothing polling, {page:.1} MB/s with an HTTP client polling /api/state every 400 ms like the page ({:+.1} %; no Chromium installed); medians of {rounds} rotated runs each",
+            change(page, nothing)
+        );
+    }
 }
