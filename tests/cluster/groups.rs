@@ -604,11 +604,12 @@ async fn describe_and_list_groups_through_kafka_python() {
         let members: Vec<Member> = (0..2)
             .map(|i| Member::start(&cluster.bootstrap(), &topic, &group, &[("client.id", if i == 0 { "alpha" } else { "beta" })], false))
             .collect();
+        // Both must own some: the first member alone owns all 8 until the second has joined.
         wait_for(
-            "the two members to own every partition",
+            "the two members to share every partition",
             Duration::from_secs(20),
             || assignments(&members.iter().collect::<Vec<_>>()),
-            |a| all_partitions_owned_once(a, 8),
+            |a| all_partitions_owned_once(a, 8) && a.iter().all(|m| !m.is_empty()),
         )
         .await;
         let script = r#"
