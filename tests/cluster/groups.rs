@@ -900,9 +900,11 @@ async fn a_departed_static_member_expires_on_its_session_timeout() {
         )
         .await;
         let took = gone.elapsed();
-        // Its last heartbeat was at most one heartbeat interval (300 ms) before the close.
+        // Its last heartbeat was at most one heartbeat interval (300 ms) before the close; the
+        // rest is this test's own polling (a client per look) on a busy machine. A second late,
+        // as once reported, would fail.
         assert!(
-            took <= session + Duration::from_millis(400),
+            took <= session + Duration::from_millis(800),
             "removed {took:?} after it went; session timeout {session:?}"
         );
     })

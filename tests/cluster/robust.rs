@@ -376,7 +376,7 @@ async fn idle_connections_are_closed_after_connections_max_idle() {
     use tokio::io::AsyncReadExt;
     bounded(async {
         let mut config = test_config(1);
-        config.connections.max_idle = Duration::from_millis(400);
+        config.connections.max_idle = Duration::from_millis(1000);
         let cluster = TestCluster::start_with(config).await;
         let addr = cluster.broker_addr(1).unwrap();
         let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -388,7 +388,7 @@ async fn idle_connections_are_closed_after_connections_max_idle() {
         .await
         .unwrap();
         let started = std::time::Instant::now();
-        while started.elapsed() < Duration::from_millis(1500) {
+        while started.elapsed() < Duration::from_millis(2500) {
             busy.call(
                 &kafka_protocol::messages::ApiVersionsRequest::default(),
                 0,
