@@ -193,7 +193,7 @@ impl ClusterControl for embedded::EmbeddedCluster {
         Some(embedded::EmbeddedCluster::group_generations(self))
     }
     fn kind(&self) -> &'static str {
-        "embedded"
+        self.driver().kind()
     }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(embedded::EmbeddedCluster::shutdown(self))

@@ -1041,14 +1041,7 @@ async fn offset_delete_removes_only_offsets_of_topics_the_group_no_longer_reads(
             let cluster = &cluster;
             async move {
                 for id in cluster.broker_ids() {
-                    let addr = cluster.broker_addr(id).unwrap().to_string();
-                    let mut conn = kafka_sandbox::protocol::client::Connection::connect(
-                        &addr,
-                        "offset-delete-test",
-                        Duration::from_secs(2),
-                    )
-                    .await
-                    .unwrap();
+                    let mut conn = broker_connection(cluster, id, "offset-delete-test").await;
                     let resp: OffsetDeleteResponse =
                         conn.call(&req, 0, Duration::from_secs(5)).await.unwrap();
                     if resp.error_code != ResponseError::NotCoordinator.code() {
@@ -1122,7 +1115,6 @@ async fn list_groups_filters_by_type_and_authorized_operations_are_reported_when
         MetadataResponse,
     };
     use kafka_protocol::protocol::StrBytes;
-    use kafka_sandbox::protocol::client::Connection;
     bounded(async {
         let cluster = TestCluster::start(3).await;
         let topic = unique("ops");
@@ -1140,10 +1132,7 @@ async fn list_groups_filters_by_type_and_authorized_operations_are_reported_when
         let mut listed = Vec::new();
         let mut described = None;
         for id in cluster.broker_ids() {
-            let addr = cluster.broker_addr(id).unwrap().to_string();
-            let mut conn = Connection::connect(&addr, "ops-test", Duration::from_secs(2))
-                .await
-                .unwrap();
+            let mut conn = broker_connection(&cluster, id, "ops-test").await;
             for (filter, into) in [(vec![s("Classic")], true), (vec![s("consumer")], false)] {
                 let r: ListGroupsResponse = conn
                     .call(
@@ -1174,10 +1163,7 @@ async fn list_groups_filters_by_type_and_authorized_operations_are_reported_when
         assert_eq!(listed, vec![(true, "classic".to_string())]);
         // READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
         assert_eq!(described, Some(0b1101_0100_1000));
-        let addr = cluster.broker_addr(1).unwrap().to_string();
-        let mut conn = Connection::connect(&addr, "ops-test", Duration::from_secs(2))
-            .await
-            .unwrap();
+        let mut conn = broker_connection(&cluster, 1, "ops-test").await;
         let m: MetadataResponse = conn
             .call(
                 &MetadataRequest::default()

@@ -167,13 +167,7 @@ async fn lying_batches_are_refused_and_every_compression_codec_passes() {
             .leader
             .unwrap()
             .0;
-        let mut conn = kafka_sandbox::protocol::client::Connection::connect(
-            &cluster.broker_addr(leader).unwrap().to_string(),
-            "liar",
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
+        let mut conn = broker_connection(&cluster, leader, "liar").await;
         let response: ProduceResponse = conn
             .call(&request, 9, Duration::from_secs(10))
             .await

@@ -380,13 +380,7 @@ async fn idle_connections_are_closed_after_connections_max_idle() {
         let cluster = TestCluster::start_with(config).await;
         let addr = cluster.broker_addr(1).unwrap();
         let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let mut busy = kafka_sandbox::protocol::client::Connection::connect(
-            &addr.to_string(),
-            "busy",
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
+        let mut busy = broker_connection(&cluster, 1, "busy").await;
         let started = std::time::Instant::now();
         while started.elapsed() < Duration::from_millis(2500) {
             busy.call(

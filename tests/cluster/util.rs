@@ -487,6 +487,23 @@ impl Numbered for kafka_sandbox::backend::snapshot::PartitionView {
     }
 }
 
+/// A protocol connection to broker `id` of `cluster`, as client `client_id`, for tests that
+/// send requests no client library wraps.
+pub async fn broker_connection(
+    cluster: &EmbeddedCluster,
+    id: i32,
+    client_id: &str,
+) -> kafka_sandbox::protocol::client::Connection {
+    let addr = cluster.broker_addr(id).expect("a broker of the cluster");
+    kafka_sandbox::protocol::client::Connection::connect(
+        &addr.to_string(),
+        client_id,
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("the broker accepts a connection")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
