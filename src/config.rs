@@ -170,6 +170,10 @@ pub struct ClusterConfig {
     /// Connection limits of every broker.
     #[serde(default)]
     pub connections: ConnectionSettings,
+    /// `broker.rack` of each broker in turn (broker N gets entry (N-1) mod len); empty: no
+    /// racks, as Kafka's default.
+    #[serde(default)]
+    pub racks: Vec<String>,
 }
 
 impl Default for ClusterConfig {
@@ -182,6 +186,7 @@ impl Default for ClusterConfig {
             topic_defaults: TopicDefaults::default(),
             cluster_id: "kafka-sandbox".into(),
             connections: ConnectionSettings::default(),
+            racks: Vec::new(),
         }
     }
 }
@@ -209,6 +214,9 @@ pub enum ConfigError {
     /// A topic default below its minimum.
     #[error("{0}")]
     TopicDefault(String),
+    /// A rack name that is empty or has characters other than letters, digits, '-', '_', '.'.
+    #[error("rack name '{0}' must be letters, digits, '-', '_' or '.' (--racks a,b,c)")]
+    Rack(String),
 }
 
 impl ClusterConfig {
@@ -252,7 +260,22 @@ impl ClusterConfig {
                 "--offsets-topic-partitions must be at least 1".into(),
             ));
         }
+        if let Some(bad) = self
+            .racks
+            .iter()
+            .find(|r| r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        {
+            return Err(ConfigError::Rack(bad.clone()));
+        }
         Ok(())
+    }
+
+    /// Broker `id`'s rack: the racks are dealt out to brokers 1, 2, … in turn.
+    pub fn rack_of(&self, id: i32) -> Option<String> {
+        let n = i32::try_from(self.racks.len()).ok().filter(|n| *n > 0)?;
+        self.racks
+            .get(usize::try_from((id - 1).rem_euclid(n)).ok()?)
+            .cloned()
     }
 
     /// The IP address the embedded and processes backends bind and advertise.

@@ -71,6 +71,12 @@ pub enum Control {
     },
     /// Move leadership back to the preferred replicas now
     Elect,
+    /// Freeze the controller: brokers serve on, but no election or ISR change happens
+    #[command(name = "pause-controller")]
+    PauseController,
+    /// Thaw the controller; it gives every broker a fresh session
+    #[command(name = "resume-controller")]
+    ResumeController,
     /// Create a topic, like kafka-topics --create --partitions P --replication-factor RF
     Create {
         /// Topic name.
@@ -387,6 +393,14 @@ impl Control {
                     let list: Vec<String> = moved.iter().map(|(t, p)| format!("{t}-{p}")).collect();
                     format!("preferred leaders restored for {}", list.join(", "))
                 }
+            }
+            Control::PauseController => {
+                cluster.set_controller_paused(true).await?;
+                "controller paused: brokers keep serving, but nothing can change the metadata".into()
+            }
+            Control::ResumeController => {
+                cluster.set_controller_paused(false).await?;
+                "controller resumed".into()
             }
             Control::Create {
                 topic,

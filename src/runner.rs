@@ -45,9 +45,13 @@ fn start_session(
     options: ViewOptions,
 ) -> Result<Started, String> {
     let started = Instant::now();
+    let settings = (!matches!(backend, Backend::Attach(_))).then(|| config.clone());
     let cluster = rt.block_on(start(backend, config))?;
     let _in_runtime = rt.enter();
     let view = View::start(cluster.clone(), started);
+    if let Some(settings) = settings {
+        view.set_settings(settings);
+    }
     let mut banner = ready_banner(cluster.as_ref(), started);
     let web = match options.web {
         None => None,
@@ -265,6 +269,21 @@ pub fn run_lesson(
     }
     if own_file && !Path::new(name).is_file() {
         eprintln!("kafka-sandbox: there is no lesson file {name}");
+        return ExitCode::FAILURE;
+    }
+    // The cluster the lesson declares it needs (racks, more brokers, …) is the one started.
+    let mut config = config;
+    match crate::lesson::source(name)
+        .and_then(|source| crate::lesson::needs::ClusterNeeds::declared(&source).map_err(|e| e.to_string()))
+    {
+        Ok(needs) => needs.apply(&mut config),
+        Err(e) => {
+            eprintln!("kafka-sandbox: lesson {name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = config.validate() {
+        eprintln!("kafka-sandbox: lesson {name}: {e}");
         return ExitCode::FAILURE;
     }
     let report_kind = match options.report.as_deref().map(|p| report_kind(p, true)) {

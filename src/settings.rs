@@ -20,6 +20,10 @@ pub(crate) struct ServeArgs {
     /// Address to bind and advertise.
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) host: String,
+    /// broker.rack of each broker in turn, e.g. a,b,c (broker 4 is in rack a again); replicas
+    /// are then spread across racks [default: no racks].
+    #[arg(long, value_name = "RACK,…", value_delimiter = ',')]
+    pub(crate) racks: Vec<String>,
     /// Which cluster: embedded (in this process), processes (one child process per node),
     /// docker (containers; see --image) or attach=HOST:PORT[,HOST:PORT…] (an existing cluster).
     #[arg(long, default_value = "embedded", value_name = "BACKEND")]
@@ -205,6 +209,7 @@ impl ServeArgs {
                 ..TopicDefaults::default()
             },
             connections: self.connections.settings(),
+            racks: self.racks.clone(),
             ..ClusterConfig::default()
         };
         config.validate()?;

@@ -306,6 +306,11 @@ impl EmbeddedCluster {
         self.driver.set_paused(id, false)
     }
 
+    /// Freezes (true) or thaws (false) the controller node.
+    pub fn set_controller_paused(&self, paused: bool) {
+        self.controller.set_paused(paused);
+    }
+
     /// Cuts the broker off from its peers and the controller; clients can still reach it.
     pub fn isolate_broker(&self, id: i32) -> Result<(), ClusterError> {
         self.driver.isolate(id, true)

@@ -300,6 +300,7 @@ mod tests {
             port: 1,
             epoch: 1,
             fenced,
+            rack: None,
         };
         let partition = |leader, isr: Vec<i32>| PartitionImage {
             replicas: vec![2, 1, 3],

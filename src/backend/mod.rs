@@ -130,6 +130,9 @@ pub trait ClusterControl: Send + Sync {
     fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// Cut a broker off from its peers.
     fn isolate(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Freeze (true) or thaw (false) the controller: brokers keep serving with the metadata
+    /// they have, but nothing can change it (no elections, no ISR changes, no new topics).
+    fn set_controller_paused(&self, paused: bool) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// Reconnect one broker, or all.
     fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// The broker's recent log lines.
@@ -176,6 +179,10 @@ impl ClusterControl for embedded::EmbeddedCluster {
     }
     fn isolate(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         self.driver().set_isolated(id, true)
+    }
+    fn set_controller_paused(&self, paused: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.set_controller_paused(paused);
+        Box::pin(std::future::ready(Ok(())))
     }
     fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(drive::heal(self.driver(), id))

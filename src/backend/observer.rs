@@ -55,6 +55,7 @@ impl Observer {
                     port: 0,
                     epoch: 0,
                     fenced: true,
+                    rack: None,
                 },
             );
         }
@@ -180,6 +181,7 @@ impl Poller {
                     port: u16::try_from(b.port).unwrap_or(0),
                     epoch: 0,
                     fenced: false,
+                    rack: b.rack.as_ref().map(|r| r.to_string()),
                 },
             );
         }

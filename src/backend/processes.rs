@@ -291,6 +291,16 @@ impl BrokerDriver for Processes {
         })
     }
 
+    fn set_controller_paused(&self, paused: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        let pid = self.controller.lock().expect("controller lock").as_ref().map(|p| p.pid);
+        Box::pin(async move {
+            let pid = pid.ok_or_else(|| {
+                ClusterError::Unsupported("the controller process is not running".into())
+            })?;
+            signal(pid, if paused { libc::SIGSTOP } else { libc::SIGCONT })
+        })
+    }
+
     fn set_isolated(&self, id: i32, isolated: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
             let sig = if isolated {

@@ -35,6 +35,15 @@ pub trait BrokerDriver: Send + Sync {
     fn set_isolated(&self, id: i32, isolated: bool) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// Recent log lines.
     fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>>;
+    /// Freeze (true) or thaw (false) the controller.
+    fn set_controller_paused(&self, paused: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        let _ = paused;
+        let why = format!(
+            "the {} backend cannot pause the controller (the embedded and processes backends can)",
+            self.kind()
+        );
+        Box::pin(std::future::ready(Err(ClusterError::Unsupported(why))))
+    }
     /// Remove everything the driver started.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
@@ -204,6 +213,9 @@ impl ClusterControl for RemoteCluster {
     }
     fn isolate(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         self.checked(id, |d| d.set_isolated(id, true))
+    }
+    fn set_controller_paused(&self, paused: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        self.driver.set_controller_paused(paused)
     }
     fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>> {
         match id {

@@ -23,6 +23,9 @@ pub struct BrokerImage {
     pub epoch: i64,
     /// Fenced brokers are out of the cluster: no leadership, no ISR membership.
     pub fenced: bool,
+    /// `broker.rack`: replicas of a partition are spread over racks when brokers have them.
+    #[serde(default)]
+    pub rack: Option<String>,
 }
 
 /// One partition's replication state.

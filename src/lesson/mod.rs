@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod judge;
+pub mod needs;
 pub mod predict;
 pub mod run;
 pub mod spec;
@@ -66,33 +67,53 @@ pub struct Lesson {
     pub name: &'static str,
     /// One line on what it shows.
     pub summary: &'static str,
+    /// The track it belongs to; `kafka-sandbox lesson` lists lessons under their tracks.
+    pub track: &'static str,
     /// The script.
     pub source: &'static str,
 }
 
-/// The lessons, in the tutorial's order.
+const TUTORIAL: &str = "The failover tutorial";
+
+/// The lessons, in the order to take them: the tutorial first, then the tracks beyond it.
 pub(crate) const LESSONS: &[Lesson] = &[
     Lesson {
         name: "pub-sub",
         summary: "three consumers in three groups each receive every message (publish/subscribe)",
+        track: TUTORIAL,
         source: include_str!("../../scripts/lessons/pub-sub.rhai"),
     },
     Lesson {
         name: "load-sharing",
         summary: "three consumers in one group share the partitions and so the messages",
+        track: TUTORIAL,
         source: include_str!("../../scripts/lessons/load-sharing.rhai"),
     },
     Lesson {
         name: "consumer-failover",
         summary: "a consumer leaves the group and the others take over its partitions",
+        track: TUTORIAL,
         source: include_str!("../../scripts/lessons/consumer-failover.rhai"),
     },
     Lesson {
         name: "broker-failover",
         summary: "a broker stops: new leaders, a smaller ISR, and the messages still flow",
+        track: TUTORIAL,
         source: include_str!("../../scripts/lessons/broker-failover.rhai"),
     },
 ];
+
+/// A lesson's source: a bundled lesson by name, or a `.rhai` file.
+pub fn source(name: &str) -> Result<String, String> {
+    match find(name) {
+        Some(l) => Ok(l.source.to_string()),
+        None if name.ends_with(".rhai") => std::fs::read_to_string(name)
+            .map_err(|e| format!("cannot read lesson file {name}: {e}")),
+        None => Err(format!(
+            "there is no lesson '{name}' (give a .rhai file for your own)"
+        )),
+    }
+}
 
 /// Finds a lesson by name.
 pub fn find(name: &str) -> Option<&'static Lesson> {
@@ -103,8 +124,71 @@ pub fn find(name: &str) -> Option<&'static Lesson> {
 pub fn listing() -> String {
     let mut out =
         String::from("lessons (kafka-sandbox lesson NAME, or lesson(\"NAME\") in the REPL):\n");
+    let width = LESSONS.iter().map(|l| l.name.len()).max().unwrap_or(0);
+    let mut track = "";
     for l in LESSONS {
-        out.push_str(&format!("  {:<18} {}\n", l.name, l.summary));
+        if l.track != track {
+            track = l.track;
+            out.push_str(&format!("\n{track}\n"));
+        }
+        out.push_str(&format!("  {:<width$}  {}\n", l.name, l.summary));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls of `function(` in a lesson's code, comments left out.
+    fn calls(source: &str, function: &str) -> usize {
+        source
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or_default())
+            .map(|code| {
+                code.match_indices(&format!("{function}("))
+                    .filter(|(i, _)| {
+                        !code[..*i]
+                            .chars()
+                            .next_back()
+                            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                    })
+                    .count()
+            })
+            .sum()
+    }
+
+    /// The curriculum's rule: at least one prediction, two review questions and one check.
+    /// The tutorial's lessons ask the tutorial's own review questions (one or two each).
+    #[test]
+    fn every_lesson_predicts_asks_and_checks() {
+        for l in LESSONS {
+            let declared = spec::declared(l.source)
+                .unwrap_or_else(|e| panic!("lesson {}: {e}", l.name));
+            let least = if l.track == TUTORIAL { 1 } else { 2 };
+            assert!(declared.len() >= least, "{} declares {} questions", l.name, declared.len());
+            assert!(calls(l.source, "question") >= least, "{} asks too few questions", l.name);
+            assert!(calls(l.source, "predict") >= 1, "{} has no prediction", l.name);
+            assert!(calls(l.source, "check") >= 1, "{} checks none of its claims", l.name);
+            assert!(l.summary.chars().count() <= 80, "{}: summary too long", l.name);
+            needs::ClusterNeeds::declared(l.source)
+                .unwrap_or_else(|e| panic!("lesson {}: {e}", l.name));
+        }
+        assert_eq!(calls("x.check(1); // check(2)\nrecheck(3); check(4)", "check"), 1);
+    }
+
+    #[test]
+    fn the_listing_groups_lessons_under_their_tracks_in_order() {
+        let text = listing();
+        let mut at = 0;
+        for l in LESSONS {
+            let found = text[at..]
+                .find(&format!("  {} ", l.name))
+                .unwrap_or_else(|| panic!("{} missing or out of order in:\n{text}", l.name));
+            at += found;
+        }
+        for l in LESSONS {
+            assert!(text.contains(&format!("\n{}\n", l.track)), "{text}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use rhai::{Array, Dynamic, Engine};
+use rhai::{Array, Dynamic, Engine, Map};
 
 use super::{fail, RhaiResult, Session};
 use crate::control::Control;
@@ -62,5 +62,26 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     let s = session.clone();
     engine.register_fn("elect", move |_: Cluster| run(&s, Control::Elect));
     let s = session.clone();
+    engine.register_fn("pause_controller", move |_: Cluster| {
+        run(&s, Control::PauseController)
+    });
+    let s = session.clone();
+    engine.register_fn("resume_controller", move |_: Cluster| {
+        run(&s, Control::ResumeController)
+    });
+    let s = session.clone();
     engine.register_fn("status", move |_: Cluster| run(&s, Control::Status));
+    let s = session.clone();
+    engine.register_fn("racks", move |_: Cluster| -> RhaiResult<Map> {
+        let racks = s
+            .block_on(s.admin.racks())?
+            .or_else(|e| fail(e.to_string()))?;
+        Ok(racks
+            .into_iter()
+            .map(|(id, rack)| {
+                let rack = rack.map_or(Dynamic::UNIT, Dynamic::from);
+                (id.to_string().into(), rack)
+            })
+            .collect())
+    });
 }

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::{fail, RhaiResult, Session};
-use crate::client::consumer::{CloseOutcome, ConsumerHandle, ConsumerSpec, End, StartFrom};
+use crate::client::consumer::{
+    CloseOutcome, CommitPolicy, ConsumerHandle, ConsumerSpec, End, StartFrom,
+};
 
 /// A consumer handle in scripts.
 #[derive(Clone)]
@@ -22,11 +24,26 @@ fn spawn(s: &Session, topic: &str, opts: &Map) -> RhaiResult<Arc<ConsumerHandle>
     let mut from = StartFrom::End;
     let mut name = None;
     let mut config = Vec::new();
+    let mut processing = Duration::ZERO;
+    let mut commit = CommitPolicy::Auto;
     for (k, v) in opts {
         match k.as_str() {
             "group" => group = Some(v.to_string()),
             "from" => from = StartFrom::parse(&v.to_string()).or_else(|e| fail(e.to_string()))?,
             "name" => name = Some(v.to_string()),
+            "processing_ms" => {
+                let ms = v
+                    .as_int()
+                    .ok()
+                    .filter(|ms| *ms >= 0)
+                    .ok_or("processing_ms must be a number of milliseconds, 0 or more")?;
+                processing = Duration::from_millis(ms as u64);
+            }
+            "commit" => {
+                commit = CommitPolicy::parse(&v.to_string()).ok_or_else(|| {
+                    format!("commit must be \"auto\", \"before\" or \"after\", not \"{v}\"")
+                })?;
+            }
             "config" => {
                 let map = v
                     .clone()
@@ -39,10 +56,13 @@ fn spawn(s: &Session, topic: &str, opts: &Map) -> RhaiResult<Arc<ConsumerHandle>
             }
             other => {
                 return fail(format!(
-                    "unknown consumer option '{other}'; use group, from, name or config"
+                    "unknown consumer option '{other}'; use group, from, name, processing_ms, commit or config"
                 ))
             }
         }
+    }
+    if commit != CommitPolicy::Auto && group.is_none() {
+        return fail("commit needs a group: a consumer without one commits nothing");
     }
     let label = name.unwrap_or_else(|| s.next_name(group.as_deref()));
     let spec = ConsumerSpec {
@@ -52,6 +72,8 @@ fn spawn(s: &Session, topic: &str, opts: &Map) -> RhaiResult<Arc<ConsumerHandle>
         from,
         client_id: label.replace('/', "-"),
         config,
+        processing,
+        commit,
     };
     let handle = Arc::new(
         ConsumerHandle::spawn(&s.exe, &label, spec, s.live.clone())

@@ -137,6 +137,19 @@ fn run_lesson(ctx: NativeCallContext, s: &Session, name: &str, opts: Map) -> Rha
     if s.lesson.current.borrow().is_some() {
         return fail("a lesson is already running");
     }
+    let needs = lesson::needs::ClusterNeeds::declared(&source).or_else(|e| fail(e.to_string()))?;
+    if needs != lesson::needs::ClusterNeeds::default() {
+        let racks: Vec<(i32, Option<String>)> = s
+            .block_on(s.admin.racks())?
+            .or_else(|e| fail(e.to_string()))?
+            .into_iter()
+            .collect();
+        if let Some(missing) = needs.unmet(s.cluster.brokers().len(), &racks, s.view.settings()) {
+            return fail(format!(
+                "lesson {name} needs a cluster with {missing}; run `kafka-sandbox lesson {name}`, which starts one"
+            ));
+        }
+    }
     *s.lesson.current.borrow_mut() = Some(LessonRun::new(&name, mode_of(&opts)));
     s.view.set_lesson(Some(&name));
     s.view.timeline.record(Happening::LessonStarted {

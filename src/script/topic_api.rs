@@ -56,6 +56,22 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
         Ok(())
     });
     let s = session.clone();
+    engine.register_fn("add_partitions", move |name: &str, total: i64| -> RhaiResult<()> {
+        let total = i32::try_from(total)
+            .ok()
+            .filter(|t| *t > 0)
+            .ok_or("add_partitions(topic, total): total is the topic's new partition count")?;
+        s.block_on(s.admin.create_partitions(name, total))?
+            .or_else(|e| fail(e.to_string()))?;
+        s.out
+            .print(&format!("topic {name} now has {total} partitions"));
+        Ok(())
+    });
+    let s = session.clone();
+    engine.register_fn("replica_offsets", move |topic: &str| -> RhaiResult<Array> {
+        replica_offsets(&s, topic)
+    });
+    let s = session.clone();
     engine.register_fn("topics", move || -> RhaiResult<Array> {
         let names = s
             .block_on(s.admin.topics())?
@@ -108,4 +124,34 @@ fn as_maps(topic: &TopicView) -> Array {
             Dynamic::from(m)
         })
         .collect()
+}
+
+/// Each replica's log end offset and high watermark, from the cluster's own view (a client's
+/// Metadata does not carry them).
+fn replica_offsets(s: &Session, topic: &str) -> RhaiResult<Array> {
+    let snapshot = s.cluster.snapshot();
+    let Some(view) = snapshot.topic(topic) else {
+        return fail(format!(
+            "replica_offsets: no topic '{topic}' (topics() lists them)"
+        ));
+    };
+    if view.partitions.iter().all(|p| p.offsets.is_empty()) {
+        return fail(format!(
+            "replica_offsets: the {} backend cannot see each replica's log end offset",
+            s.cluster.kind()
+        ));
+    }
+    let mut out = Array::new();
+    for p in &view.partitions {
+        for o in &p.offsets {
+            let mut m = Map::new();
+            m.insert("partition".into(), Dynamic::from(i64::from(p.partition)));
+            m.insert("broker".into(), Dynamic::from(i64::from(o.broker.0)));
+            m.insert("leader".into(), Dynamic::from(p.leader == Some(o.broker)));
+            m.insert("log_end_offset".into(), Dynamic::from(o.log_end_offset));
+            m.insert("high_watermark".into(), Dynamic::from(o.high_watermark));
+            out.push(Dynamic::from(m));
+        }
+    }
+    Ok(out)
 }

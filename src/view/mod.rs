@@ -57,9 +57,21 @@ pub struct View {
     baseline: Mutex<Option<Baseline>>,
     lesson: Mutex<Option<String>>,
     ledgers: Mutex<BTreeMap<String, Ledger>>,
+    /// The settings the cluster was started with (unknown for someone else's cluster).
+    settings: std::sync::OnceLock<crate::config::ClusterConfig>,
 }
 
 impl View {
+    /// Records the settings the cluster was started with (once; later calls are ignored).
+    pub fn set_settings(&self, config: crate::config::ClusterConfig) {
+        let _ = self.settings.set(config);
+    }
+
+    /// The settings the cluster was started with, where this session started it.
+    pub fn settings(&self) -> Option<&crate::config::ClusterConfig> {
+        self.settings.get()
+    }
+
     /// Starts watching `cluster` for a session that started at `started`: every metadata
     /// change from now on is counted and put on the timeline. Call inside the runtime.
     pub fn start(cluster: Arc<dyn ClusterControl>, started: Instant) -> Arc<Self> {
@@ -71,6 +83,7 @@ impl View {
             baseline: Mutex::new(None),
             lesson: Mutex::new(None),
             ledgers: Mutex::new(BTreeMap::new()),
+            settings: std::sync::OnceLock::new(),
             cluster,
         });
         view.timeline.record(Happening::Ready {

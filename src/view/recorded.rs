@@ -71,6 +71,14 @@ impl ClusterControl for Recorded {
     fn isolate(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         self.recorded("isolate", Some(id), self.inner().isolate(id))
     }
+    fn set_controller_paused(&self, paused: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        let command = if paused {
+            "pause-controller"
+        } else {
+            "resume-controller"
+        };
+        self.recorded(command, None, self.inner().set_controller_paused(paused))
+    }
     fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>> {
         self.recorded("heal", id, self.inner().heal(id))
     }

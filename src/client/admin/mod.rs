@@ -11,9 +11,10 @@ pub mod layout;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest, MetadataRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest, MetadataRequest,
     MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -154,6 +155,17 @@ impl Admin {
         })
     }
 
+    /// Each live broker's `broker.rack` (`None`: it has none), as Metadata reports them.
+    pub(crate) async fn racks(&self) -> Result<BTreeMap<i32, Option<String>>, ClientError> {
+        let md = self.metadata().await?;
+        Ok(md
+            .response
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, b.rack.as_ref().map(|r| r.to_string())))
+            .collect())
+    }
+
     /// Partition layout of a topic, as a client sees it in Metadata.
     pub async fn describe(&self, topic: &str) -> Result<Seen<TopicView>, ClientError> {
         // Ask for every topic: a Metadata request naming an unknown topic could create it.
@@ -214,6 +226,37 @@ impl Admin {
         self.settle(|md| {
             matches!(layout_of(md, name), Some(Ok(l))
                 if l.partitions.len() == partitions as usize
+                    && l.partitions.iter().all(|p| p.leader.is_some()))
+        })
+        .await;
+        Ok(())
+    }
+
+    /// CreatePartitions: grows `name` to `total` partitions (Kafka places the new replicas);
+    /// returns once every partition has a leader in metadata (or after a few seconds).
+    pub(crate) async fn create_partitions(&self, name: &str, total: i32) -> Result<(), ClientError> {
+        let request = CreatePartitionsRequest::default()
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(TopicName(s(name)))
+                .with_count(total)])
+            .with_timeout_ms(ADMIN_ATTEMPT.as_millis() as i32);
+        let answer = self
+            .brokers
+            .call_any(&request, 3, ADMIN_ATTEMPT)
+            .await
+            .map_err(|silent| unreachable(&silent))?;
+        for t in &answer.response.results {
+            if t.error_code != 0 {
+                return Err(refused(
+                    format!("cannot add partitions to '{name}'"),
+                    t.error_code,
+                    t.error_message.as_ref(),
+                ));
+            }
+        }
+        self.settle(|md| {
+            matches!(layout_of(md, name), Some(Ok(l))
+                if l.partitions.len() == total as usize
                     && l.partitions.iter().all(|p| p.leader.is_some()))
         })
         .await;

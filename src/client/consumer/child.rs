@@ -19,7 +19,7 @@ use rdkafka::message::Message;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::{ConsumerSpec, Report, StartFrom};
+use super::{CommitPolicy, ConsumerSpec, Report, StartFrom};
 use crate::client::ClientError;
 
 /// A lost connection is reported once; more failures for the same broker within this window
@@ -236,6 +236,14 @@ pub fn run_child(spec: ConsumerSpec) -> Result<(), ClientError> {
             )
             .set("enable.auto.commit", "false"),
     };
+    if spec.commit != CommitPolicy::Auto {
+        config.set("enable.auto.commit", "false");
+    }
+    if spec.commit == CommitPolicy::After {
+        // Otherwise the position of a message still being processed is stored when poll
+        // returns it, and a clean close would commit it unprocessed.
+        config.set("enable.auto.offset.store", "false");
+    }
     for (k, v) in &spec.config {
         config.set(k, v);
     }
@@ -266,12 +274,27 @@ pub fn run_child(spec: ConsumerSpec) -> Result<(), ClientError> {
     });
     while !closing.load(Ordering::SeqCst) {
         match consumer.poll(Duration::from_millis(20)) {
-            Some(Ok(m)) => emit(&Report::Message {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-            }),
+            Some(Ok(m)) => {
+                let report = Report::Message {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                };
+                let next = (m.topic().to_string(), m.partition(), m.offset() + 1);
+                drop(m);
+                if spec.commit == CommitPolicy::Before {
+                    commit_position(&consumer, &next);
+                }
+                if !process(spec.processing, &closing) {
+                    // Closed mid-processing: the message was never handled.
+                    break;
+                }
+                emit(&report);
+                if spec.commit == CommitPolicy::After {
+                    commit_position(&consumer, &next);
+                }
+            }
             Some(Err(e)) if is_transport(&e) => consumer.context().connections.lost(None),
             Some(Err(e)) => emit(&Report::Error {
                 message: e.to_string(),
@@ -286,6 +309,32 @@ pub fn run_child(spec: ConsumerSpec) -> Result<(), ClientError> {
     drop(consumer);
     emit(&Report::Closed);
     Ok(())
+}
+
+/// The application's work on one message: `time` of it, cut short (returning false) when the
+/// consumer is asked to close.
+fn process(time: Duration, closing: &AtomicBool) -> bool {
+    let until = Instant::now() + time;
+    while Instant::now() < until {
+        if closing.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
+    }
+    true
+}
+
+/// Commits `(topic, partition, next offset)` synchronously; a failure is reported, not fatal
+/// (the next commit covers it, or the group reads the message again).
+fn commit_position(consumer: &BaseConsumer<Reporting>, (topic, partition, next): &(String, i32, i64)) {
+    let mut tpl = TopicPartitionList::new();
+    let added = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+    let result = added.and_then(|_| consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync));
+    if let Err(e) = result {
+        emit(&Report::Error {
+            message: format!("commit of {topic}-{partition} at {next} failed: {e}"),
+        });
+    }
 }
 
 /// No group: read every partition, like kcat without -G. "End" is resolved here, before

@@ -64,6 +64,41 @@ pub struct ConsumerSpec {
     pub client_id: String,
     /// Extra librdkafka settings.
     pub config: Vec<(String, String)>,
+    /// How long the application takes to process each message; it is reported (and counts as
+    /// received) only once processed. Zero: at once.
+    #[serde(default)]
+    pub processing: Duration,
+    /// When the consumer commits what it read.
+    #[serde(default)]
+    pub commit: CommitPolicy,
+}
+
+/// When a group consumer commits its position, which decides what a crash costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitPolicy {
+    /// librdkafka's auto-commit: every `auto.commit.interval.ms` it commits the position of
+    /// what `poll` returned, processed or not.
+    #[default]
+    Auto,
+    /// Commit each message's offset before processing it: a crash while processing skips the
+    /// message for the group (at most once).
+    Before,
+    /// Commit each message's offset once it is processed: a crash between processing and
+    /// committing hands it to the group again (at least once).
+    After,
+}
+
+impl CommitPolicy {
+    /// Parses "auto" / "before" / "after".
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "before" => Some(Self::Before),
+            "after" => Some(Self::After),
+            _ => None,
+        }
+    }
 }
 
 /// One line a consumer process reports.

@@ -69,7 +69,14 @@ async fn register(
             .with_name(StrBytes::from_static_str("PLAINTEXT"))
             .with_host(StrBytes::from_string(broker.config.host.clone()))
             .with_port(broker.addr.port())
-            .with_security_protocol(0)]);
+            .with_security_protocol(0)])
+        .with_rack(
+            broker
+                .config
+                .rack
+                .as_ref()
+                .map(|r| StrBytes::from_string(r.clone())),
+        );
     let response = link.call(broker, &request, 1, CALL_TIMEOUT).await?;
     if response.error_code != 0 {
         tracing::warn!(

@@ -88,6 +88,8 @@ pub struct BrokerConfig {
     pub cluster_id: String,
     /// Connection cap and idle limit of its listener.
     pub connections: ConnectionLimits,
+    /// `broker.rack`, if the cluster has racks.
+    pub rack: Option<String>,
 }
 
 impl BrokerConfig {
@@ -100,6 +102,7 @@ impl BrokerConfig {
             timings: cluster.timings.clone(),
             topic_defaults: cluster.topic_defaults.clone(),
             cluster_id: cluster.cluster_id.clone(),
+            rack: cluster.rack_of(id),
             // Embedded, every broker and the controller share one process's open files.
             connections: ConnectionLimits {
                 max_connections: cluster

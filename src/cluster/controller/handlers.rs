@@ -77,7 +77,14 @@ impl Controller {
         };
         let (host, port) = (listener.host.to_string(), listener.port);
         match self.transition(|s| {
-            s.register(r.broker_id.0, r.incarnation_id, &host, port, Instant::now())
+            s.register(
+                r.broker_id.0,
+                r.incarnation_id,
+                &host,
+                port,
+                r.rack.as_ref().map(|r| r.to_string()),
+                Instant::now(),
+            )
         }) {
             Ok(epoch) => {
                 tracing::info!(

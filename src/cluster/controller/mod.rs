@@ -103,8 +103,8 @@ impl ControllerHandle {
             node.clone(),
             limits,
         ));
-        node.spawn(liveness_ticker(controller.clone()));
-        node.spawn(leader_rebalance_ticker(controller.clone()));
+        node.spawn(liveness_ticker(controller.clone(), node.clone()));
+        node.spawn(leader_rebalance_ticker(controller.clone(), node.clone()));
         Ok(Self {
             addr,
             controller,
@@ -139,6 +139,11 @@ impl ControllerHandle {
         })
     }
 
+    /// Freezes (true) or thaws (false) the controller, like SIGSTOP/SIGCONT of its process.
+    pub fn set_paused(&self, paused: bool) {
+        self.node.set_paused(paused);
+    }
+
     /// Stops the controller.
     pub async fn shutdown(&self) {
         self.node.kill();
@@ -146,23 +151,41 @@ impl ControllerHandle {
     }
 }
 
-async fn liveness_ticker(controller: Arc<Controller>) {
+/// Fences brokers whose heartbeats stopped. A controller that was itself not running for
+/// longer than a session (paused, its process stopped) cannot tell who missed heartbeats in
+/// the meantime: like a newly active controller in Kafka, it starts every session afresh.
+async fn liveness_ticker(controller: Arc<Controller>, node: NodeControl) {
     let period = (controller.timings.broker_heartbeat_interval / 2).max(Duration::from_millis(20));
     let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = Instant::now();
     loop {
         tick.tick().await;
-        let fenced = controller.transition(|s| s.expire_sessions(Instant::now()));
+        node.gate().await;
+        let now = Instant::now();
+        let away = now.saturating_duration_since(last);
+        last = now;
+        if away > controller.timings.broker_session_timeout {
+            tracing::info!(
+                "controller: was not running for {} ms; every broker's session starts afresh",
+                away.as_millis()
+            );
+            controller.transition(|s| s.refresh_sessions(now));
+            continue;
+        }
+        let fenced = controller.transition(|s| s.expire_sessions(now));
         for id in fenced {
             tracing::info!("controller: broker {id} missed its heartbeats and was fenced");
         }
     }
 }
 
-async fn leader_rebalance_ticker(controller: Arc<Controller>) {
+async fn leader_rebalance_ticker(controller: Arc<Controller>, node: NodeControl) {
     let mut tick = tokio::time::interval(controller.timings.leader_imbalance_check_interval);
     tick.tick().await;
     loop {
         tick.tick().await;
+        node.gate().await;
         let moved = controller.transition(|s| s.rebalance_preferred_leaders());
         if !moved.is_empty() {
             tracing::info!("controller: preferred leaders restored for {moved:?}");

@@ -101,6 +101,7 @@ impl ControllerState {
         incarnation: Uuid,
         host: &str,
         port: u16,
+        rack: Option<String>,
         now: Instant,
     ) -> Result<i64, KafkaError> {
         if id < 0 {
@@ -128,6 +129,7 @@ impl ControllerState {
                 port,
                 epoch,
                 fenced: true,
+                rack,
             },
         );
         self.sessions.insert(
@@ -190,6 +192,13 @@ impl ControllerState {
 
     /// Fences every live broker whose last heartbeat is older than the session timeout.
     /// Returns the ids fenced.
+    /// Counts every broker's session from `now`, as if each had just heartbeated.
+    pub(crate) fn refresh_sessions(&mut self, now: Instant) {
+        for s in self.sessions.values_mut() {
+            s.last_heartbeat = now;
+        }
+    }
+
     pub(crate) fn expire_sessions(&mut self, now: Instant) -> Vec<i32> {
         let expired: Vec<i32> = self
             .sessions

@@ -9,7 +9,7 @@ fn cluster(brokers: i32) -> (ControllerState, Instant) {
     let mut c = ControllerState::new("test", TopicDefaults::default(), SESSION);
     for id in 1..=brokers {
         let epoch = c
-            .register(id, Uuid::new_v4(), "127.0.0.1", 9000 + id as u16, now)
+            .register(id, Uuid::new_v4(), "127.0.0.1", 9000 + id as u16, None, now)
             .unwrap();
         c.take_committed();
         c.heartbeat(id, epoch, i64::MAX, false, now).unwrap();
@@ -50,7 +50,7 @@ fn heartbeat_all(c: &mut ControllerState, except: i32, at: Instant) {
 fn a_registered_broker_stays_fenced_until_its_metadata_catches_up() {
     let now = Instant::now();
     let mut c = ControllerState::new("test", TopicDefaults::default(), SESSION);
-    let epoch = c.register(1, Uuid::new_v4(), "h", 1, now).unwrap();
+    let epoch = c.register(1, Uuid::new_v4(), "h", 1, None, now).unwrap();
     let committed = c.take_committed().unwrap().offset;
     let reply = c.heartbeat(1, epoch, committed - 1, false, now).unwrap();
     assert!(reply.is_fenced && !reply.is_caught_up);
@@ -104,7 +104,7 @@ fn the_last_isr_member_stays_and_the_partition_goes_leaderless() {
     let p = &c.image().topics["solo"].partitions[0];
     assert_eq!((p.leader, p.isr.clone()), (NO_LEADER, vec![2]));
     // It comes back (new incarnation) and leads again once caught up.
-    let epoch = c.register(2, Uuid::new_v4(), "h", 1, later).unwrap();
+    let epoch = c.register(2, Uuid::new_v4(), "h", 1, None, later).unwrap();
     c.heartbeat(2, epoch, i64::MAX, false, later).unwrap();
     assert_eq!(c.image().topics["solo"].partitions[0].leader, 2);
 }
@@ -171,7 +171,7 @@ fn preferred_leaders_come_back_after_the_broker_returns() {
     let later = now + SESSION * 2;
     heartbeat_all(&mut c, 2, later);
     c.expire_sessions(later);
-    let epoch = c.register(2, Uuid::new_v4(), "h", 1, later).unwrap();
+    let epoch = c.register(2, Uuid::new_v4(), "h", 1, None, later).unwrap();
     c.heartbeat(2, epoch, i64::MAX, false, later).unwrap();
     // Not yet in sync: nothing to give back.
     assert!(c.rebalance_preferred_leaders().is_empty());

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::ControllerState;
-use crate::cluster::assignment::assign_replicas;
+use crate::cluster::assignment::{assign_replicas, assign_replicas_across_racks};
 use crate::cluster::image::{PartitionImage, TopicImage, NO_LEADER};
 use crate::cluster::{KafkaError, ResponseError};
 
@@ -103,15 +103,7 @@ impl ControllerState {
                     "the replication factor must be at least 1",
                 ));
             }
-            let seed = Uuid::new_v4().as_u128();
-            assign_replicas(
-                &live,
-                partitions,
-                i32::from(replication),
-                (seed & 0xffff) as usize,
-                ((seed >> 16) & 0xffff) as usize,
-            )
-            .map_err(|e| KafkaError::new(ResponseError::InvalidReplicationFactor, e.to_string()))?
+            self.place(&live, partitions, i32::from(replication))?
         } else {
             for r in &req.assignments {
                 let mut distinct = r.clone();
@@ -221,17 +213,7 @@ impl ControllerState {
                 lists.to_vec()
             }
             None => {
-                let seed = Uuid::new_v4().as_u128();
-                let mut all = assign_replicas(
-                    &live,
-                    count,
-                    replication,
-                    (seed & 0xffff) as usize,
-                    ((seed >> 16) & 0xffff) as usize,
-                )
-                .map_err(|e| {
-                    KafkaError::new(ResponseError::InvalidReplicationFactor, e.to_string())
-                })?;
+                let mut all = self.place(&live, count, replication)?;
                 all.split_off(current as usize)
             }
         };
@@ -256,6 +238,28 @@ impl ControllerState {
             }));
         self.changed = true;
         Ok(())
+    }
+
+    /// Kafka's placement over the live brokers, with random seeds; across racks when any
+    /// broker has one.
+    fn place(
+        &self,
+        live: &[i32],
+        partitions: i32,
+        replication: i32,
+    ) -> Result<Vec<Vec<i32>>, KafkaError> {
+        let seed = Uuid::new_v4().as_u128();
+        let (start, shift) = ((seed & 0xffff) as usize, ((seed >> 16) & 0xffff) as usize);
+        let racked: Vec<(i32, Option<String>)> = live
+            .iter()
+            .map(|id| (*id, self.image.brokers.get(id).and_then(|b| b.rack.clone())))
+            .collect();
+        let placed = if racked.iter().any(|(_, rack)| rack.is_some()) {
+            assign_replicas_across_racks(&racked, partitions, replication, start, shift)
+        } else {
+            assign_replicas(live, partitions, replication, start, shift)
+        };
+        placed.map_err(|e| KafkaError::new(ResponseError::InvalidReplicationFactor, e.to_string()))
     }
 
     fn resolve_configs(
