@@ -238,7 +238,8 @@ impl Admin {
         let request = CreatePartitionsRequest::default()
             .with_topics(vec![CreatePartitionsTopic::default()
                 .with_name(TopicName(s(name)))
-                .with_count(total)])
+                .with_count(total)
+                .with_assignments(None)])
             .with_timeout_ms(ADMIN_ATTEMPT.as_millis() as i32);
         let answer = self
             .brokers
