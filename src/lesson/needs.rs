@@ -1,8 +1,11 @@
-//! The cluster a lesson needs, as it declares it in `fn cluster()`:
+//! The cluster a lesson needs, as it declares it in `fn needs()`:
 //!
 //! ```rhai
-//! fn cluster() { #{ brokers: 6, racks: ["a", "b", "c"], auto_leader_rebalance: false } }
+//! fn needs() { #{ brokers: 6, racks: ["a", "b", "c"], auto_leader_rebalance: false } }
 //! ```
+//!
+//! (Not `fn cluster()`: a script function named `cluster` makes `cluster` inside a closure
+//! mean that function instead of the cluster, so such a declaration is refused.)
 //!
 //! `kafka-sandbox lesson NAME` reads it before starting the cluster and starts that cluster.
 //! A lesson run from the REPL (`lesson("NAME")`) runs on the cluster already there, so it is
@@ -26,19 +29,24 @@ pub struct ClusterNeeds {
 
 fn bad(what: &str) -> AuthoringError {
     AuthoringError::Script(format!(
-        "fn cluster(): {what}; it returns a map such as #{{brokers: 6, racks: [\"a\", \"b\", \"c\"], auto_leader_rebalance: false}}"
+        "fn needs(): {what}; it returns a map such as #{{brokers: 6, racks: [\"a\", \"b\", \"c\"], auto_leader_rebalance: false}}"
     ))
 }
 
 impl ClusterNeeds {
-    /// Reads `fn cluster()` from a lesson's source without running the lesson; a lesson
+    /// Reads `fn needs()` from a lesson's source without running the lesson; a lesson
     /// without one needs nothing in particular.
     pub fn declared(source: &str) -> Result<Self, AuthoringError> {
         let engine = super::spec::engine();
         let ast = engine
             .compile(source)
             .map_err(|e| AuthoringError::Script(e.to_string()))?;
-        if !ast.iter_functions().any(|f| f.name == "cluster") {
+        if ast.iter_functions().any(|f| f.name == "cluster") {
+            return Err(AuthoringError::Script(
+                "a function named cluster hides the cluster variable inside closures; declare what the lesson needs in fn needs()".into(),
+            ));
+        }
+        if !ast.iter_functions().any(|f| f.name == "needs") {
             return Ok(Self::default());
         }
         let map: Map = engine
@@ -46,10 +54,10 @@ impl ClusterNeeds {
                 rhai::CallFnOptions::new().eval_ast(false),
                 &mut rhai::Scope::new(),
                 &ast,
-                "cluster",
+                "needs",
                 (),
             )
-            .map_err(|e| AuthoringError::Script(format!("fn cluster(): {e}")))?;
+            .map_err(|e| AuthoringError::Script(format!("fn needs(): {e}")))?;
         let mut needs = Self::default();
         for (key, value) in map {
             match key.as_str() {
@@ -141,7 +149,7 @@ mod tests {
     #[test]
     fn a_declaration_is_read_and_applied_without_running_the_lesson() {
         let needs = ClusterNeeds::declared(
-            r#"fn cluster() { #{brokers: 6, racks: ["a", "b", "c"], auto_leader_rebalance: false} }
+            r#"fn needs() { #{brokers: 6, racks: ["a", "b", "c"], auto_leader_rebalance: false} }
                this_would_fail_if_run();"#,
         )
         .unwrap();
@@ -155,9 +163,11 @@ mod tests {
 
     #[test]
     fn mistakes_and_misfits_say_what_to_do() {
-        let e = ClusterNeeds::declared("fn cluster() { #{brokerz: 3} }").unwrap_err();
+        let e = ClusterNeeds::declared("fn needs() { #{brokerz: 3} }").unwrap_err();
         assert!(e.to_string().contains("'brokerz' is not a setting"), "{e}");
-        let e = ClusterNeeds::declared("fn cluster() { #{brokers: 99} }").unwrap_err();
+        let e = ClusterNeeds::declared("fn cluster() { #{brokers: 3} }").unwrap_err();
+        assert!(e.to_string().contains("declare what the lesson needs in fn needs()"), "{e}");
+        let e = ClusterNeeds::declared("fn needs() { #{brokers: 99} }").unwrap_err();
         assert!(e.to_string().contains("1 to 32"), "{e}");
 
         let needs = ClusterNeeds {

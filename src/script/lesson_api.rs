@@ -257,27 +257,49 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_fn(
         "fresh_topic",
         move |name: &str, partitions: i64, replication: i64| -> RhaiResult<()> {
-            let exists = s
-                .block_on(s.admin.topics())?
-                .or_else(|e| fail(e.to_string()))?
-                .value
-                .iter()
-                .any(|t| t == name);
-            if exists {
-                s.block_on(s.admin.delete_topic(name))?
-                    .or_else(|e| fail(e.to_string()))?;
-            }
-            let (Ok(p), Ok(rf)) = (i32::try_from(partitions), i16::try_from(replication)) else {
-                return fail(format!(
-                    "fresh_topic(\"{name}\", {partitions}, {replication}): numbers out of range"
-                ));
-            };
-            s.block_on(s.admin.create_topic(name, p, rf, &[]))?
-                .or_else(|e| fail(e.to_string()))?;
-            Ok(())
+            fresh_topic(&s, name, partitions, replication, Map::new())
+        },
+    );
+    let s = session.clone();
+    engine.register_fn(
+        "fresh_topic",
+        move |name: &str, partitions: i64, replication: i64, configs: Map| -> RhaiResult<()> {
+            fresh_topic(&s, name, partitions, replication, configs)
         },
     );
     engine.register_fn("words", |list: Array| -> String { words(&list) });
+}
+
+/// Deletes `name` if it exists and creates it anew, so a lesson starts from a known topic.
+fn fresh_topic(
+    s: &Session,
+    name: &str,
+    partitions: i64,
+    replication: i64,
+    configs: Map,
+) -> RhaiResult<()> {
+    let exists = s
+        .block_on(s.admin.topics())?
+        .or_else(|e| fail(e.to_string()))?
+        .value
+        .iter()
+        .any(|t| t == name);
+    if exists {
+        s.block_on(s.admin.delete_topic(name))?
+            .or_else(|e| fail(e.to_string()))?;
+    }
+    let (Ok(p), Ok(rf)) = (i32::try_from(partitions), i16::try_from(replication)) else {
+        return fail(format!(
+            "fresh_topic(\"{name}\", {partitions}, {replication}): numbers out of range"
+        ));
+    };
+    let configs: Vec<(String, String)> = configs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    s.block_on(s.admin.create_topic(name, p, rf, &configs))?
+        .or_else(|e| fail(e.to_string()))?;
+    Ok(())
 }
 
 /// A list for a sentence: `[1, 4, 7]` → "1, 4 and 7"; nested lists → "0, 1 and 2; 3 and 4";

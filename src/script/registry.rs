@@ -44,7 +44,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
     doc("cluster.elect", "cluster.elect()", "Preferred-leader election for every partition now (kafka-leader-election --election-type preferred), instead of waiting for the automatic rebalance.", "cluster.elect()"),
     doc("cluster.pause_controller", "cluster.pause_controller()", "Freezes the controller: brokers keep serving with the metadata they have, but no leader election, ISR change or new topic can happen until it resumes (embedded and processes backends).", "cluster.pause_controller()"),
     doc("cluster.resume_controller", "cluster.resume_controller()", "Thaws the controller; like a newly active controller, it gives every broker a fresh session before judging heartbeats again.", "cluster.resume_controller()"),
-    doc("cluster.racks", "cluster.racks() -> map", "Each live broker's broker.rack (set with --racks, or a lesson's fn cluster()), keyed by broker id; () for a broker without one.", "cluster.racks()[\"1\"]"),
+    doc("cluster.racks", "cluster.racks() -> map", "Each live broker's broker.rack (set with --racks, or a lesson's fn needs()), keyed by broker id; () for a broker without one.", "cluster.racks()[\"1\"]"),
     doc("cluster.logs", "cluster.logs(id)", "Prints a broker's recent log lines (its process's or container's output; not for the embedded cluster, which logs to the terminal with KAFKA_SANDBOX_LOG=info).", "cluster.logs(2)"),
     doc("create_topic", "create_topic(name, partitions, replication[, configs])", "Creates a topic; configs is a map of Kafka topic configs.", "create_topic(\"failsafe-test-topic\", 8, 3, #{\"min.insync.replicas\": \"2\"})"),
     doc("delete_topic", "delete_topic(name)", "Deletes a topic.", "delete_topic(\"old-topic\")"),
@@ -87,7 +87,7 @@ pub const FUNCTIONS: &[FnDoc] = &[
     doc("question", "question(spec, model) -> bool / question(text, concepts, hint, model) -> bool", "Review question: judges the learner's answer by the ideas it must state and the misconceptions that make it wrong (spec: #{text, ideas, wrong, hint}; see docs/lessons.md), gives feedback and the hint for a second try, then shows the model answer.", "question(questions().groups, `Each consumer had its own group`)"),
     doc("predict", "predict(text, kind, action) -> value", "Prediction: asks what the cluster will do (kind: \"number\", \"yes/no\", \"brokers\", \"set\" or an array of choices), runs action (the fault) and judges the answer against the value action returns from this run.", "predict(\"Which brokers will lead partitions 0 and 3?\", \"brokers\", || { cluster.stop(2); [partitions(t)[0].leader, partitions(t)[3].leader] })"),
     doc("words", "words(array) -> string", "An array for a sentence: [1, 4, 7] → \"1, 4 and 7\"; arrays of arrays are joined with \"; \".", "observe(`c1 owns partitions ${words(c.assignment())}`)"),
-    doc("fresh_topic", "fresh_topic(name, partitions, replication)", "Deletes the topic if it exists, then creates it anew (for repeatable lessons).", "fresh_topic(\"failsafe-test-topic\", 8, 3)"),
+    doc("fresh_topic", "fresh_topic(name, partitions, replication[, configs])", "Deletes the topic if it exists, then creates it anew with the given topic configs (for repeatable lessons).", "fresh_topic(\"failsafe-test-topic\", 8, 3)"),
 ];
 
 /// Looks up a function by name (with or without `cluster.`).
