@@ -58,7 +58,11 @@ impl SandboxProducer {
                 options.timeout.as_millis().min(5000).to_string(),
             )
             .set("linger.ms", "0")
-            .set("topic.metadata.refresh.interval.ms", "1000");
+            .set("topic.metadata.refresh.interval.ms", "1000")
+            // librdkafka finds timed-out messages of a dead leader only when that broker's
+            // connection thread wakes from its reconnect back-off (up to 10 s by default):
+            // a shorter back-off keeps `timeout_ms` what it says.
+            .set("reconnect.backoff.max.ms", "500");
         for (k, v) in &options.config {
             config.set(k, v);
         }

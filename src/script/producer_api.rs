@@ -113,14 +113,24 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_fn(
         "try_send",
         move |p: Producer, topic: &str, value: Dynamic| -> RhaiResult<Map> {
-            match send(&s, &p, topic, None, &value.to_string()) {
-                Ok(m) => Ok(m),
-                Err(e) => {
-                    let mut m = Map::new();
-                    m.insert("error".into(), Dynamic::from(super::error_message(&e)));
-                    Ok(m)
-                }
-            }
+            Ok(refusal_as_map(send(&s, &p, topic, None, &value.to_string())))
         },
     );
+    let s = session.clone();
+    engine.register_fn(
+        "try_send",
+        move |p: Producer, topic: &str, key: Dynamic, value: Dynamic| -> RhaiResult<Map> {
+            let key = key.to_string();
+            Ok(refusal_as_map(send(&s, &p, topic, Some(&key), &value.to_string())))
+        },
+    );
+}
+
+/// A send's outcome as a map: the acknowledgement, or `#{error}` with the refusal.
+fn refusal_as_map(outcome: RhaiResult<Map>) -> Map {
+    outcome.unwrap_or_else(|e| {
+        let mut m = Map::new();
+        m.insert("error".into(), Dynamic::from(super::error_message(&e)));
+        m
+    })
 }
