@@ -74,6 +74,7 @@ pub struct Lesson {
 }
 
 const TUTORIAL: &str = "The failover tutorial";
+const OPERATING: &str = "Running a cluster";
 
 /// The lessons, in the order to take them: the tutorial first, then the tracks beyond it.
 pub(crate) const LESSONS: &[Lesson] = &[
@@ -100,6 +101,18 @@ pub(crate) const LESSONS: &[Lesson] = &[
         summary: "a broker stops: new leaders, a smaller ISR, and the messages still flow",
         track: TUTORIAL,
         source: include_str!("../../scripts/lessons/broker-failover.rhai"),
+    },
+    Lesson {
+        name: "racks",
+        summary: "brokers in racks: replicas spread over racks, and a whole rack can go down",
+        track: OPERATING,
+        source: include_str!("../../scripts/lessons/racks.rhai"),
+    },
+    Lesson {
+        name: "controller",
+        summary: "what the controller decides, and what still works while it is down",
+        track: OPERATING,
+        source: include_str!("../../scripts/lessons/controller.rhai"),
     },
 ];
 
