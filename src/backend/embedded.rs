@@ -307,7 +307,7 @@ impl EmbeddedCluster {
     }
 
     /// Freezes (true) or thaws (false) the controller node.
-    pub fn set_controller_paused(&self, paused: bool) {
+    pub fn freeze_controller(&self, paused: bool) {
         self.controller.set_paused(paused);
     }
 

@@ -181,7 +181,7 @@ impl ClusterControl for embedded::EmbeddedCluster {
         self.driver().set_isolated(id, true)
     }
     fn set_controller_paused(&self, paused: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
-        self.set_controller_paused(paused);
+        self.freeze_controller(paused);
         Box::pin(std::future::ready(Ok(())))
     }
     fn heal(&self, id: Option<i32>) -> BoxFuture<'_, Result<(), ClusterError>> {

@@ -13,6 +13,7 @@ mod learner;
 mod lessons;
 mod malformed;
 mod members;
+mod operating;
 mod predictions;
 mod pty;
 mod repl;
