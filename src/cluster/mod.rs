@@ -11,6 +11,7 @@ pub mod log;
 pub(crate) mod log_validator;
 pub mod metadata_log;
 pub mod node;
+pub(crate) mod topic_config;
 
 pub use kafka_protocol::ResponseError;
 

@@ -239,7 +239,7 @@ impl Drop for TestCluster {
     }
 }
 
-fn client_config(cluster: &EmbeddedCluster) -> ClientConfig {
+pub fn client_config(cluster: &EmbeddedCluster) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", cluster.bootstrap())
         .set("topic.metadata.refresh.interval.ms", "500")

@@ -226,6 +226,10 @@ async fn fetch_once(
     let response = conn
         .call(&request, 12, wait + Duration::from_secs(5))
         .await?;
+    if broker.node.is_isolated() {
+        // Cut off while the fetch was waiting at the leader: its answer never arrives.
+        return Ok(false);
+    }
     let mut progressed = false;
     let mut fenced = false;
     for topic in response.responses {

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{
-    alter_partition_response, create_topics_response::CreatableTopicResult,
+    alter_configs_response, alter_partition_response, incremental_alter_configs_response,
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, create_topics_response::CreatableTopicResult,
     delete_topics_response::DeletableTopicResult, elect_leaders_response, fetch_response,
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
     AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
@@ -21,6 +23,7 @@ use kafka_protocol::ResponseError;
 use super::state::{ElectionType, NewTopic};
 use super::Controller;
 use crate::cluster::metadata_log::METADATA_TOPIC;
+use crate::cluster::topic_config::{self, Change};
 use crate::cluster::KafkaError;
 use crate::protocol::codec::{api_versions_response, Request};
 use crate::protocol::server::{Dispatcher, Reply};
@@ -55,6 +58,10 @@ impl Dispatcher for Controller {
                 ResponseKind::CreatePartitions(self.create_partitions(r))
             }
             RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(self.elect_leaders(r)),
+            RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(self.alter_configs(r)),
+            RequestKind::IncrementalAlterConfigs(r) => {
+                ResponseKind::IncrementalAlterConfigs(self.incremental_alter_configs(r))
+            }
             RequestKind::AllocateProducerIds(r) => {
                 ResponseKind::AllocateProducerIds(self.allocate_producer_ids(r))
             }
@@ -239,6 +246,85 @@ impl Controller {
             })
             .collect();
         CreatePartitionsResponse::default().with_results(results)
+    }
+
+    /// AlterConfigs: each topic's configs become exactly the ones given.
+    fn alter_configs(&self, r: AlterConfigsRequest) -> AlterConfigsResponse {
+        let responses = r
+            .resources
+            .iter()
+            .map(|res| {
+                let changes = topic_config::from_alter(res);
+                let outcome = self.alter_resource(
+                    res.resource_type,
+                    &res.resource_name,
+                    Ok(changes),
+                    true,
+                    r.validate_only,
+                );
+                alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_resource_type(res.resource_type)
+                    .with_resource_name(res.resource_name.clone())
+                    .with_error_code(outcome.as_ref().err().map_or(0, |e| e.code.code()))
+                    .with_error_message(outcome.err().and_then(|e| message(&e)))
+            })
+            .collect();
+        AlterConfigsResponse::default().with_responses(responses)
+    }
+
+    /// IncrementalAlterConfigs: set, delete, append to or subtract from single configs.
+    fn incremental_alter_configs(
+        &self,
+        r: IncrementalAlterConfigsRequest,
+    ) -> IncrementalAlterConfigsResponse {
+        let responses = r
+            .resources
+            .iter()
+            .map(|res| {
+                let changes = topic_config::from_incremental(res);
+                let outcome = self.alter_resource(
+                    res.resource_type,
+                    &res.resource_name,
+                    changes,
+                    false,
+                    r.validate_only,
+                );
+                incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_resource_type(res.resource_type)
+                    .with_resource_name(res.resource_name.clone())
+                    .with_error_code(outcome.as_ref().err().map_or(0, |e| e.code.code()))
+                    .with_error_message(outcome.err().and_then(|e| message(&e)))
+            })
+            .collect();
+        IncrementalAlterConfigsResponse::default().with_responses(responses)
+    }
+
+    /// One resource of either request: topics change; broker settings are fixed at start.
+    fn alter_resource(
+        &self,
+        resource_type: i8,
+        name: &StrBytes,
+        changes: Result<Vec<Change>, String>,
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), KafkaError> {
+        const TOPIC: i8 = 2;
+        const BROKER: i8 = 4;
+        match resource_type {
+            TOPIC => {
+                let changes =
+                    changes.map_err(|e| KafkaError::new(ResponseError::InvalidConfig, e))?;
+                self.transition(|s| s.alter_topic_configs(name, &changes, replace, validate_only))
+            }
+            BROKER => Err(KafkaError::new(
+                ResponseError::InvalidConfig,
+                "the sandbox's broker settings are fixed when it starts (--min-insync-replicas, --unclean-leader-election, …); alter a topic's configs instead",
+            )),
+            other => Err(KafkaError::new(
+                ResponseError::InvalidRequest,
+                format!("resource type {other} has no configs the sandbox can change; topics (2) do"),
+            )),
+        }
     }
 
     fn delete_topics(&self, r: DeleteTopicsRequest) -> DeleteTopicsResponse {

@@ -1,14 +1,23 @@
 //! DescribeConfigs for topics (explicit settings and defaults, with their source) and brokers
-//! (the timings that shape failover).
+//! (the timings that shape failover); AlterConfigs and IncrementalAlterConfigs, forwarded to
+//! the controller like a KRaft broker does, answered once this broker's metadata shows them.
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
-use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::messages::{
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
+    AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::cluster::broker::Broker;
+use crate::cluster::topic_config::{self, Change};
+
+/// How long forwarding to the controller may take.
+const CONTROLLER_CALL: std::time::Duration = std::time::Duration::from_secs(5);
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -168,4 +177,117 @@ pub fn describe(
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// Waits (bounded) until this broker's metadata shows each altered topic's new configs.
+async fn wait_applied(broker: &Broker, altered: Vec<(String, Vec<Change>)>, replace: bool) {
+    let image = broker.image();
+    let expected: Vec<(String, std::collections::BTreeMap<String, String>)> = altered
+        .into_iter()
+        .filter_map(|(name, changes)| {
+            let now = &image.topics.get(&name)?.configs;
+            Some((name, topic_config::apply(now, &changes, replace).ok()?))
+        })
+        .collect();
+    super::topics::wait_for_image(broker, 2000, |img| {
+        expected
+            .iter()
+            .all(|(name, configs)| img.topics.get(name).is_some_and(|t| &t.configs == configs))
+    })
+    .await;
+}
+
+fn unreachable_controller(e: impl std::fmt::Display) -> (i16, Option<StrBytes>) {
+    (
+        ResponseError::RequestTimedOut.code(),
+        Some(StrBytes::from_string(format!(
+            "the controller could not be reached: {e}"
+        ))),
+    )
+}
+
+/// AlterConfigs: the topic's configs become exactly those given.
+pub async fn alter(broker: &Broker, r: AlterConfigsRequest) -> AlterConfigsResponse {
+    let result = async {
+        let mut conn = broker.connect_controller().await?;
+        conn.call(&r, 2, CONTROLLER_CALL).await
+    }
+    .await;
+    let responses = match result {
+        Ok(response) => response.responses,
+        Err(e) => {
+            let (code, message) = unreachable_controller(e);
+            r.resources
+                .iter()
+                .map(|res| {
+                    alter_configs_response::AlterConfigsResourceResponse::default()
+                        .with_resource_type(res.resource_type)
+                        .with_resource_name(res.resource_name.clone())
+                        .with_error_code(code)
+                        .with_error_message(message.clone())
+                })
+                .collect()
+        }
+    };
+    if !r.validate_only {
+        let altered = r
+            .resources
+            .iter()
+            .filter(|res| res.resource_type == TOPIC)
+            .filter(|res| {
+                responses
+                    .iter()
+                    .any(|o| o.resource_name == res.resource_name && o.error_code == 0)
+            })
+            .map(|res| (res.resource_name.to_string(), topic_config::from_alter(res)))
+            .collect();
+        wait_applied(broker, altered, true).await;
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// IncrementalAlterConfigs: single configs set, deleted, appended to or subtracted from.
+pub async fn alter_incrementally(
+    broker: &Broker,
+    r: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let result = async {
+        let mut conn = broker.connect_controller().await?;
+        conn.call(&r, 1, CONTROLLER_CALL).await
+    }
+    .await;
+    let responses = match result {
+        Ok(response) => response.responses,
+        Err(e) => {
+            let (code, message) = unreachable_controller(e);
+            r.resources
+                .iter()
+                .map(|res| {
+                    incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                        .with_resource_type(res.resource_type)
+                        .with_resource_name(res.resource_name.clone())
+                        .with_error_code(code)
+                        .with_error_message(message.clone())
+                })
+                .collect()
+        }
+    };
+    if !r.validate_only {
+        let altered = r
+            .resources
+            .iter()
+            .filter(|res| res.resource_type == TOPIC)
+            .filter(|res| {
+                responses
+                    .iter()
+                    .any(|o| o.resource_name == res.resource_name && o.error_code == 0)
+            })
+            .filter_map(|res| {
+                let changes = topic_config::from_incremental(res).ok()?;
+                Some((res.resource_name.to_string(), changes))
+            })
+            .collect();
+        wait_applied(broker, altered, false).await;
+    }
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
 }

@@ -46,7 +46,8 @@ impl Dispatcher for Broker {
             client_id,
             host: format!("/{}", peer.ip()),
         };
-        if self.node.is_isolated() && is_peer_request(&request.body) {
+        let from_peer = is_peer_request(&request.body);
+        if self.node.is_isolated() && from_peer {
             return Reply::Close("this broker is isolated from its peers".into());
         }
         let response = match request.body {
@@ -81,6 +82,10 @@ impl Dispatcher for Broker {
             }
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(configs::describe(self, r, version))
+            }
+            RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(self, r).await),
+            RequestKind::IncrementalAlterConfigs(r) => {
+                ResponseKind::IncrementalAlterConfigs(configs::alter_incrementally(self, r).await)
             }
             RequestKind::DescribeCluster(r) => {
                 ResponseKind::DescribeCluster(admin::describe_cluster(self, r))
@@ -122,6 +127,11 @@ impl Dispatcher for Broker {
             }
             _ => return Reply::Close(format!("no handler for {api_key:?}")),
         };
+        // A follower fetch that was waiting here when the network was cut gets no answer
+        // either: nothing crosses a partition, whenever the request arrived.
+        if from_peer && self.node.is_isolated() {
+            return Reply::Close("this broker was isolated from its peers".into());
+        }
         Reply::Respond(Box::new(response))
     }
 }

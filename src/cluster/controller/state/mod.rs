@@ -3,6 +3,7 @@
 //! heartbeats, fencing by session timeout; [`topics`] creates and deletes topics;
 //! [`partitions`] elects leaders and changes ISRs.
 
+mod configs;
 pub mod partitions;
 #[cfg(test)]
 mod tests;

@@ -262,7 +262,7 @@ impl ControllerState {
         placed.map_err(|e| KafkaError::new(ResponseError::InvalidReplicationFactor, e.to_string()))
     }
 
-    fn resolve_configs(
+    pub(super) fn resolve_configs(
         &self,
         configs: &BTreeMap<String, String>,
     ) -> Result<(i32, bool), KafkaError> {
