@@ -50,7 +50,8 @@
 //!   editor around it; [`runner`] the REPL, `run FILE`, `lesson NAME` and `serve` entry points.
 //! - [`lesson`] — the bundled lessons, the judge of free-text answers ([`lesson::judge`]),
 //!   predictions ([`lesson::predict`]), question declarations ([`lesson::spec`]), a lesson run
-//!   and its summary ([`lesson::run`]), and the graded corpus ([`lesson::corpus`]).
+//!   and its summary ([`lesson::run`]), the cluster a lesson declares it needs ([`lesson::needs`]),
+//!   and the graded corpus ([`lesson::corpus`]).
 //! - [`view`] — what a session shows: its timeline, clients, groups and Kafka's operator
 //!   metrics ([`view::metrics`]), served live by [`view::web`] (page, JSON API, `/metrics`) and
 //!   written as a timeline [`view::report`].

@@ -74,6 +74,8 @@ pub struct Lesson {
 }
 
 const TUTORIAL: &str = "The failover tutorial";
+const PRODUCING: &str = "Producers and durability";
+const CONSUMING: &str = "Consumers and groups";
 const OPERATING: &str = "Running a cluster";
 
 /// The lessons, in the order to take them: the tutorial first, then the tracks beyond it.
@@ -101,6 +103,66 @@ pub(crate) const LESSONS: &[Lesson] = &[
         summary: "a broker stops: new leaders, a smaller ISR, and the messages still flow",
         track: TUTORIAL,
         source: include_str!("../../scripts/lessons/broker-failover.rhai"),
+    },
+    Lesson {
+        name: "keys-and-ordering",
+        summary: "same key, same partition, order kept; no key spreads; new partitions move keys",
+        track: PRODUCING,
+        source: include_str!("../../scripts/lessons/keys-and-ordering.rhai"),
+    },
+    Lesson {
+        name: "durability-boundary",
+        summary: "min.insync.replicas refuses acks=all writes; acks=1 writes die with their leader",
+        track: PRODUCING,
+        source: include_str!("../../scripts/lessons/durability-boundary.rhai"),
+    },
+    Lesson {
+        name: "high-watermark",
+        summary: "consumers read only what the whole ISR holds; a paused follower holds it back",
+        track: PRODUCING,
+        source: include_str!("../../scripts/lessons/high-watermark.rhai"),
+    },
+    Lesson {
+        name: "unclean-election",
+        summary: "unclean leader election: exactly which writes are lost, and why it is off",
+        track: PRODUCING,
+        source: include_str!("../../scripts/lessons/unclean-election.rhai"),
+    },
+    Lesson {
+        name: "idempotence",
+        summary: "a timed-out request retried: duplicates without idempotence, none with it",
+        track: PRODUCING,
+        source: include_str!("../../scripts/lessons/idempotence.rhai"),
+    },
+    Lesson {
+        name: "delivery-semantics",
+        summary: "commit before or after processing: at most once, at least once, duplicates",
+        track: CONSUMING,
+        source: include_str!("../../scripts/lessons/delivery-semantics.rhai"),
+    },
+    Lesson {
+        name: "slow-consumers",
+        summary: "consumer lag per partition; a member too slow to poll is evicted",
+        track: CONSUMING,
+        source: include_str!("../../scripts/lessons/slow-consumers.rhai"),
+    },
+    Lesson {
+        name: "rebalance-protocols",
+        summary: "eager vs cooperative-sticky rebalances; a static member restarts, no rebalance",
+        track: CONSUMING,
+        source: include_str!("../../scripts/lessons/rebalance-protocols.rhai"),
+    },
+    Lesson {
+        name: "preferred-leaders",
+        summary: "a returning broker leads nothing until a preferred-leader election",
+        track: OPERATING,
+        source: include_str!("../../scripts/lessons/preferred-leaders.rhai"),
+    },
+    Lesson {
+        name: "network-partition",
+        summary: "a cut-off leader stalls acks=all, is fenced; leader epochs undo its lone writes",
+        track: OPERATING,
+        source: include_str!("../../scripts/lessons/network-partition.rhai"),
     },
     Lesson {
         name: "racks",

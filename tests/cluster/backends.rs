@@ -63,6 +63,32 @@ async fn broker_failover_passes_on_the_processes_backend() {
     bounded(lesson_on_processes("broker-failover")).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_durability_boundary_passes_on_the_processes_backend() {
+    bounded(lesson_on_processes("durability-boundary")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unclean_election_passes_on_the_processes_backend() {
+    bounded(lesson_on_processes("unclean-election")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotence_passes_on_the_processes_backend() {
+    bounded(lesson_on_processes("idempotence")).await;
+}
+
+/// The controller lesson pauses the controller process (SIGSTOP) and the racks lesson starts
+/// six broker processes in racks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_and_racks_lessons_pass_on_the_processes_backend() {
+    bounded(async {
+        lesson_on_processes("controller").await;
+        lesson_on_processes("racks").await;
+    })
+    .await;
+}
+
 /// Pids of this process's children whose command line is `… node ROLE …`, with their args.
 fn node_children(parent: u32) -> Vec<(u32, String)> {
     let mut out = Vec::new();

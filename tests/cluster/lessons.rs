@@ -87,6 +87,34 @@ async fn broker_failover_passes_in_auto_mode() {
     .await;
 }
 
+/// One test per lesson of the curriculum beyond the tutorial, so they run side by side.
+macro_rules! passes_in_auto_mode {
+    ($($test:ident => $name:literal),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            bounded(async {
+                passes_auto($name).await;
+            })
+            .await;
+        }
+    )*};
+}
+
+passes_in_auto_mode! {
+    keys_and_ordering_passes_in_auto_mode => "keys-and-ordering",
+    durability_boundary_passes_in_auto_mode => "durability-boundary",
+    high_watermark_passes_in_auto_mode => "high-watermark",
+    unclean_election_passes_in_auto_mode => "unclean-election",
+    idempotence_passes_in_auto_mode => "idempotence",
+    delivery_semantics_passes_in_auto_mode => "delivery-semantics",
+    slow_consumers_passes_in_auto_mode => "slow-consumers",
+    rebalance_protocols_passes_in_auto_mode => "rebalance-protocols",
+    preferred_leaders_passes_in_auto_mode => "preferred-leaders",
+    network_partition_passes_in_auto_mode => "network-partition",
+    racks_passes_in_auto_mode => "racks",
+    controller_passes_in_auto_mode => "controller",
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_premise_is_reported_not_glossed_over() {
     bounded(async {

@@ -5,6 +5,7 @@ mod api_docs;
 mod backends;
 mod basics;
 mod chrome;
+mod configs;
 mod docker;
 mod experiments;
 mod failover;
