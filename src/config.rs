@@ -260,11 +260,12 @@ impl ClusterConfig {
                 "--offsets-topic-partitions must be at least 1".into(),
             ));
         }
-        if let Some(bad) = self
-            .racks
-            .iter()
-            .find(|r| r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
-        {
+        if let Some(bad) = self.racks.iter().find(|r| {
+            r.is_empty()
+                || !r
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        }) {
             return Err(ConfigError::Rack(bad.clone()));
         }
         Ok(())

@@ -396,7 +396,8 @@ impl Control {
             }
             Control::PauseController => {
                 cluster.set_controller_paused(true).await?;
-                "controller paused: brokers keep serving, but nothing can change the metadata".into()
+                "controller paused: brokers keep serving, but nothing can change the metadata"
+                    .into()
             }
             Control::ResumeController => {
                 cluster.set_controller_paused(false).await?;

@@ -273,9 +273,9 @@ pub fn run_lesson(
     }
     // The cluster the lesson declares it needs (racks, more brokers, …) is the one started.
     let mut config = config;
-    match crate::lesson::source(name)
-        .and_then(|source| crate::lesson::needs::ClusterNeeds::declared(&source).map_err(|e| e.to_string()))
-    {
+    match crate::lesson::source(name).and_then(|source| {
+        crate::lesson::needs::ClusterNeeds::declared(&source).map_err(|e| e.to_string())
+    }) {
         Ok(needs) => needs.apply(&mut config),
         Err(e) => {
             eprintln!("kafka-sandbox: lesson {name}: {e}");

@@ -292,7 +292,12 @@ impl BrokerDriver for Processes {
     }
 
     fn set_controller_paused(&self, paused: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
-        let pid = self.controller.lock().expect("controller lock").as_ref().map(|p| p.pid);
+        let pid = self
+            .controller
+            .lock()
+            .expect("controller lock")
+            .as_ref()
+            .map(|p| p.pid);
         Box::pin(async move {
             let pid = pid.ok_or_else(|| {
                 ClusterError::Unsupported("the controller process is not running".into())

@@ -132,7 +132,9 @@ mod tests {
     use super::*;
 
     fn racked(spec: &[(i32, &str)]) -> Vec<(i32, Option<String>)> {
-        spec.iter().map(|(id, r)| (*id, Some(r.to_string()))).collect()
+        spec.iter()
+            .map(|(id, r)| (*id, Some(r.to_string())))
+            .collect()
     }
 
     #[test]

@@ -148,7 +148,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             got,
-            map(&[("min.insync.replicas", "3"), ("cleanup.policy", "delete,compact")])
+            map(&[
+                ("min.insync.replicas", "3"),
+                ("cleanup.policy", "delete,compact")
+            ])
         );
         let got = apply(
             &got,
@@ -162,10 +165,19 @@ mod tests {
     #[test]
     fn a_whole_alter_replaces_and_lists_need_list_configs() {
         let current = map(&[("min.insync.replicas", "2"), ("retention.ms", "1000")]);
-        let got = apply(&current, &[Change::Set("retention.ms".into(), "5".into())], true).unwrap();
+        let got = apply(
+            &current,
+            &[Change::Set("retention.ms".into(), "5".into())],
+            true,
+        )
+        .unwrap();
         assert_eq!(got, map(&[("retention.ms", "5")]));
-        let e = apply(&current, &[Change::Append("retention.ms".into(), "5".into())], false)
-            .unwrap_err();
+        let e = apply(
+            &current,
+            &[Change::Append("retention.ms".into(), "5".into())],
+            false,
+        )
+        .unwrap_err();
         assert!(e.contains("not a list config"), "{e}");
     }
 }

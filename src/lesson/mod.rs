@@ -238,18 +238,42 @@ mod tests {
     #[test]
     fn every_lesson_predicts_asks_and_checks() {
         for l in LESSONS {
-            let declared = spec::declared(l.source)
-                .unwrap_or_else(|e| panic!("lesson {}: {e}", l.name));
+            let declared =
+                spec::declared(l.source).unwrap_or_else(|e| panic!("lesson {}: {e}", l.name));
             let least = if l.track == TUTORIAL { 1 } else { 2 };
-            assert!(declared.len() >= least, "{} declares {} questions", l.name, declared.len());
-            assert!(calls(l.source, "question") >= least, "{} asks too few questions", l.name);
-            assert!(calls(l.source, "predict") >= 1, "{} has no prediction", l.name);
-            assert!(calls(l.source, "check") >= 1, "{} checks none of its claims", l.name);
-            assert!(l.summary.chars().count() <= 80, "{}: summary too long", l.name);
+            assert!(
+                declared.len() >= least,
+                "{} declares {} questions",
+                l.name,
+                declared.len()
+            );
+            assert!(
+                calls(l.source, "question") >= least,
+                "{} asks too few questions",
+                l.name
+            );
+            assert!(
+                calls(l.source, "predict") >= 1,
+                "{} has no prediction",
+                l.name
+            );
+            assert!(
+                calls(l.source, "check") >= 1,
+                "{} checks none of its claims",
+                l.name
+            );
+            assert!(
+                l.summary.chars().count() <= 80,
+                "{}: summary too long",
+                l.name
+            );
             needs::ClusterNeeds::declared(l.source)
                 .unwrap_or_else(|e| panic!("lesson {}: {e}", l.name));
         }
-        assert_eq!(calls("x.check(1); // check(2)\nrecheck(3); check(4)", "check"), 1);
+        assert_eq!(
+            calls("x.check(1); // check(2)\nrecheck(3); check(4)", "check"),
+            1
+        );
     }
 
     #[test]

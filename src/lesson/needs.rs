@@ -124,9 +124,7 @@ impl ClusterNeeds {
                 racks: self.racks.clone(),
                 ..ClusterConfig::default()
             };
-            let fits = racks
-                .iter()
-                .all(|(id, rack)| *rack == want.rack_of(*id));
+            let fits = racks.iter().all(|(id, rack)| *rack == want.rack_of(*id));
             if !fits || racks.is_empty() {
                 missing.push(format!("brokers in racks {}", self.racks.join(", ")));
             }
@@ -158,7 +156,10 @@ mod tests {
         assert_eq!(config.brokers, 6);
         assert_eq!(config.rack_of(4).as_deref(), Some("a"));
         assert!(!config.topic_defaults.auto_leader_rebalance);
-        assert_eq!(ClusterNeeds::declared("let x = 1;").unwrap(), ClusterNeeds::default());
+        assert_eq!(
+            ClusterNeeds::declared("let x = 1;").unwrap(),
+            ClusterNeeds::default()
+        );
     }
 
     #[test]
@@ -166,7 +167,11 @@ mod tests {
         let e = ClusterNeeds::declared("fn needs() { #{brokerz: 3} }").unwrap_err();
         assert!(e.to_string().contains("'brokerz' is not a setting"), "{e}");
         let e = ClusterNeeds::declared("fn cluster() { #{brokers: 3} }").unwrap_err();
-        assert!(e.to_string().contains("declare what the lesson needs in fn needs()"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("declare what the lesson needs in fn needs()"),
+            "{e}"
+        );
         let e = ClusterNeeds::declared("fn needs() { #{brokers: 99} }").unwrap_err();
         assert!(e.to_string().contains("1 to 32"), "{e}");
 

@@ -113,7 +113,13 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     engine.register_fn(
         "try_send",
         move |p: Producer, topic: &str, value: Dynamic| -> RhaiResult<Map> {
-            Ok(refusal_as_map(send(&s, &p, topic, None, &value.to_string())))
+            Ok(refusal_as_map(send(
+                &s,
+                &p,
+                topic,
+                None,
+                &value.to_string(),
+            )))
         },
     );
     let s = session.clone();
@@ -121,7 +127,13 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
         "try_send",
         move |p: Producer, topic: &str, key: Dynamic, value: Dynamic| -> RhaiResult<Map> {
             let key = key.to_string();
-            Ok(refusal_as_map(send(&s, &p, topic, Some(&key), &value.to_string())))
+            Ok(refusal_as_map(send(
+                &s,
+                &p,
+                topic,
+                Some(&key),
+                &value.to_string(),
+            )))
         },
     );
 }

@@ -56,17 +56,20 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
         Ok(())
     });
     let s = session.clone();
-    engine.register_fn("add_partitions", move |name: &str, total: i64| -> RhaiResult<()> {
-        let total = i32::try_from(total)
-            .ok()
-            .filter(|t| *t > 0)
-            .ok_or("add_partitions(topic, total): total is the topic's new partition count")?;
-        s.block_on(s.admin.create_partitions(name, total))?
-            .or_else(|e| fail(e.to_string()))?;
-        s.out
-            .print(&format!("topic {name} now has {total} partitions"));
-        Ok(())
-    });
+    engine.register_fn(
+        "add_partitions",
+        move |name: &str, total: i64| -> RhaiResult<()> {
+            let total = i32::try_from(total)
+                .ok()
+                .filter(|t| *t > 0)
+                .ok_or("add_partitions(topic, total): total is the topic's new partition count")?;
+            s.block_on(s.admin.create_partitions(name, total))?
+                .or_else(|e| fail(e.to_string()))?;
+            s.out
+                .print(&format!("topic {name} now has {total} partitions"));
+            Ok(())
+        },
+    );
     let s = session.clone();
     engine.register_fn("replica_offsets", move |topic: &str| -> RhaiResult<Array> {
         replica_offsets(&s, topic)

@@ -12,12 +12,19 @@ use rdkafka::admin::{AdminOptions, AlterConfig, ConfigSource, ResourceSpecifier}
 
 use crate::util::*;
 
-async fn topic_configs(cluster: &TestCluster, topic: &str) -> Vec<(String, Option<String>, ConfigSource)> {
+async fn topic_configs(
+    cluster: &TestCluster,
+    topic: &str,
+) -> Vec<(String, Option<String>, ConfigSource)> {
     let described = admin(cluster)
         .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
         .await
         .expect("DescribeConfigs answered");
-    let resource = described.into_iter().next().unwrap().expect("topic described");
+    let resource = described
+        .into_iter()
+        .next()
+        .unwrap()
+        .expect("topic described");
     resource
         .entries
         .into_iter()
@@ -52,15 +59,20 @@ async fn altering_min_insync_replicas_governs_the_next_write() {
         let follower = (1..=3).find(|b| *b != leader).unwrap();
         cluster.control().kill(follower).await.unwrap();
         cluster
-            .wait_until("the ISR to lose the killed follower", Duration::from_secs(10), |s| {
-                s.topic(&topic).unwrap().partitions[0].isr.len() == 2
-            })
+            .wait_until(
+                "the ISR to lose the killed follower",
+                Duration::from_secs(10),
+                |s| s.topic(&topic).unwrap().partitions[0].isr.len() == 2,
+            )
             .await;
         let p = producer(&cluster, "all");
-        send(&p, &topic, "k", "with two in sync").await.expect("acks=all with min ISR 1");
+        send(&p, &topic, "k", "with two in sync")
+            .await
+            .expect("acks=all with min ISR 1");
 
         let admin = admin(&cluster);
-        let change = AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("min.insync.replicas", "3");
+        let change =
+            AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("min.insync.replicas", "3");
         let results = admin
             .alter_configs(&[change], &AdminOptions::new())
             .await
@@ -81,7 +93,8 @@ async fn altering_min_insync_replicas_governs_the_next_write() {
         let refused = refused.expect_err("three in sync required, two there");
         assert!(refused.contains("NotEnoughReplicas"), "{refused}");
 
-        let change = AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("retention.ms", "60000");
+        let change =
+            AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("retention.ms", "60000");
         let results = admin
             .alter_configs(&[change], &AdminOptions::new())
             .await
@@ -92,8 +105,9 @@ async fn altering_min_insync_replicas_governs_the_next_write() {
         assert_eq!(value, "1");
         assert!(matches!(source, ConfigSource::Default), "{source:?}");
         assert_eq!(config(&configs, "retention.ms").0, "60000");
-        send(&p, &topic, "k", "min ISR back to 1").await.expect("accepted again");
-
+        send(&p, &topic, "k", "min ISR back to 1")
+            .await
+            .expect("accepted again");
     })
     .await;
 }
@@ -125,20 +139,29 @@ async fn turning_on_unclean_election_live_elects_the_stale_replica() {
         create_topic(&cluster, &topic, 1, 2, &[]).await;
         let first = cluster.snapshot().topic(&topic).unwrap().partitions[0].clone();
         let leader = first.leader.unwrap().0;
-        let stale = first.replicas.iter().map(|b| b.0).find(|b| *b != leader).unwrap();
+        let stale = first
+            .replicas
+            .iter()
+            .map(|b| b.0)
+            .find(|b| *b != leader)
+            .unwrap();
         let control = cluster.control();
         control.kill(stale).await.unwrap();
         cluster
-            .wait_until("the ISR to be the leader alone", Duration::from_secs(10), |s| {
-                s.topic(&topic).unwrap().partitions[0].isr.len() == 1
-            })
+            .wait_until(
+                "the ISR to be the leader alone",
+                Duration::from_secs(10),
+                |s| s.topic(&topic).unwrap().partitions[0].isr.len() == 1,
+            )
             .await;
         control.kill(leader).await.unwrap();
         control.start(stale).await.unwrap();
         cluster
-            .wait_until("the partition to be offline", Duration::from_secs(10), |s| {
-                s.topic(&topic).unwrap().partitions[0].leader.is_none()
-            })
+            .wait_until(
+                "the partition to be offline",
+                Duration::from_secs(10),
+                |s| s.topic(&topic).unwrap().partitions[0].leader.is_none(),
+            )
             .await;
 
         let mut conn = broker_connection(&cluster, stale, "incremental-alter").await;
@@ -174,8 +197,14 @@ async fn turning_on_unclean_election_live_elects_the_stale_replica() {
             )
             .await
             .expect("IncrementalAlterConfigs answered");
-        assert_eq!(response.responses[0].error_code, 40, "INVALID_CONFIG: {response:?}");
-        let message = response.responses[0].error_message.as_deref().unwrap_or_default();
+        assert_eq!(
+            response.responses[0].error_code, 40,
+            "INVALID_CONFIG: {response:?}"
+        );
+        let message = response.responses[0]
+            .error_message
+            .as_deref()
+            .unwrap_or_default();
         assert!(message.contains("not a list config"), "{message}");
 
         let response = conn
@@ -186,9 +215,16 @@ async fn turning_on_unclean_election_live_elects_the_stale_replica() {
             )
             .await
             .expect("IncrementalAlterConfigs answered");
-        assert_eq!(response.responses[0].error_code, 40, "INVALID_CONFIG: {response:?}");
+        assert_eq!(
+            response.responses[0].error_code, 40,
+            "INVALID_CONFIG: {response:?}"
+        );
         let configs = topic_configs(&cluster, &topic).await;
-        assert_eq!(config(&configs, "min.insync.replicas").0, "1", "a refused change changes nothing");
+        assert_eq!(
+            config(&configs, "min.insync.replicas").0,
+            "1",
+            "a refused change changes nothing"
+        );
     })
     .await;
 }

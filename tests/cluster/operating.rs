@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-
 use crate::util::*;
 
 /// Racks from `--racks`-style settings reach clients in Metadata (kafka-python reads them),
@@ -54,7 +53,13 @@ for b in sorted(consumer._client.cluster.brokers(), key=lambda b: b.nodeId):
         let view = snapshot.topic(&topic).unwrap();
         for p in &view.partitions {
             let racks: BTreeSet<&str> = p.replicas.iter().map(|b| rack(b.0)).collect();
-            assert_eq!(racks.len(), 3, "partition {}: {:?}", p.partition, p.replicas);
+            assert_eq!(
+                racks.len(),
+                3,
+                "partition {}: {:?}",
+                p.partition,
+                p.replicas
+            );
         }
         let leaders: BTreeSet<i32> = view
             .partitions
@@ -95,9 +100,11 @@ async fn a_paused_controller_elects_nobody_and_fences_only_the_dead_once_back() 
             Duration::from_secs(3),
             || cluster.snapshot(),
             |s| {
-                s.topic(&topic).unwrap().partitions.iter().all(|p| {
-                    !led_by_2.contains(&p.partition) || p.leader.map(|l| l.0) == Some(2)
-                })
+                s.topic(&topic)
+                    .unwrap()
+                    .partitions
+                    .iter()
+                    .all(|p| !led_by_2.contains(&p.partition) || p.leader.map(|l| l.0) == Some(2))
             },
         )
         .await;
@@ -120,24 +127,23 @@ async fn a_paused_controller_elects_nobody_and_fences_only_the_dead_once_back() 
 
         control.set_controller_paused(false).await.unwrap();
         cluster
-            .wait_until("new leaders for broker 2's partitions", Duration::from_secs(10), |s| {
-                s.topic(&topic)
-                    .unwrap()
-                    .partitions
-                    .iter()
-                    .all(|p| p.leader.is_some_and(|l| l.0 != 2))
-            })
+            .wait_until(
+                "new leaders for broker 2's partitions",
+                Duration::from_secs(10),
+                |s| {
+                    s.topic(&topic)
+                        .unwrap()
+                        .partitions
+                        .iter()
+                        .all(|p| p.leader.is_some_and(|l| l.0 != 2))
+                },
+            )
             .await;
         holds_for(
             "brokers 1 and 3 to stay in the cluster",
             Duration::from_secs(2),
             || cluster.snapshot(),
-            |s| {
-                s.brokers
-                    .iter()
-                    .filter(|b| b.id.0 != 2)
-                    .all(|b| !b.fenced)
-            },
+            |s| s.brokers.iter().filter(|b| b.id.0 != 2).all(|b| !b.fenced),
         )
         .await;
     })

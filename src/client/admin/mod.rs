@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest, MetadataRequest,
-    MetadataResponse, TopicName,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest,
+    MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -234,7 +234,11 @@ impl Admin {
 
     /// CreatePartitions: grows `name` to `total` partitions (Kafka places the new replicas);
     /// returns once every partition has a leader in metadata (or after a few seconds).
-    pub(crate) async fn create_partitions(&self, name: &str, total: i32) -> Result<(), ClientError> {
+    pub(crate) async fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+    ) -> Result<(), ClientError> {
         let request = CreatePartitionsRequest::default()
             .with_topics(vec![CreatePartitionsTopic::default()
                 .with_name(TopicName(s(name)))

@@ -326,7 +326,10 @@ fn process(time: Duration, closing: &AtomicBool) -> bool {
 
 /// Commits `(topic, partition, next offset)` synchronously; a failure is reported, not fatal
 /// (the next commit covers it, or the group reads the message again).
-fn commit_position(consumer: &BaseConsumer<Reporting>, (topic, partition, next): &(String, i32, i64)) {
+fn commit_position(
+    consumer: &BaseConsumer<Reporting>,
+    (topic, partition, next): &(String, i32, i64),
+) {
     let mut tpl = TopicPartitionList::new();
     let added = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
     let result = added.and_then(|_| consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync));

@@ -6,16 +6,16 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{
-    alter_configs_response, alter_partition_response, incremental_alter_configs_response,
-    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
-    IncrementalAlterConfigsResponse, create_topics_response::CreatableTopicResult,
+    alter_configs_response, alter_partition_response, create_topics_response::CreatableTopicResult,
     delete_topics_response::DeletableTopicResult, elect_leaders_response, fetch_response,
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
-    AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
-    BrokerRegistrationRequest, BrokerRegistrationResponse, CreatePartitionsRequest,
-    CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
-    DeleteTopicsResponse, ElectLeadersRequest, ElectLeadersResponse, FetchRequest, FetchResponse,
-    RequestKind, ResponseKind, TopicName,
+    incremental_alter_configs_response, AllocateProducerIdsRequest, AllocateProducerIdsResponse,
+    AlterConfigsRequest, AlterConfigsResponse, AlterPartitionRequest, AlterPartitionResponse,
+    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest,
+    BrokerRegistrationResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    ElectLeadersRequest, ElectLeadersResponse, FetchRequest, FetchResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestKind, ResponseKind,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -144,6 +144,7 @@ impl Controller {
                                 p.leader_epoch,
                                 p.partition_epoch,
                                 &isr,
+                                Instant::now(),
                             )
                         });
                         let out = alter_partition_response::PartitionData::default()

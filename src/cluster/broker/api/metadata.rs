@@ -107,7 +107,11 @@ pub async fn handle(broker: &Broker, r: MetadataRequest, version: i16) -> Metada
                 .with_node_id(b.id.into())
                 .with_host(StrBytes::from_string(b.host.clone()))
                 .with_port(i32::from(b.port))
-                .with_rack(b.rack.as_deref().map(|r| StrBytes::from_string(r.to_string())))
+                .with_rack(
+                    b.rack
+                        .as_deref()
+                        .map(|r| StrBytes::from_string(r.to_string())),
+                )
         })
         .collect();
     MetadataResponse::default()

@@ -83,7 +83,9 @@ impl Dispatcher for Broker {
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(configs::describe(self, r, version))
             }
-            RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(self, r).await),
+            RequestKind::AlterConfigs(r) => {
+                ResponseKind::AlterConfigs(configs::alter(self, r).await)
+            }
             RequestKind::IncrementalAlterConfigs(r) => {
                 ResponseKind::IncrementalAlterConfigs(configs::alter_incrementally(self, r).await)
             }

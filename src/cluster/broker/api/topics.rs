@@ -22,7 +22,11 @@ use crate::cluster::image::MetadataImage;
 const MAX_PROPAGATION_WAIT: Duration = Duration::from_secs(5);
 const CONTROLLER_CALL: Duration = Duration::from_secs(5);
 
-pub(super) async fn wait_for_image(broker: &Broker, timeout_ms: i32, ready: impl Fn(&MetadataImage) -> bool) {
+pub(super) async fn wait_for_image(
+    broker: &Broker,
+    timeout_ms: i32,
+    ready: impl Fn(&MetadataImage) -> bool,
+) {
     let limit = Duration::from_millis(timeout_ms.max(0) as u64).min(MAX_PROPAGATION_WAIT);
     let mut rx = broker.watch_image();
     let _ = tokio::time::timeout(limit, rx.wait_for(|img| ready(img))).await;

@@ -1,6 +1,8 @@
 //! Leaders and ISRs: AlterPartition proposals from leaders, elections (clean, unclean,
 //! preferred), and the automatic preferred-leader rebalance.
 
+use std::time::Instant;
+
 use uuid::Uuid;
 
 use super::ControllerState;
@@ -18,7 +20,10 @@ pub(crate) enum ElectionType {
 
 impl ControllerState {
     /// AlterPartition: the leader proposes a new ISR. Checked against the leader epoch and the
-    /// partition epoch so that a deposed leader or a stale proposal cannot win.
+    /// partition epoch so that a deposed leader or a stale proposal cannot win, and refused
+    /// from a leader whose heartbeats stopped a session ago: it is about to be fenced (cut off
+    /// by a network partition, say), and shrinking the ISR to itself first would leave the
+    /// partition without an eligible leader once it is.
     #[allow(clippy::too_many_arguments)] // mirrors the fields of one AlterPartition entry
     pub(crate) fn alter_partition(
         &mut self,
@@ -29,11 +34,22 @@ impl ControllerState {
         leader_epoch: i32,
         partition_epoch: i32,
         new_isr: &[i32],
+        now: Instant,
     ) -> Result<PartitionImage, KafkaError> {
         if self.image.brokers.get(&broker).map(|b| b.epoch) != Some(broker_epoch) {
             return Err(KafkaError::new(
                 ResponseError::StaleBrokerEpoch,
                 format!("broker {broker} epoch {broker_epoch} is stale"),
+            ));
+        }
+        let silent = self
+            .sessions
+            .get(&broker)
+            .is_none_or(|s| now.saturating_duration_since(s.last_heartbeat) > self.session_timeout);
+        if !self.image.is_alive(broker) || silent {
+            return Err(KafkaError::new(
+                ResponseError::StaleBrokerEpoch,
+                format!("broker {broker} is fenced or missed its heartbeats; its ISR changes are not accepted"),
             ));
         }
         let alive = self.image.live_brokers();

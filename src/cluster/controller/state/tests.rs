@@ -126,7 +126,8 @@ fn unclean_election_picks_an_out_of_sync_replica() {
     .unwrap();
     let epoch1 = c.image().brokers[&1].epoch;
     let id = c.image().topics["u"].id;
-    c.alter_partition(1, epoch1, id, 0, 0, 0, &[1]).unwrap();
+    c.alter_partition(1, epoch1, id, 0, 0, 0, &[1], now)
+        .unwrap();
     let later = now + SESSION * 2;
     heartbeat_all(&mut c, 1, later);
     c.expire_sessions(later);
@@ -149,19 +150,57 @@ fn controlled_shutdown_moves_leadership_at_once() {
 
 #[test]
 fn alter_partition_rejects_stale_proposals() {
-    let (mut c, _) = cluster(3);
+    let (mut c, now) = cluster(3);
     tutorial_topic(&mut c);
     let id = c.image().topics["t"].id;
     let e1 = c.image().brokers[&1].epoch;
     let e3 = c.image().brokers[&3].epoch;
-    let err = c.alter_partition(3, e3, id, 1, 0, 0, &[3]).unwrap_err();
+    let err = c
+        .alter_partition(3, e3, id, 1, 0, 0, &[3], now)
+        .unwrap_err();
     assert_eq!(err.code, ResponseError::NotLeaderOrFollower);
-    c.alter_partition(1, e1, id, 1, 0, 0, &[1, 3]).unwrap();
-    let err = c.alter_partition(1, e1, id, 1, 0, 0, &[1]).unwrap_err();
+    c.alter_partition(1, e1, id, 1, 0, 0, &[1, 3], now).unwrap();
+    let err = c
+        .alter_partition(1, e1, id, 1, 0, 0, &[1], now)
+        .unwrap_err();
     assert_eq!(err.code, ResponseError::InvalidUpdateVersion);
-    let p = c.alter_partition(1, e1, id, 1, 0, 1, &[1, 3, 2]).unwrap();
+    let p = c
+        .alter_partition(1, e1, id, 1, 0, 1, &[1, 3, 2], now)
+        .unwrap();
     assert_eq!(p.isr, vec![1, 3, 2]);
     assert_eq!(p.partition_epoch, 2);
+}
+
+/// A leader cut off from the controller stops heartbeating; an ISR shrink it sent before the
+/// controller fenced it must not win, or the partition would be left with only the fenced
+/// broker in its ISR. Refused, the fence elects from the full ISR.
+#[test]
+fn a_silent_leader_cannot_shrink_the_isr_to_itself_before_it_is_fenced() {
+    let (mut c, now) = cluster(3);
+    tutorial_topic(&mut c);
+    let id = c.image().topics["t"].id;
+    let p = c.image().topics["t"].partitions[1].clone();
+    let leader = p.leader;
+    let epoch = c.image().brokers[&leader].epoch;
+    let later = now + SESSION * 2;
+    heartbeat_all(&mut c, leader, later);
+    let err = c
+        .alter_partition(
+            leader,
+            epoch,
+            id,
+            1,
+            p.leader_epoch,
+            p.partition_epoch,
+            &[leader],
+            later,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, ResponseError::StaleBrokerEpoch);
+    c.expire_sessions(later);
+    let after = &c.image().topics["t"].partitions[1];
+    assert_ne!(after.leader, leader);
+    assert!(after.leader > 0, "a live ISR member leads");
 }
 
 #[test]
@@ -189,6 +228,7 @@ fn preferred_leaders_come_back_after_the_broker_returns() {
             p.leader_epoch,
             p.partition_epoch,
             &isr,
+            later,
         )
         .unwrap();
     }
