@@ -228,3 +228,38 @@ async fn turning_on_unclean_election_live_elects_the_stale_replica() {
     })
     .await;
 }
+
+/// DescribeConfigs for a GROUP resource (Kafka 4) answers with the group configs Kafka
+/// defines and their defaults, through rdkafka's admin API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_groups_configs_are_described_like_kafka_4() {
+    bounded(async {
+        let cluster = TestCluster::start(1).await;
+        let described = admin(&cluster)
+            .describe_configs(
+                &[ResourceSpecifier::Group("any-group")],
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("DescribeConfigs answered");
+        let resource = described
+            .into_iter()
+            .next()
+            .unwrap()
+            .expect("group described");
+        let entries = resource.entry_map();
+        let session = entries["consumer.session.timeout.ms"];
+        assert_eq!(session.value.as_deref(), Some("45000"));
+        assert!(
+            matches!(session.source, ConfigSource::Default),
+            "{:?}",
+            session.source
+        );
+        assert_eq!(
+            entries["share.auto.offset.reset"].value.as_deref(),
+            Some("latest")
+        );
+        assert_eq!(entries.len(), 6, "{entries:?}");
+    })
+    .await;
+}

@@ -21,6 +21,18 @@ const CONTROLLER_CALL: std::time::Duration = std::time::Duration::from_secs(5);
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
+/// Kafka 4's group configs with their defaults. They govern the KIP-848 consumer protocol
+/// and share groups, which the sandbox does not run: reported, as Kafka reports them for a
+/// group that sets none, so tools that describe a group's configs work.
+const GROUP_CONFIGS: &[(&str, &str)] = &[
+    ("consumer.session.timeout.ms", "45000"),
+    ("consumer.heartbeat.interval.ms", "5000"),
+    ("share.session.timeout.ms", "45000"),
+    ("share.heartbeat.interval.ms", "5000"),
+    ("share.record.lock.duration.ms", "30000"),
+    ("share.auto.offset.reset", "latest"),
+];
 /// Kafka's config sources.
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_STATIC_BROKER: i8 = 4;
@@ -158,13 +170,22 @@ pub fn describe(
                         ),
                     ]
                 }
-                other => {
+                GROUP if name.is_empty() => {
                     return out
                         .with_error_code(ResponseError::InvalidRequest.code())
-                        .with_error_message(Some(StrBytes::from_string(format!(
-                            "resource type {other} is not supported (2 = topic, 4 = broker)"
-                        ))))
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "a group's configs need the group's name",
+                        )))
                 }
+                GROUP => GROUP_CONFIGS
+                    .iter()
+                    .map(|(k, v)| entry(k, v.to_string(), SOURCE_DEFAULT))
+                    .collect(),
+                other => return out
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(StrBytes::from_string(format!(
+                    "resource type {other} is not supported (2 = topic, 4 = broker, 32 = group)"
+                )))),
             };
             let configs = match &res.configuration_keys {
                 Some(keys) => configs
