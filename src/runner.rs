@@ -273,9 +273,12 @@ pub fn run_lesson(
     }
     // The cluster the lesson declares it needs (racks, more brokers, …) is the one started.
     let mut config = config;
-    match crate::lesson::source(name).and_then(|source| {
-        crate::lesson::needs::ClusterNeeds::declared(&source).map_err(|e| e.to_string())
-    }) {
+    let needs = crate::lesson::source(name)
+        .map_err(|e| e.to_string())
+        .and_then(|source| {
+            crate::lesson::needs::ClusterNeeds::declared(&source).map_err(|e| e.to_string())
+        });
+    match needs {
         Ok(needs) => needs.apply(&mut config),
         Err(e) => {
             eprintln!("kafka-sandbox: lesson {name}: {e}");

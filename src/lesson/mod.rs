@@ -178,15 +178,33 @@ pub(crate) const LESSONS: &[Lesson] = &[
     },
 ];
 
+/// Why a lesson's script cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Neither a bundled lesson nor a `.rhai` file.
+    #[error("there is no lesson '{0}' (give a .rhai file for your own)")]
+    Unknown(String),
+    /// The file could not be read.
+    #[error("cannot read lesson file {path}: {cause}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
+}
+
 /// A lesson's source: a bundled lesson by name, or a `.rhai` file.
-pub fn source(name: &str) -> Result<String, String> {
+pub fn source(name: &str) -> Result<String, SourceError> {
     match find(name) {
         Some(l) => Ok(l.source.to_string()),
-        None if name.ends_with(".rhai") => std::fs::read_to_string(name)
-            .map_err(|e| format!("cannot read lesson file {name}: {e}")),
-        None => Err(format!(
-            "there is no lesson '{name}' (give a .rhai file for your own)"
-        )),
+        None if name.ends_with(".rhai") => {
+            std::fs::read_to_string(name).map_err(|cause| SourceError::Unreadable {
+                path: name.to_string(),
+                cause,
+            })
+        }
+        None => Err(SourceError::Unknown(name.to_string())),
     }
 }
 

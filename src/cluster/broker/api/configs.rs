@@ -181,11 +181,13 @@ pub fn describe(
                     .iter()
                     .map(|(k, v)| entry(k, v.to_string(), SOURCE_DEFAULT))
                     .collect(),
-                other => return out
-                    .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(StrBytes::from_string(format!(
+                other => {
+                    return out
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(Some(StrBytes::from_string(format!(
                     "resource type {other} is not supported (2 = topic, 4 = broker, 32 = group)"
-                )))),
+                ))))
+                }
             };
             let configs = match &res.configuration_keys {
                 Some(keys) => configs
