@@ -32,6 +32,10 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
             .collect()
     });
     let s = session.clone();
+    engine.register_fn("backend", move |_: Cluster| -> String {
+        s.cluster.kind().to_string()
+    });
+    let s = session.clone();
     engine.register_fn("bootstrap", move |_: Cluster| -> String {
         s.cluster.bootstrap()
     });

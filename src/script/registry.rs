@@ -31,6 +31,7 @@ const fn doc(
 /// Every function and method scripts can call.
 pub const FUNCTIONS: &[FnDoc] = &[
     doc("cluster.brokers", "cluster.brokers() -> array", "Broker ids of the cluster.", "cluster.brokers()"),
+    doc("cluster.backend", "cluster.backend() -> string", "Which backend runs the cluster: \"embedded\", \"processes\", \"docker\" or \"attach\" (a lesson can say what it cannot show on one).", "cluster.backend()"),
     doc("cluster.bootstrap", "cluster.bootstrap() -> string", "Bootstrap servers, for kcat -b or any client.", "cluster.bootstrap()"),
     doc("cluster.status", "cluster.status()", "Prints brokers (up, down, paused, isolated; fenced or not) and every partition's leader, replicas, ISR and log end / high watermark per replica.", "cluster.status()"),
     doc("cluster.stop", "cluster.stop(id)", "Controlled shutdown: the controller moves the broker's leaderships first, then it stops.", "cluster.stop(2)"),

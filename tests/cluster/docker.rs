@@ -89,7 +89,7 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
         }
     };
     let _clean = CleanOnDrop;
-    tokio::time::timeout(Duration::from_secs(240), async {
+    tokio::time::timeout(Duration::from_secs(360), async {
         sandbox(&["image", "build"], Duration::from_secs(120)).await;
         let docker = ["--cluster", "docker", "--image", NODE_IMAGE];
 
@@ -100,6 +100,21 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
         assert!(stdout.contains("── summary of broker-failover ──"), "{stdout}");
         assert!(stdout.contains("✓ broker 2 is in no ISR"), "{stdout}");
         assert_eq!(labelled_containers(&engine).await, 0, "the lesson cleaned up");
+
+        // Curriculum lessons whose faults the containers can play: pause (idempotence), six
+        // brokers in racks, and the stale replica of an unclean election.
+        for lesson in ["idempotence", "racks", "unclean-election"] {
+            let mut args = vec!["lesson", lesson, "--auto"];
+            args.extend(docker);
+            let out = sandbox(&args, Duration::from_secs(90)).await;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains(&format!("── summary of {lesson} ──")),
+                "{lesson} on docker:\n{}\n{stdout}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_eq!(labelled_containers(&engine).await, 0, "the lessons cleaned up");
 
         let experiment = format!(
             "{}/scripts/experiments/paused-vs-killed-broker.rhai",
