@@ -31,6 +31,20 @@ pub(crate) enum AssignmentError {
     NonPositive,
 }
 
+/// Whether `partitions` × `replication` replicas fit on `n` brokers at all.
+fn placeable(n: usize, partitions: i32, replication: i32) -> Result<(), AssignmentError> {
+    if partitions < 1 || replication < 1 {
+        return Err(AssignmentError::NonPositive);
+    }
+    if replication as usize > n {
+        return Err(AssignmentError::ReplicationFactor {
+            replication,
+            available: n,
+        });
+    }
+    Ok(())
+}
+
 /// Places `partitions` × `replication` replicas on `brokers` (sorted ids).
 /// `start_index` and `shift` are Kafka's random seeds (any values are valid).
 pub(crate) fn assign_replicas(
@@ -40,16 +54,8 @@ pub(crate) fn assign_replicas(
     start_index: usize,
     shift: usize,
 ) -> Result<Vec<Vec<i32>>, AssignmentError> {
-    if partitions < 1 || replication < 1 {
-        return Err(AssignmentError::NonPositive);
-    }
     let n = brokers.len();
-    if replication as usize > n {
-        return Err(AssignmentError::ReplicationFactor {
-            replication,
-            available: n,
-        });
-    }
+    placeable(n, partitions, replication)?;
     let start = start_index % n;
     let mut next_shift = if n > 1 { shift % (n - 1) } else { 0 };
     let mut out = Vec::with_capacity(partitions as usize);
@@ -78,16 +84,8 @@ pub(crate) fn assign_replicas_across_racks(
     start_index: usize,
     shift: usize,
 ) -> Result<Vec<Vec<i32>>, AssignmentError> {
-    if partitions < 1 || replication < 1 {
-        return Err(AssignmentError::NonPositive);
-    }
     let n = brokers.len();
-    if replication as usize > n {
-        return Err(AssignmentError::ReplicationFactor {
-            replication,
-            available: n,
-        });
-    }
+    placeable(n, partitions, replication)?;
     let mut by_rack: BTreeMap<Option<&str>, Vec<i32>> = BTreeMap::new();
     for (id, rack) in brokers {
         by_rack.entry(rack.as_deref()).or_default().push(*id);

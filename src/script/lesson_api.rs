@@ -288,18 +288,7 @@ fn fresh_topic(
         s.block_on(s.admin.delete_topic(name))?
             .or_else(|e| fail(e.to_string()))?;
     }
-    let (Ok(p), Ok(rf)) = (i32::try_from(partitions), i16::try_from(replication)) else {
-        return fail(format!(
-            "fresh_topic(\"{name}\", {partitions}, {replication}): numbers out of range"
-        ));
-    };
-    let configs: Vec<(String, String)> = configs
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    s.block_on(s.admin.create_topic(name, p, rf, &configs))?
-        .or_else(|e| fail(e.to_string()))?;
-    Ok(())
+    super::topic_api::create(s, name, partitions, replication, configs)
 }
 
 /// A list for a sentence: `[1, 4, 7]` → "1, 4 and 7"; nested lists → "0, 1 and 2; 3 and 4";

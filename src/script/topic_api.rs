@@ -13,7 +13,8 @@ fn ids(list: &[BrokerId]) -> Array {
     list.iter().map(|i| Dynamic::from(i64::from(i.0))).collect()
 }
 
-fn create(
+/// CreateTopics with the sandbox's checks (see [`control::create_topic`]); prints the outcome.
+pub(crate) fn create(
     s: &Session,
     name: &str,
     partitions: i64,

@@ -319,21 +319,7 @@ try:
 except InvalidPartitionsError:
     print("unchanged refused")
 "#;
-        let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new("/usr/bin/python3")
-                .args(["-c", script, &bootstrap, &t])
-                .output()
-        })
-        .await
-        .unwrap()
-        .expect("python runs (install python3-kafka)");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "kafka-python failed: {stdout} {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stdout = kafka_python(script, vec![cluster.bootstrap(), topic.clone()]).await;
         assert_eq!(stdout.trim(), "unchanged refused");
         let layout = client_metadata(&cluster, &topic);
         assert_eq!(layout.len(), 6, "{layout:?}");

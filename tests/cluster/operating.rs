@@ -2,7 +2,6 @@
 //! spread over them) and a controller that stops answering for a while.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::util::*;
@@ -28,21 +27,7 @@ consumer.topics()
 for b in sorted(consumer._client.cluster.brokers(), key=lambda b: b.nodeId):
     print(b.nodeId, b.rack)
 "#;
-        let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new("/usr/bin/python3")
-                .args(["-c", script, &bootstrap, &t])
-                .output()
-        })
-        .await
-        .unwrap()
-        .expect("python runs (install python3-kafka)");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "kafka-python failed: {stdout} {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stdout = kafka_python(script, vec![cluster.bootstrap(), topic.clone()]).await;
         assert_eq!(stdout.trim(), "1 a\n2 b\n3 c\n4 a\n5 b\n6 c");
         let snapshot = cluster
             .wait_until("the topic exists", Duration::from_secs(10), |s| {

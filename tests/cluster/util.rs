@@ -439,6 +439,28 @@ pub fn script_file(name: &str, source: &str) -> std::path::PathBuf {
     path
 }
 
+/// Runs a kafka-python `script` with `args` (as `sys.argv[1:]`) and returns what it printed;
+/// a failed script fails the test with its output.
+pub async fn kafka_python(script: &'static str, args: Vec<String>) -> String {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(script)
+            .args(&args)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python runs (install python3-kafka)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "kafka-python failed: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// Runs the binary with `args` (80 s at most) and returns its output.
 pub async fn sandbox(args: &[&str]) -> std::process::Output {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-sandbox"))
