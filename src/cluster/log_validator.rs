@@ -3,11 +3,12 @@
 //! reaches a consumer. A v2 batch must hold exactly `record count` records, numbered by offset
 //! delta 0, 1, 2 … up to `last offset delta`, each exactly as long as it says, with nothing
 //! left over; a compressed batch must decompress (gzip, snappy, lz4 and zstd, what librdkafka
-//! produces); a compacted topic takes no record without a key.
+//! produces), to no more than a ceiling; a compacted topic takes no record without a key.
 
 use bytes::{Buf, Bytes};
-use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
 use kafka_protocol::ResponseError;
+
+use super::decompress::DecompressError;
 
 use crate::cluster::KafkaError;
 use crate::protocol::records::{BatchHeader, BATCH_HEADER_LEN};
@@ -17,32 +18,16 @@ fn invalid(message: String) -> KafkaError {
     KafkaError::new(ResponseError::InvalidRecord, message)
 }
 
-/// Everything left in `buf`.
-fn rest<B: Buf>(buf: &mut B) -> anyhow::Result<Bytes> {
-    Ok(buf.copy_to_bytes(buf.remaining()))
-}
-
-/// The records of `batch` (a whole v2 batch), decompressed.
+/// The records of `batch` (a whole v2 batch), decompressed (at most
+/// [`MAX_DECOMPRESSED`](super::decompress::MAX_DECOMPRESSED)).
 fn records(header: &BatchHeader, batch: &Bytes) -> Result<Bytes, KafkaError> {
-    let mut body = batch.slice(BATCH_HEADER_LEN.min(batch.len())..);
-    let out: anyhow::Result<Bytes> = match header.attributes & 0x7 {
-        0 => return Ok(body),
-        1 => Gzip::decompress(&mut body, rest),
-        2 => Snappy::decompress(&mut body, rest),
-        3 => Lz4::decompress(&mut body, rest),
-        4 => Zstd::decompress(&mut body, rest),
-        other => {
-            return Err(KafkaError::new(
-                ResponseError::CorruptMessage,
-                format!("unknown compression codec {other}"),
-            ))
-        }
-    };
-    out.map_err(|e| {
-        KafkaError::new(
-            ResponseError::CorruptMessage,
-            format!("the batch's records do not decompress: {e:#}"),
-        )
+    let body = batch.slice(BATCH_HEADER_LEN.min(batch.len())..);
+    super::decompress::records(header.attributes & 0x7, body).map_err(|e| {
+        let code = match e {
+            DecompressError::TooLarge { .. } => ResponseError::InvalidRecord,
+            _ => ResponseError::CorruptMessage,
+        };
+        KafkaError::new(code, e.to_string())
     })
 }
 

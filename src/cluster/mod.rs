@@ -5,6 +5,7 @@
 pub mod assignment;
 pub mod broker;
 pub mod controller;
+pub(crate) mod decompress;
 pub mod group;
 pub mod image;
 pub mod log;

@@ -144,7 +144,7 @@ async fn lying_batches_are_refused_and_every_compression_codec_passes() {
         let mut buf = bytes::BytesMut::new();
         RecordBatchEncoder::encode(
             &mut buf,
-            &[record],
+            &[record.clone()],
             &RecordEncodeOptions {
                 version: 2,
                 compression: Compression::None,
@@ -180,6 +180,37 @@ async fn lying_batches_are_refused_and_every_compression_codec_passes() {
             offsets.iter().all(|o| o.log_end_offset == 0),
             "nothing appended: {offsets:?}"
         );
+        // A decompression bomb: a small zstd batch whose record claims 65 MiB is refused,
+        // and the broker is still there to say so.
+        let bomb = kafka_protocol::records::Record {
+            value: Some(bytes::Bytes::from(vec![0u8; 65 << 20])),
+            ..record.clone()
+        };
+        let mut buf = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &[bomb],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::Zstd,
+            },
+        )
+        .unwrap();
+        assert!(
+            buf.len() < 1 << 20,
+            "the bomb is small on the wire: {}",
+            buf.len()
+        );
+        let mut request = request.clone();
+        request.topic_data[0].partition_data[0].records = Some(buf.freeze());
+        let response: ProduceResponse = conn
+            .call(&request, 9, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let p = &response.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, ResponseError::InvalidRecord.code());
+        let message = p.error_message.as_deref().unwrap_or_default();
+        assert!(message.contains("more than 64 MiB"), "{message}");
         // Every codec librdkafka offers: gzip, snappy and lz4 from rdkafka, zstd from kcat
         // (the rdkafka build here has no libzstd).
         let (bootstrap, t) = (cluster.bootstrap(), topic.clone());
