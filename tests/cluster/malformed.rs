@@ -144,7 +144,7 @@ async fn lying_batches_are_refused_and_every_compression_codec_passes() {
         let mut buf = bytes::BytesMut::new();
         RecordBatchEncoder::encode(
             &mut buf,
-            &[record.clone()],
+            std::slice::from_ref(&record),
             &RecordEncodeOptions {
                 version: 2,
                 compression: Compression::None,
