@@ -1,0 +1,136 @@
+//! The partition log's own rules, without a broker: appends as leader and follower, the log
+//! start, truncation and the epoch cache, idempotent retries, and lookups by timestamp.
+
+use super::*;
+use crate::protocol::records::{split_batches, split_trusted, tests::batch_of};
+
+fn leader_append(log: &mut PartitionLog, values: &[&str], epoch: i32) -> Appended {
+    let batches = split_batches(&batch_of(values)).unwrap();
+    log.append_as_leader(&batches, epoch).unwrap()
+}
+
+fn idempotent(values: &[&str], pid: i64, seq: i32) -> Vec<(BatchHeader, Bytes)> {
+    let mut raw = batch_of(values).to_vec();
+    raw[43..51].copy_from_slice(&pid.to_be_bytes());
+    raw[51..53].copy_from_slice(&0i16.to_be_bytes());
+    raw[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = crc32c::crc32c(&raw[21..]);
+    raw[17..21].copy_from_slice(&crc.to_be_bytes());
+    split_batches(&Bytes::from(raw)).unwrap()
+}
+
+#[test]
+fn leader_assigns_consecutive_offsets_and_reads_stop_at_the_bound() {
+    let mut log = PartitionLog::default();
+    assert_eq!(leader_append(&mut log, &["a", "b"], 0).base_offset, 0);
+    assert_eq!(leader_append(&mut log, &["c"], 0).base_offset, 2);
+    assert_eq!(log.log_end_offset(), 3);
+    let upto_hw = split_trusted(&log.read(0, 2, 1 << 20));
+    assert_eq!(upto_hw.len(), 1, "the second batch is above the bound");
+    let all = split_trusted(&log.read(1, 3, 1 << 20));
+    assert_eq!(
+        all.len(),
+        2,
+        "a read from the middle of a batch returns that batch"
+    );
+    assert_eq!(
+        split_trusted(&log.read(0, 3, 1)).len(),
+        1,
+        "at least one batch"
+    );
+}
+
+#[test]
+fn the_log_start_moves_forward_only_and_drops_whole_batches_before_it() {
+    let mut log = PartitionLog::default();
+    leader_append(&mut log, &["a", "b"], 0);
+    leader_append(&mut log, &["c"], 0);
+    leader_append(&mut log, &["d"], 0);
+    log.advance_log_start(1);
+    assert_eq!(log.log_start_offset(), 1);
+    assert_eq!(
+        split_trusted(&log.read(1, 4, 1 << 20)).len(),
+        3,
+        "the batch holding offset 1 stays"
+    );
+    log.advance_log_start(3);
+    log.advance_log_start(2);
+    assert_eq!(log.log_start_offset(), 3, "never back");
+    assert_eq!(split_trusted(&log.read(0, 4, 1 << 20)).len(), 1);
+    log.advance_log_start(99);
+    assert_eq!(log.log_start_offset(), 4, "never past the log end");
+    // Truncating an empty log keeps its start; a full restart moves everything.
+    log.truncate_to(4);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (4, 4));
+    log.restart_at(10);
+    assert_eq!(
+        (
+            log.log_start_offset(),
+            log.log_end_offset(),
+            log.high_watermark()
+        ),
+        (10, 10, 10)
+    );
+    assert_eq!(leader_append(&mut log, &["e"], 1).base_offset, 10);
+}
+
+#[test]
+fn follower_copy_truncation_and_epoch_lookup() {
+    let mut leader = PartitionLog::default();
+    leader_append(&mut leader, &["a"], 0);
+    leader_append(&mut leader, &["b"], 0);
+    leader_append(&mut leader, &["c"], 2);
+    let mut follower = PartitionLog::default();
+    follower
+        .append_as_follower(split_trusted(&leader.read(0, 3, 1 << 20)))
+        .unwrap();
+    assert_eq!(follower.log_end_offset(), 3);
+    assert_eq!(follower.end_offset_for_epoch(0), (0, 2));
+    assert_eq!(follower.end_offset_for_epoch(1), (0, 2));
+    assert_eq!(follower.end_offset_for_epoch(5), (2, 3));
+    follower.set_high_watermark(3);
+    follower.truncate_to(2);
+    assert_eq!(follower.log_end_offset(), 2);
+    assert_eq!(follower.high_watermark(), 2);
+    assert_eq!(follower.latest_epoch(), Some(0));
+    // Re-appending the same batches is idempotent; a gap is refused.
+    follower
+        .append_as_follower(split_trusted(&leader.read(0, 3, 1 << 20)))
+        .unwrap();
+    assert_eq!(follower.log_end_offset(), 3);
+    let mut empty = PartitionLog::default();
+    assert!(empty
+        .append_as_follower(split_trusted(&leader.read(2, 3, 1 << 20)))
+        .is_err());
+}
+
+#[test]
+fn idempotent_retries_are_not_written_twice() {
+    let mut log = PartitionLog::default();
+    let first = log
+        .append_as_leader(&idempotent(&["a", "b"], 7, 0), 0)
+        .unwrap();
+    let retry = log
+        .append_as_leader(&idempotent(&["a", "b"], 7, 0), 0)
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(
+        (retry.base_offset, log.log_end_offset()),
+        (first.base_offset, 2)
+    );
+    let gap = log
+        .append_as_leader(&idempotent(&["c"], 7, 5), 0)
+        .unwrap_err();
+    assert_eq!(gap.code, ResponseError::OutOfOrderSequenceNumber);
+    log.append_as_leader(&idempotent(&["c"], 7, 2), 0).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+}
+
+#[test]
+fn finds_offsets_by_timestamp() {
+    let mut log = PartitionLog::default();
+    leader_append(&mut log, &["a", "b", "c"], 0); // timestamps 1000, 1001, 1002
+    assert_eq!(log.offset_for_timestamp(1001, 3), Some((1, 1001)));
+    assert_eq!(log.offset_for_timestamp(5000, 3), None);
+    assert_eq!(log.max_timestamp(3), Some((2, 1002)));
+}
