@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::docker::containers::{ContainerDriver, Engine};
+use super::docker::containers::Engine;
+use super::docker::driver::ContainerDriver;
 use super::remote::{BrokerDriver, RemoteCluster};
 use super::snapshot::BrokerState;
 use super::{BoxFuture, ClusterError};

@@ -4,6 +4,7 @@
 
 pub mod apache_kafka;
 pub mod containers;
+pub mod driver;
 pub mod image;
 pub mod sandbox_node;
 pub mod spec;
@@ -14,7 +15,8 @@ use std::time::{Duration, Instant};
 use super::remote::RemoteCluster;
 use super::ClusterError;
 use crate::config::ClusterConfig;
-use containers::{ContainerDriver, Engine};
+use containers::Engine;
+use driver::ContainerDriver;
 use spec::{ContainerSpec, LABEL};
 
 /// How long the containers get to form a cluster (Apache Kafka's JVM takes a while).

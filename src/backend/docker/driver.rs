@@ -1,0 +1,281 @@
+//! Broker control through the Docker API ([`BrokerDriver`]): stop is `docker stop`, kill is
+//! `docker kill` (SIGKILL), pause is `docker pause`, isolate is a network disconnect and heal
+//! a reconnect under the same aliases and address.
+
+use std::collections::BTreeMap;
+
+use bollard::models::{NetworkConnectRequest, NetworkDisconnectRequest};
+use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
+
+use super::containers::{docker_error, endpoint, Engine, STOP_GRACE_SECS};
+use super::spec::ContainerSpec;
+use crate::backend::book::{BrokerBook, Slot};
+use crate::backend::remote::BrokerDriver;
+use crate::backend::snapshot::BrokerState;
+use crate::backend::{BoxFuture, ClusterError};
+
+/// Where a broker's container is and how it sits on its network (to reconnect it as it was).
+#[derive(Debug, Clone)]
+struct Attachment {
+    container: String,
+    network: String,
+    aliases: Vec<String>,
+    ipv4: Option<String>,
+}
+
+/// Broker control through Docker, for containers the sandbox created (removed at shutdown) or
+/// adopted (left alone at shutdown).
+pub(crate) struct ContainerDriver {
+    engine: Engine,
+    attachments: BTreeMap<i32, Attachment>,
+    /// Which containers run, and which are paused or cut off.
+    book: BrokerBook<()>,
+    /// Run label of what the sandbox created; `None` for adopted containers.
+    owned_run: Option<String>,
+}
+
+impl ContainerDriver {
+    /// Drives containers this sandbox created for run `run` from `specs` on `network`.
+    pub fn owned(engine: Engine, run: String, network: &str, specs: &[ContainerSpec]) -> Self {
+        let book = BrokerBook::default();
+        let attachments = specs
+            .iter()
+            .map(|s| {
+                book.insert(s.node_id, Slot::running(s.name.clone(), ()));
+                (
+                    s.node_id,
+                    Attachment {
+                        container: s.name.clone(),
+                        network: network.to_string(),
+                        aliases: s.network_aliases.clone(),
+                        ipv4: s.ipv4_address.clone(),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            engine,
+            attachments,
+            book,
+            owned_run: Some(run),
+        }
+    }
+
+    /// Drives existing containers (broker id → container name), e.g. a docker-compose cluster.
+    pub(crate) async fn adopt(
+        engine: Engine,
+        containers: BTreeMap<i32, String>,
+    ) -> Result<Self, ClusterError> {
+        let book = BrokerBook::default();
+        let mut attachments = BTreeMap::new();
+        for (id, name) in containers {
+            let inspect = engine
+                .docker()
+                .inspect_container(
+                    &name,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .map_err(|e| {
+                    ClusterError::Docker(format!(
+                        "docker: no container {name} for broker {id}: {e}"
+                    ))
+                })?;
+            let running = inspect
+                .state
+                .as_ref()
+                .and_then(|s| s.running)
+                .unwrap_or(false);
+            let paused = inspect
+                .state
+                .as_ref()
+                .and_then(|s| s.paused)
+                .unwrap_or(false);
+            let (network, settings) = inspect
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|n| n.into_iter().next())
+                .ok_or_else(|| {
+                    ClusterError::Docker(format!("docker: container {name} is on no network"))
+                })?;
+            let mut aliases = settings.aliases.unwrap_or_default();
+            if !aliases.contains(&name) {
+                aliases.push(name.clone());
+            }
+            book.insert(
+                id,
+                Slot {
+                    addr: name.clone(),
+                    node: running.then_some(()),
+                    paused,
+                    isolated: false,
+                },
+            );
+            attachments.insert(
+                id,
+                Attachment {
+                    container: name,
+                    network,
+                    aliases,
+                    ipv4: None,
+                },
+            );
+        }
+        Ok(Self {
+            engine,
+            attachments,
+            book,
+            owned_run: None,
+        })
+    }
+
+    fn attachment(&self, id: i32) -> Result<Attachment, ClusterError> {
+        self.book.with(id, |_| Ok(()))?;
+        Ok(self.attachments[&id].clone())
+    }
+
+    fn running(&self, id: i32) -> Result<Attachment, ClusterError> {
+        self.book.running(id, |()| ())?;
+        self.attachment(id)
+    }
+}
+
+impl BrokerDriver for ContainerDriver {
+    fn kind(&self) -> &'static str {
+        "docker"
+    }
+
+    fn brokers(&self) -> Vec<i32> {
+        self.book.ids()
+    }
+
+    fn state(&self, id: i32) -> Option<BrokerState> {
+        self.book.state(id)
+    }
+
+    fn stop(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            self.book.stoppable(id)?;
+            let a = self.attachment(id)?;
+            let options = StopContainerOptionsBuilder::default()
+                .t(STOP_GRACE_SECS)
+                .build();
+            self.engine
+                .docker()
+                .stop_container(&a.container, Some(options))
+                .await
+                .map_err(|e| docker_error(&format!("stop {}", a.container), e))?;
+            self.book.stopped(id);
+            Ok(())
+        })
+    }
+
+    fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.running(id)?;
+            let options = KillContainerOptionsBuilder::default()
+                .signal("SIGKILL")
+                .build();
+            self.engine
+                .docker()
+                .kill_container(&a.container, Some(options))
+                .await
+                .map_err(|e| docker_error(&format!("kill {}", a.container), e))?;
+            self.book.stopped(id);
+            Ok(())
+        })
+    }
+
+    fn start(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            self.book.startable(id)?;
+            let a = self.attachment(id)?;
+            self.engine
+                .docker()
+                .start_container(
+                    &a.container,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .map_err(|e| docker_error(&format!("start {}", a.container), e))?;
+            self.book.started(id, ())
+        })
+    }
+
+    fn pause(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.running(id)?;
+            self.engine
+                .docker()
+                .pause_container(&a.container)
+                .await
+                .map_err(|e| docker_error(&format!("pause {}", a.container), e))?;
+            self.book.flag(id, Some(true), None);
+            Ok(())
+        })
+    }
+
+    fn resume(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.running(id)?;
+            self.engine
+                .docker()
+                .unpause_container(&a.container)
+                .await
+                .map_err(|e| docker_error(&format!("unpause {}", a.container), e))?;
+            self.book.flag(id, Some(false), None);
+            Ok(())
+        })
+    }
+
+    fn set_isolated(&self, id: i32, isolated: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let a = self.running(id)?;
+            let now = self.book.with(id, |s| Ok(s.isolated))?;
+            if isolated == now {
+                return Ok(());
+            }
+            let docker = self.engine.docker();
+            if isolated {
+                let request = NetworkDisconnectRequest {
+                    container: Some(a.container.clone()),
+                    force: Some(true),
+                };
+                docker
+                    .disconnect_network(&a.network, request)
+                    .await
+                    .map_err(|e| docker_error(&format!("disconnect {}", a.container), e))?;
+            } else {
+                let request = NetworkConnectRequest {
+                    container: Some(a.container.clone()),
+                    endpoint_config: Some(endpoint(a.aliases.clone(), a.ipv4.clone())),
+                };
+                docker
+                    .connect_network(&a.network, request)
+                    .await
+                    .map_err(|e| docker_error(&format!("reconnect {}", a.container), e))?;
+            }
+            self.book.flag(id, None, Some(isolated));
+            Ok(())
+        })
+    }
+
+    fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
+        Box::pin(async move {
+            let a = self.attachment(id)?;
+            self.engine.logs(&a.container, 50).await
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(run) = &self.owned_run {
+                if let Err(e) = self.engine.clean(Some(run)).await {
+                    eprintln!(
+                        "kafka-sandbox: {e}; run `kafka-sandbox docker clean` to remove the rest"
+                    );
+                }
+            }
+        })
+    }
+}
