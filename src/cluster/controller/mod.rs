@@ -151,29 +151,16 @@ impl ControllerHandle {
     }
 }
 
-/// Fences brokers whose heartbeats stopped. A controller that was itself not running for
-/// longer than a session (paused, its process stopped) cannot tell who missed heartbeats in
-/// the meantime: like a newly active controller in Kafka, it starts every session afresh.
+/// Fences brokers whose heartbeats stopped (see [`state::ControllerState::expire_sessions`],
+/// which also knows what to do after the controller itself was paused).
 async fn liveness_ticker(controller: Arc<Controller>, node: NodeControl) {
     let period = (controller.timings.broker_heartbeat_interval / 2).max(Duration::from_millis(20));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = Instant::now();
     loop {
         tick.tick().await;
         node.gate().await;
-        let now = Instant::now();
-        let away = now.saturating_duration_since(last);
-        last = now;
-        if away > controller.timings.broker_session_timeout {
-            tracing::info!(
-                "controller: was not running for {} ms; every broker's session starts afresh",
-                away.as_millis()
-            );
-            controller.transition(|s| s.refresh_sessions(now));
-            continue;
-        }
-        let fenced = controller.transition(|s| s.expire_sessions(now));
+        let fenced = controller.transition(|s| s.expire_sessions(Instant::now()));
         for id in fenced {
             tracing::info!("controller: broker {id} missed its heartbeats and was fenced");
         }

@@ -54,6 +54,8 @@ pub(crate) struct ControllerState {
     next_producer_id: i64,
     defaults: TopicDefaults,
     session_timeout: Duration,
+    /// When [`Self::expire_sessions`] last ran.
+    last_liveness_check: Option<Instant>,
     changed: bool,
 }
 
@@ -71,6 +73,7 @@ impl ControllerState {
             next_producer_id: 1000,
             defaults,
             session_timeout,
+            last_liveness_check: None,
             changed: false,
         }
     }
@@ -191,16 +194,26 @@ impl ControllerState {
         })
     }
 
-    /// Fences every live broker whose last heartbeat is older than the session timeout.
-    /// Returns the ids fenced.
-    /// Counts every broker's session from `now`, as if each had just heartbeated.
-    pub(crate) fn refresh_sessions(&mut self, now: Instant) {
-        for s in self.sessions.values_mut() {
-            s.last_heartbeat = now;
-        }
-    }
-
+    /// Fences every live broker whose last heartbeat is older than the session timeout, and
+    /// returns the ids fenced. Called periodically: a controller that was itself not checking
+    /// for longer than a session (paused, its process stopped) cannot tell who missed
+    /// heartbeats meanwhile, so, like a newly active KRaft controller, it starts every session
+    /// afresh instead and fences nobody this time.
     pub(crate) fn expire_sessions(&mut self, now: Instant) -> Vec<i32> {
+        let away = self
+            .last_liveness_check
+            .replace(now)
+            .map(|then| now.saturating_duration_since(then));
+        if let Some(away) = away.filter(|a| *a > self.session_timeout) {
+            tracing::info!(
+                "controller: was not running for {} ms; every broker's session starts afresh",
+                away.as_millis()
+            );
+            for s in self.sessions.values_mut() {
+                s.last_heartbeat = now;
+            }
+            return Vec::new();
+        }
         let expired: Vec<i32> = self
             .sessions
             .iter()

@@ -203,6 +203,26 @@ fn a_silent_leader_cannot_shrink_the_isr_to_itself_before_it_is_fenced() {
     assert!(after.leader > 0, "a live ISR member leads");
 }
 
+/// A controller that was paused for longer than a session fences nobody at its first check
+/// (it could not hear the heartbeats), then judges every broker from then on.
+#[test]
+fn a_controller_back_from_a_pause_starts_every_session_afresh() {
+    let (mut c, now) = cluster(3);
+    assert!(c.expire_sessions(now).is_empty());
+    let back = now + SESSION * 3;
+    assert!(
+        c.expire_sessions(back).is_empty(),
+        "nobody fenced for the controller's own gap"
+    );
+    let later = back + SESSION;
+    heartbeat_all(&mut c, 2, later);
+    assert!(
+        c.expire_sessions(later).is_empty(),
+        "a full session is not yet over it"
+    );
+    assert_eq!(c.expire_sessions(later + SESSION / 2), vec![2]);
+}
+
 #[test]
 fn preferred_leaders_come_back_after_the_broker_returns() {
     let (mut c, now) = cluster(3);
