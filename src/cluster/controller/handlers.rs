@@ -126,17 +126,20 @@ impl Controller {
     }
 
     fn alter_partition(&self, r: AlterPartitionRequest) -> AlterPartitionResponse {
-        let topics = r
-            .topics
-            .iter()
-            .map(|t| {
-                let partitions = t
-                    .partitions
-                    .iter()
-                    .map(|p| {
-                        let isr: Vec<i32> = p.new_isr.iter().map(|b| b.0).collect();
-                        let result = self.transition(|s| {
-                            s.alter_partition(
+        // One transition, so one committed image, for the whole request: a leader batches
+        // every ISR change it has queued, thousands when a broker rejoins, and an image per
+        // partition would cost the cluster a copy of every partition for each of them.
+        let now = Instant::now();
+        let topics = self.transition(|s| {
+            r.topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let isr: Vec<i32> = p.new_isr.iter().map(|b| b.0).collect();
+                            let result = s.alter_partition(
                                 r.broker_id.0,
                                 r.broker_epoch,
                                 t.topic_id,
@@ -144,26 +147,26 @@ impl Controller {
                                 p.leader_epoch,
                                 p.partition_epoch,
                                 &isr,
-                                Instant::now(),
-                            )
-                        });
-                        let out = alter_partition_response::PartitionData::default()
-                            .with_partition_index(p.partition_index);
-                        match result {
-                            Ok(img) => out
-                                .with_leader_id(img.leader.into())
-                                .with_leader_epoch(img.leader_epoch)
-                                .with_isr(img.isr.iter().map(|b| (*b).into()).collect())
-                                .with_partition_epoch(img.partition_epoch),
-                            Err(e) => out.with_error_code(e.code.code()),
-                        }
-                    })
-                    .collect();
-                alter_partition_response::TopicData::default()
-                    .with_topic_id(t.topic_id)
-                    .with_partitions(partitions)
-            })
-            .collect();
+                                now,
+                            );
+                            let out = alter_partition_response::PartitionData::default()
+                                .with_partition_index(p.partition_index);
+                            match result {
+                                Ok(img) => out
+                                    .with_leader_id(img.leader.into())
+                                    .with_leader_epoch(img.leader_epoch)
+                                    .with_isr(img.isr.iter().map(|b| (*b).into()).collect())
+                                    .with_partition_epoch(img.partition_epoch),
+                                Err(e) => out.with_error_code(e.code.code()),
+                            }
+                        })
+                        .collect();
+                    alter_partition_response::TopicData::default()
+                        .with_topic_id(t.topic_id)
+                        .with_partitions(partitions)
+                })
+                .collect()
+        });
         AlterPartitionResponse::default().with_topics(topics)
     }
 
@@ -421,7 +424,7 @@ impl Controller {
         let wait = Duration::from_millis(r.max_wait_ms.max(0) as u64);
         let _ = tokio::time::timeout(wait, rx.wait_for(|c| c.image.offset >= wanted)).await;
         let committed = rx.borrow().clone();
-        let records = (committed.image.offset >= wanted).then(|| committed.batch.clone());
+        let records = (committed.image.offset >= wanted).then(|| committed.batch());
         let partition = fetch_response::PartitionData::default()
             .with_partition_index(0)
             .with_high_watermark(committed.image.offset + 1)

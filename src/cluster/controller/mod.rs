@@ -9,7 +9,7 @@ pub mod handlers;
 pub mod state;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,13 +23,31 @@ use crate::config::{ClusterConfig, Timings};
 use crate::protocol::server::{accept_loop, ConnectionLimits};
 use state::ControllerState;
 
-/// The newest committed image and its encoded record batch.
+/// The newest committed image and, once a broker has asked for it, its encoded record batch.
 #[derive(Debug, Clone)]
 pub struct Committed {
     /// The image.
     pub image: Arc<MetadataImage>,
-    /// The image as a `__cluster_metadata` record batch.
-    pub batch: Bytes,
+    /// The image as a `__cluster_metadata` record batch, encoded on first fetch: with
+    /// thousands of partitions an image is a megabyte of JSON, and a burst of ISR changes
+    /// commits many images that no broker ever fetches (brokers apply only the newest).
+    batch: Arc<OnceLock<Bytes>>,
+}
+
+impl Committed {
+    fn new(image: MetadataImage) -> Self {
+        Self {
+            image: Arc::new(image),
+            batch: Arc::default(),
+        }
+    }
+
+    /// The image as a record batch.
+    pub fn batch(&self) -> Bytes {
+        self.batch
+            .get_or_init(|| metadata_log::encode(&self.image))
+            .clone()
+    }
 }
 
 /// Everything the controller's tasks share.
@@ -45,11 +63,7 @@ impl Controller {
         let mut state = self.state.lock().expect("controller state lock");
         let out = f(&mut state);
         if let Some(image) = state.take_committed() {
-            let batch = metadata_log::encode(&image);
-            self.committed.send_replace(Committed {
-                image: Arc::new(image),
-                batch,
-            });
+            self.committed.send_replace(Committed::new(image));
         }
         out
     }
@@ -81,11 +95,7 @@ impl ControllerHandle {
             cluster_id: config.cluster_id.clone(),
             ..Default::default()
         };
-        let committed = watch::channel(Committed {
-            batch: metadata_log::encode(&first),
-            image: Arc::new(first),
-        })
-        .0;
+        let committed = watch::channel(Committed::new(first)).0;
         let controller = Arc::new(Controller {
             state: Mutex::new(state),
             committed,
