@@ -9,6 +9,7 @@ mod configs;
 mod docker;
 mod experiments;
 mod failover;
+mod fetch_sessions;
 mod groups;
 mod learner;
 mod lessons;

@@ -3,11 +3,11 @@
 //! leader where its own history diverged (OffsetForLeaderEpoch) and truncates, then it fetches
 //! from its log end with its replica id, which is how the leader learns its progress.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
@@ -74,6 +74,7 @@ async fn run(
 ) {
     let backoff = broker.config.timings.replica_fetch_backoff;
     let mut link: Option<PeerLink> = None;
+    let mut session = FollowerSession::default();
     loop {
         broker.node.gate().await;
         let current: Vec<Arc<Partition>> = partitions.borrow_and_update().clone();
@@ -89,28 +90,48 @@ async fn run(
         let c = link.ready(&broker).await;
         let work = async {
             truncate_diverged(&broker, c, leader, &current).await?;
-            fetch_once(&broker, c, leader, &current).await
+            fetch_once(&broker, c, leader, &current, &mut session).await
         };
         // A new partition to follow must not wait out a long poll that does not include it:
         // abandon the request (and the connection it is pending on) and fetch again at once.
+        // The abandoned request may or may not have reached the leader, so its session epoch
+        // is unknown: the next fetch starts a new session.
         let outcome = tokio::select! {
-            outcome = work => outcome,
-            _ = partitions.changed() => {
-                link.reset();
-                continue;
-            }
+            outcome = work => Some(outcome),
+            _ = partitions.changed() => None,
         };
         match outcome {
-            Ok(true) if !broker.node.is_isolated() => {}
-            Ok(_) => tokio::time::sleep(backoff).await,
-            Err(e) => {
+            None => {
+                link.reset();
+                session = FollowerSession::default();
+            }
+            Some(Ok(true)) if !broker.node.is_isolated() => {}
+            Some(Ok(_)) => tokio::time::sleep(backoff).await,
+            Some(Err(e)) => {
                 tracing::debug!("broker {}: fetch from {leader} failed: {e}", broker.id());
                 link.reset();
+                session = FollowerSession::default();
                 tokio::time::sleep(backoff).await;
             }
         }
     }
 }
+
+/// Indexes what a request asked for by topic and partition, so that matching a response of
+/// thousands of partitions costs one lookup each and copies nothing.
+fn by_key<T>(asked: &[(Arc<Partition>, i32, T)]) -> Asked<'_, T> {
+    let mut index: Asked<'_, T> = HashMap::new();
+    for entry in asked {
+        index
+            .entry(entry.0.topic.as_str())
+            .or_default()
+            .insert(entry.0.index, entry);
+    }
+    index
+}
+
+/// What a request asked for, by topic and partition index.
+type Asked<'a, T> = HashMap<&'a str, HashMap<i32, &'a (Arc<Partition>, i32, T)>>;
 
 /// Is `partition` still following `leader` at `epoch`?
 fn follows(partition: &Partition, leader: i32, epoch: Option<i32>) -> bool {
@@ -159,11 +180,12 @@ async fn truncate_diverged(
                 .collect(),
         );
     let response = conn.call(&request, 4, Duration::from_secs(5)).await?;
+    let pending = by_key(&pending);
     for topic in response.topics {
         for p in topic.partitions {
             let Some((partition, epoch, latest)) = pending
-                .iter()
-                .find(|(r, _, _)| r.topic == topic.topic.as_str() && r.index == p.partition)
+                .get(topic.topic.as_str())
+                .and_then(|t| t.get(&p.partition))
             else {
                 continue;
             };
@@ -177,12 +199,105 @@ async fn truncate_diverged(
     Ok(())
 }
 
+/// The follower's half of an incremental fetch session with one leader (KIP-227; the leader's
+/// half is [`super::fetch_session`]): the session id and next epoch, and the position last sent
+/// for each partition, so a request lists only partitions whose position changed.
+#[derive(Debug, Default)]
+struct FollowerSession {
+    /// 0 while there is none: the next fetch is full and asks for one.
+    id: i32,
+    epoch: i32,
+    /// By the replica's address (a re-created topic's partition is a new replica).
+    sent: HashMap<usize, (Arc<Partition>, i64, i32)>,
+}
+
+/// A replica's identity for [`FollowerSession::sent`].
+fn identity(partition: &Arc<Partition>) -> usize {
+    Arc::as_ptr(partition) as usize
+}
+
+impl FollowerSession {
+    /// Builds the request's partitions and forgotten list; full when there is no session.
+    fn request(&self, ready: &[(Arc<Partition>, i32, i64)]) -> Plan {
+        let mut plan = Plan::default();
+        let mut still_wanted = 0;
+        for (i, (r, epoch, offset)) in ready.iter().enumerate() {
+            let last = self.sent.get(&identity(r));
+            still_wanted += usize::from(last.is_some());
+            if self.id != 0 && last.is_some_and(|(_, o, e)| (o, e) == (offset, epoch)) {
+                continue;
+            }
+            plan.listed.push(i);
+            plan.by_topic.entry(r.topic.clone()).or_default().push(
+                FetchPartition::default()
+                    .with_partition(r.index)
+                    .with_current_leader_epoch(*epoch)
+                    .with_fetch_offset(*offset)
+                    .with_log_start_offset(r.log_start_offset())
+                    .with_partition_max_bytes(PARTITION_FETCH_BYTES),
+            );
+        }
+        if self.id != 0 && still_wanted < self.sent.len() {
+            // By name: a re-created topic's partition is listed, not forgotten.
+            let asked: HashSet<(&str, i32)> = ready
+                .iter()
+                .map(|(r, _, _)| (r.topic.as_str(), r.index))
+                .collect();
+            for (id, (r, _, _)) in &self.sent {
+                if !asked.contains(&(r.topic.as_str(), r.index)) {
+                    plan.dropped.push(*id);
+                    plan.forgotten
+                        .entry(r.topic.clone())
+                        .or_default()
+                        .push(r.index);
+                }
+            }
+        }
+        plan
+    }
+
+    /// Records what the leader accepted: the session it gave and the positions just sent.
+    fn accepted(&mut self, session_id: i32, ready: &[(Arc<Partition>, i32, i64)], plan: &Plan) {
+        if session_id == 0 {
+            // The leader keeps no session for us (its cache is full): fetch in full each time.
+            *self = Self::default();
+            return;
+        }
+        if self.id != session_id {
+            self.id = session_id;
+            self.epoch = 1;
+            self.sent.clear();
+        } else {
+            self.epoch = self.epoch.checked_add(1).unwrap_or(1);
+        }
+        for id in &plan.dropped {
+            self.sent.remove(id);
+        }
+        for &i in &plan.listed {
+            let (r, epoch, offset) = &ready[i];
+            self.sent.insert(identity(r), (r.clone(), *offset, *epoch));
+        }
+    }
+}
+
+/// One request's worth of a session: what to list, what to forget.
+#[derive(Debug, Default)]
+struct Plan {
+    by_topic: BTreeMap<String, Vec<FetchPartition>>,
+    forgotten: BTreeMap<String, Vec<i32>>,
+    /// Positions in `ready` of the partitions listed.
+    listed: Vec<usize>,
+    /// Identities of the partitions forgotten.
+    dropped: Vec<usize>,
+}
+
 /// One follower fetch for all ready partitions. Returns false if there was nothing to fetch.
 async fn fetch_once(
     broker: &Broker,
     conn: &mut Connection,
     leader: i32,
     replicas: &[Arc<Partition>],
+    session: &mut FollowerSession,
 ) -> Result<bool, ProtocolError> {
     let ready: Vec<(Arc<Partition>, i32, i64)> = replicas
         .iter()
@@ -195,26 +310,27 @@ async fn fetch_once(
     if ready.is_empty() {
         return Ok(false);
     }
-    let mut by_topic: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
-    for (r, epoch, offset) in &ready {
-        by_topic.entry(r.topic.clone()).or_default().push(
-            FetchPartition::default()
-                .with_partition(r.index)
-                .with_current_leader_epoch(*epoch)
-                .with_fetch_offset(*offset)
-                .with_log_start_offset(r.log_start_offset())
-                .with_partition_max_bytes(PARTITION_FETCH_BYTES),
-        );
-    }
+    let mut plan = session.request(&ready);
     let wait = broker.config.timings.replica_fetch_wait_max;
     let request = FetchRequest::default()
         .with_replica_id(broker.id().into())
         .with_max_wait_ms(wait.as_millis() as i32)
         .with_min_bytes(1)
         .with_max_bytes(64 << 20)
-        .with_session_epoch(-1)
+        .with_session_id(session.id)
+        .with_session_epoch(session.epoch)
+        .with_forgotten_topics_data(
+            std::mem::take(&mut plan.forgotten)
+                .into_iter()
+                .map(|(t, ps)| {
+                    ForgottenTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(t)))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        )
         .with_topics(
-            by_topic
+            std::mem::take(&mut plan.by_topic)
                 .into_iter()
                 .map(|(t, ps)| {
                     FetchTopic::default()
@@ -228,15 +344,29 @@ async fn fetch_once(
         .await?;
     if broker.node.is_isolated() {
         // Cut off while the fetch was waiting at the leader: its answer never arrives.
+        *session = FollowerSession::default();
         return Ok(false);
     }
+    if response.error_code != 0 {
+        // FETCH_SESSION_ID_NOT_FOUND or INVALID_FETCH_SESSION_EPOCH (the leader restarted or
+        // evicted us): start over with a full fetch at once.
+        tracing::debug!(
+            "broker {}: fetch session with {leader} ended (error {}); fetching in full",
+            broker.id(),
+            response.error_code
+        );
+        *session = FollowerSession::default();
+        return Ok(true);
+    }
+    session.accepted(response.session_id, &ready, &plan);
     let mut progressed = false;
     let mut fenced = false;
+    let by_partition = by_key(&ready);
     for topic in response.responses {
         for p in topic.partitions {
-            let Some((partition, epoch, offset)) = ready
-                .iter()
-                .find(|(r, _, _)| r.topic == topic.topic.as_str() && r.index == p.partition_index)
+            let Some((partition, epoch, offset)) = by_partition
+                .get(topic.topic.as_str())
+                .and_then(|t| t.get(&p.partition_index))
             else {
                 continue;
             };

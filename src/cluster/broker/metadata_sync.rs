@@ -3,6 +3,7 @@
 //! adopting committed ISR changes, dropping deleted topics, and re-pointing its fetchers.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,21 +88,21 @@ pub(crate) fn apply_image(broker: &Arc<Broker>, image: MetadataImage) {
     let mut follow: BTreeMap<i32, Vec<Arc<Partition>>> = BTreeMap::new();
     let mut hosted = HashSet::new();
     {
-        let mut partitions = broker.partitions.lock().expect("partitions lock");
+        let mut partitions = broker.partitions.write().expect("partitions lock");
         for (name, topic) in &image.topics {
             for (index, p) in topic.partitions.iter().enumerate() {
                 let index = index as i32;
                 if !p.replicas.contains(&me) {
                     continue;
                 }
-                let key = (name.clone(), index);
-                hosted.insert(key.clone());
-                let partition = match partitions.get(&key) {
+                hosted.insert((name.as_str(), index));
+                let by_index = partitions.entry(name.clone()).or_default();
+                let partition = match by_index.get(&index) {
                     Some(existing) if existing.topic_id == topic.id => existing.clone(),
                     _ => {
                         let log = broker.storage.open(topic.id, index);
                         let created = Arc::new(Partition::new(name, topic.id, index, log));
-                        partitions.insert(key, created.clone());
+                        by_index.insert(index, created.clone());
                         created
                     }
                 };
@@ -112,13 +113,18 @@ pub(crate) fn apply_image(broker: &Arc<Broker>, image: MetadataImage) {
             }
         }
         let live_topic_ids: HashSet<_> = image.topics.values().map(|t| t.id).collect();
-        partitions.retain(|key, p| {
-            let keep = hosted.contains(key) && live_topic_ids.contains(&p.topic_id);
-            if !keep && !live_topic_ids.contains(&p.topic_id) {
-                broker.storage.delete_topic(p.topic_id);
-            }
-            keep
-        });
+        for (name, by_index) in partitions.iter_mut() {
+            by_index.retain(|index, p| {
+                let keep = hosted.contains(&(name.as_str(), *index))
+                    && live_topic_ids.contains(&p.topic_id);
+                if !keep && !live_topic_ids.contains(&p.topic_id) {
+                    broker.storage.delete_topic(p.topic_id);
+                }
+                keep
+            });
+        }
+        partitions.retain(|_, by_index| !by_index.is_empty());
+        broker.roles_changed.fetch_add(1, Ordering::SeqCst);
     }
     let previous = broker.image();
     let replaced: Vec<String> = previous

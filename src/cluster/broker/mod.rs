@@ -6,6 +6,7 @@
 //! acks=all completion — have one owner, [`partition::Partition`].
 
 pub mod api;
+pub(crate) mod fetch_session;
 pub mod fetcher;
 pub mod isr;
 pub mod lifecycle;
@@ -16,7 +17,7 @@ pub mod partition;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -134,7 +135,12 @@ pub struct Broker {
     pub node: NodeControl,
     storage: BrokerStorage,
     image: watch::Sender<Arc<MetadataImage>>,
-    partitions: Mutex<HashMap<(String, i32), Arc<Partition>>>,
+    /// Hosted replicas by topic and index. Read on every fetch and produce, written only when
+    /// a metadata image is applied.
+    partitions: RwLock<HashMap<String, HashMap<i32, Arc<Partition>>>>,
+    /// Bumped whenever an applied image may have changed which replicas exist or their roles,
+    /// so a waiting fetch knows to look its partitions up again.
+    roles_changed: AtomicU64,
     /// Bumped on every append, high-watermark move and role change; long polls wait on it.
     data_changed: watch::Sender<u64>,
     broker_epoch: AtomicI64,
@@ -142,6 +148,7 @@ pub struct Broker {
     isr_proposals: mpsc::UnboundedSender<IsrProposal>,
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     fetchers: Mutex<HashMap<i32, watch::Sender<Vec<Arc<Partition>>>>>,
+    fetch_sessions: fetch_session::FetchSessions,
     wants_shutdown: AtomicBool,
     shutdown_granted: Notify,
     heartbeat_now: Notify,
@@ -170,20 +177,41 @@ impl Broker {
     /// `topic`-`index`, if this broker hosts a replica of it.
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         self.partitions
-            .lock()
+            .read()
             .expect("partitions lock")
-            .get(&(topic.to_string(), index))
+            .get(topic)
+            .and_then(|by_index| by_index.get(&index))
             .cloned()
+    }
+
+    /// Looks up many partitions under one lock, in order.
+    pub(crate) fn partitions_of<'a>(
+        &self,
+        keys: impl Iterator<Item = (&'a str, i32)>,
+    ) -> Vec<Option<Arc<Partition>>> {
+        let partitions = self.partitions.read().expect("partitions lock");
+        keys.map(|(topic, index)| partitions.get(topic)?.get(&index).cloned())
+            .collect()
+    }
+
+    /// A number that changes whenever replicas or their roles may have changed.
+    pub(crate) fn roles_generation(&self) -> u64 {
+        self.roles_changed.load(Ordering::SeqCst)
     }
 
     /// Every partition hosted here.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
         self.partitions
-            .lock()
+            .read()
             .expect("partitions lock")
             .values()
-            .cloned()
+            .flat_map(|by_index| by_index.values().cloned())
             .collect()
+    }
+
+    /// The incremental fetch sessions this broker serves.
+    pub(crate) fn fetch_sessions(&self) -> &fetch_session::FetchSessions {
+        &self.fetch_sessions
     }
 
     /// Wakes long polls and produce waiters.
@@ -249,13 +277,15 @@ impl BrokerHandle {
             node: node.clone(),
             storage,
             image: watch::channel(Arc::new(MetadataImage::default())).0,
-            partitions: Mutex::new(HashMap::new()),
+            partitions: RwLock::new(HashMap::new()),
+            roles_changed: AtomicU64::new(0),
             data_changed: watch::channel(0).0,
             broker_epoch: AtomicI64::new(-1),
             incarnation: Uuid::new_v4(),
             isr_proposals: isr_tx,
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             fetchers: Mutex::new(HashMap::new()),
+            fetch_sessions: fetch_session::FetchSessions::default(),
             wants_shutdown: AtomicBool::new(false),
             shutdown_granted: Notify::new(),
             heartbeat_now: Notify::new(),

@@ -2,18 +2,23 @@
 //! followers (a replica id in the request) read up to the log end, and their fetch offset is
 //! how the leader learns their progress ([`Partition::record_follower_fetch`]), which moves the
 //! high watermark — completing acks=all produces waiting on it — and decides ISR membership.
-//! With too little data the request waits up to `max_wait_ms` for more.
+//! With too little data the request waits up to `max_wait_ms` for more. Clients that open an
+//! incremental fetch session ([`super::super::fetch_session`]) list and get back only what
+//! changed.
 //!
 //! [`Partition::record_follower_fetch`]: crate::cluster::broker::partition::Partition::record_follower_fetch
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::cluster::broker::fetch_session::{FetchSessions, Key, Mode, Sent, Wanted};
+use crate::cluster::broker::partition::Partition;
 use crate::cluster::broker::Broker;
 
 pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResponse {
@@ -22,15 +27,44 @@ pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResp
     } else {
         r.replica_id.0
     };
+    let sessions = broker.fetch_sessions();
+    let follower = (replica_id >= 0).then_some(replica_id);
+    let (mode, wanted) = match sessions.open(&r, version, follower, Instant::now()) {
+        Ok(opened) => opened,
+        Err(code) => return FetchResponse::default().with_error_code(code.code()),
+    };
+    let reader = Reader {
+        broker,
+        replica_id,
+        // Whether the controller counts the follower in the cluster: one look per request.
+        alive: follower.is_some_and(|id| broker.image().is_alive(id)),
+        max_bytes: r.max_bytes,
+    };
     let deadline = Instant::now() + Duration::from_millis(r.max_wait_ms.max(0) as u64);
     let mut changes = broker.watch_data();
-    let mut first_pass = true;
+    let lookup = || {
+        let generation = broker.roles_generation();
+        let keys = wanted.iter().map(|((t, i), _)| (&**t, *i));
+        (generation, broker.partitions_of(keys))
+    };
+    let (mut generation, mut partitions) = lookup();
+    let mut seen: Option<Vec<Option<Mark>>> = None;
     loop {
         changes.borrow_and_update();
-        let (response, bytes, errors) = read_all(broker, &r, replica_id, first_pass);
-        first_pass = false;
-        if errors || bytes >= r.min_bytes.max(0) as usize || Instant::now() >= deadline {
-            return response;
+        if broker.roles_generation() != generation {
+            (generation, partitions) = lookup();
+            seen = None;
+        }
+        // A long poll wakes on any change in the broker; re-reading thousands of partitions
+        // is only worth it when one of this request's moved.
+        let marks: Vec<Option<Mark>> = partitions.iter().map(|p| p.as_ref().map(mark)).collect();
+        let due = Instant::now() >= deadline;
+        if due || seen.as_ref() != Some(&marks) {
+            let pass = reader.read_all(&wanted, &partitions, seen.is_none());
+            if pass.errors || pass.bytes >= r.min_bytes.max(0) as usize || due {
+                return respond(sessions, mode, &wanted, pass.partitions);
+            }
+            seen = Some(marks);
         }
         tokio::select! {
             _ = changes.changed() => {}
@@ -39,113 +73,172 @@ pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResp
     }
 }
 
-fn read_all(
-    broker: &Broker,
-    r: &FetchRequest,
-    replica_id: i32,
-    record_progress: bool,
-) -> (FetchResponse, usize, bool) {
-    let mut budget = if r.max_bytes > 0 {
-        r.max_bytes as usize
-    } else {
-        usize::MAX
-    };
-    let mut total = 0usize;
-    let mut errors = false;
-    let responses = r
-        .topics
-        .iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let out = read_partition(
-                        broker,
-                        t.topic.as_str(),
-                        p,
-                        replica_id,
-                        record_progress,
-                        budget,
-                    );
-                    if out.error_code != 0 {
-                        errors = true;
-                    }
-                    let n = out.records.as_ref().map_or(0, Bytes::len);
-                    total += n;
-                    budget = budget.saturating_sub(n).max(1);
-                    out
-                })
-                .collect();
-            FetchableTopicResponse::default()
-                .with_topic(t.topic.clone())
-                .with_topic_id(t.topic_id)
-                .with_partitions(partitions)
-        })
-        .collect();
+/// What a waiting fetch compares between wake-ups: log start, log end and high watermark.
+type Mark = (i64, i64, i64);
+
+fn mark(partition: &Arc<Partition>) -> Mark {
+    let log = partition.log();
     (
-        FetchResponse::default().with_responses(responses),
-        total,
-        errors,
+        log.log_start_offset(),
+        log.log_end_offset(),
+        log.high_watermark(),
     )
 }
 
-fn read_partition(
-    broker: &Broker,
-    topic: &str,
-    p: &FetchPartition,
+/// What one pass over the wanted partitions read.
+struct Pass {
+    partitions: Vec<PartitionData>,
+    bytes: usize,
+    errors: bool,
+}
+
+/// One request's reader: who is asking and how much it may get.
+struct Reader<'a> {
+    broker: &'a Broker,
     replica_id: i32,
-    record_progress: bool,
-    budget: usize,
-) -> PartitionData {
-    let error = |code: ResponseError| {
-        PartitionData::default()
-            .with_partition_index(p.partition)
-            .with_error_code(code.code())
-            .with_high_watermark(-1)
-            .with_last_stable_offset(-1)
-            .with_log_start_offset(-1)
-    };
-    let Some(partition) = broker.partition(topic, p.partition) else {
-        return error(if broker.image().topics.contains_key(topic) {
-            ResponseError::NotLeaderOrFollower
+    alive: bool,
+    max_bytes: i32,
+}
+
+impl Reader<'_> {
+    /// Reads every wanted partition; on the request's first pass a follower's fetch offsets
+    /// also record its progress.
+    fn read_all(
+        &self,
+        wanted: &[(Key, Wanted)],
+        partitions: &[Option<Arc<Partition>>],
+        record_progress: bool,
+    ) -> Pass {
+        let mut budget = if self.max_bytes > 0 {
+            self.max_bytes as usize
         } else {
-            ResponseError::UnknownTopicOrPartition
-        });
-    };
-    if let Err(code) = partition.check_leader(p.current_leader_epoch) {
-        return error(code);
-    }
-    let follower = replica_id >= 0;
-    if follower && record_progress {
-        let alive = broker.image().is_alive(replica_id);
-        match partition.record_follower_fetch(
-            broker.id(),
-            replica_id,
-            p.fetch_offset,
-            alive,
-            Instant::now(),
-        ) {
-            Ok(progress) => {
-                if progress.high_watermark_moved {
-                    broker.notify_data_changed();
+            usize::MAX
+        };
+        let mut bytes = 0usize;
+        let mut errors = false;
+        let mut high_watermark_moved = false;
+        let read = wanted
+            .iter()
+            .zip(partitions)
+            .map(|((key, w), partition)| {
+                let (out, moved) = self.read_partition(key, w, partition, record_progress, budget);
+                high_watermark_moved |= moved;
+                if out.error_code != 0 {
+                    errors = true;
                 }
-                if let Some(proposal) = progress.proposal {
-                    broker.propose_isr(proposal);
-                }
-            }
-            Err(code) => return error(code).with_log_start_offset(partition.log_start_offset()),
+                let n = out.records.as_ref().map_or(0, Bytes::len);
+                bytes += n;
+                budget = budget.saturating_sub(n).max(1);
+                out
+            })
+            .collect();
+        if high_watermark_moved {
+            self.broker.notify_data_changed();
+        }
+        Pass {
+            partitions: read,
+            bytes,
+            errors,
         }
     }
-    let max = (p.partition_max_bytes.max(0) as usize).min(budget).max(1);
-    match partition.read(p.fetch_offset, follower, max) {
-        Ok(read) => PartitionData::default()
-            .with_partition_index(p.partition)
-            .with_high_watermark(read.high_watermark)
-            .with_last_stable_offset(read.high_watermark)
-            .with_log_start_offset(read.log_start_offset)
-            .with_records(Some(read.records)),
-        // Say where the log starts, so a reader (or a follower) below it knows where to go.
-        Err(code) => error(code).with_log_start_offset(partition.log_start_offset()),
+
+    /// One partition's data, and whether recording the follower's progress moved its high
+    /// watermark.
+    fn read_partition(
+        &self,
+        (topic, index): &Key,
+        p: &Wanted,
+        partition: &Option<Arc<Partition>>,
+        record_progress: bool,
+        budget: usize,
+    ) -> (PartitionData, bool) {
+        let error = |code: ResponseError| {
+            PartitionData::default()
+                .with_partition_index(*index)
+                .with_error_code(code.code())
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+        };
+        let broker = self.broker;
+        let Some(partition) = partition else {
+            let code = if broker.image().topics.contains_key(&**topic) {
+                ResponseError::NotLeaderOrFollower
+            } else {
+                ResponseError::UnknownTopicOrPartition
+            };
+            return (error(code), false);
+        };
+        if let Err(code) = partition.check_leader(p.current_leader_epoch) {
+            return (error(code), false);
+        }
+        let follower = self.replica_id >= 0;
+        let mut moved = false;
+        if follower && record_progress {
+            let now = Instant::now();
+            let fetched = p.fetch_offset;
+            match partition.record_follower_fetch(
+                broker.id(),
+                self.replica_id,
+                fetched,
+                self.alive,
+                now,
+            ) {
+                Ok(progress) => {
+                    moved = progress.high_watermark_moved;
+                    if let Some(proposal) = progress.proposal {
+                        broker.propose_isr(proposal);
+                    }
+                }
+                Err(code) => {
+                    let start = partition.log_start_offset();
+                    return (error(code).with_log_start_offset(start), false);
+                }
+            }
+        }
+        let max = (p.partition_max_bytes.max(0) as usize).min(budget).max(1);
+        let data = match partition.read(p.fetch_offset, follower, max) {
+            Ok(read) => PartitionData::default()
+                .with_partition_index(*index)
+                .with_high_watermark(read.high_watermark)
+                .with_last_stable_offset(read.high_watermark)
+                .with_log_start_offset(read.log_start_offset)
+                .with_records(Some(read.records)),
+            // Say where the log starts, so a reader (or a follower) below it knows where to go.
+            Err(code) => error(code).with_log_start_offset(partition.log_start_offset()),
+        };
+        (data, moved)
     }
+}
+
+/// The response: every partition for a full fetch, the ones with news for an incremental one
+/// (see [`FetchSessions::include`]), grouped by topic.
+fn respond(
+    sessions: &FetchSessions,
+    mode: Mode,
+    wanted: &[(Key, Wanted)],
+    read: Vec<PartitionData>,
+) -> FetchResponse {
+    let results = wanted.iter().zip(read).map(|((key, _), data)| {
+        let sent = Sent {
+            high_watermark: data.high_watermark,
+            log_start_offset: data.log_start_offset,
+        };
+        let news = data.error_code != 0 || data.records.as_ref().is_some_and(|b| !b.is_empty());
+        (key, sent, news, data)
+    });
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    for (key, data) in sessions.filter(mode, results) {
+        match topics.last_mut() {
+            Some(t) if t.topic.as_str() == &*key.0 => t.partitions.push(data),
+            _ => topics.push(
+                FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_string(key.0.to_string())))
+                    .with_partitions(vec![data]),
+            ),
+        }
+    }
+    FetchResponse::default()
+        .with_session_id(mode.session_id())
+        .with_responses(topics)
 }
