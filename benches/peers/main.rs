@@ -1,0 +1,239 @@
+//! Side by side with peers, in one run: the same librdkafka workload ([`workload`]) against the
+//! embedded cluster (3 brokers, RF 3), Tansu (1 broker, RF 1, memory storage; when its binary
+//! is found) and librdkafka's mock cluster (3 brokers, RF 3, in this process), three rounds in
+//! rotated order, every figure printed and the sandbox's ratios to each peer.
+//!
+//! Run with `cargo bench --bench peers`. `BENCH_MESSAGES` sets the messages per run (default
+//! 1,000,000); `BENCH_ROUNDS` the rounds (default 3); `TANSU` the Tansu binary (default: `tansu`
+//! on the PATH, else `$TMPDIR/ksb-peers/tansu` as `../shared/bench/peers.sh` fetches it).
+//! `cargo bench --bench peers -- scale` runs the partition-count benchmark instead ([`scale`]).
+
+mod scale;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_sandbox::backend::embedded::EmbeddedCluster;
+use kafka_sandbox::config::ClusterConfig;
+use rdkafka::mocking::MockCluster;
+use workload::{Figures, PARTITIONS};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Sandbox,
+    Tansu,
+    Mock,
+}
+
+impl Peer {
+    fn label(self) -> &'static str {
+        match self {
+            Peer::Sandbox => "kafka-sandbox embedded, 3 brokers, RF 3",
+            Peer::Tansu => "Tansu, 1 broker, RF 1, memory storage",
+            Peer::Mock => "librdkafka mock cluster, 3 brokers, RF 3",
+        }
+    }
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "scale") {
+        scale::main();
+        return;
+    }
+    let messages = env_number("BENCH_MESSAGES", 1_000_000);
+    let rounds = env_number("BENCH_ROUNDS", 3);
+    let tansu = tansu_binary();
+    let mut peers = vec![Peer::Sandbox, Peer::Mock];
+    match &tansu {
+        Some(path) => {
+            println!("tansu: {}", path.display());
+            peers.insert(1, Peer::Tansu);
+        }
+        None => println!("tansu: not found (set TANSU, or source ../shared/bench/peers.sh and run tansu_bin); left out"),
+    }
+    let mut results: Vec<(Peer, Vec<Figures>)> = peers.iter().map(|p| (*p, Vec::new())).collect();
+    for round in 0..rounds {
+        let mut order = peers.clone();
+        order.rotate_left(round % peers.len());
+        for peer in order {
+            let prefix = format!("bench-{round}");
+            match run_on(peer, &prefix, messages, tansu.as_deref()) {
+                Ok(f) => {
+                    println!(
+                        "round {} {:<42} produce {:6.1} MB/s  consume (assign) {:6.1} MB/s  consume (group) {:6.1} MB/s  latency p50 {:6.2} ms p99 {:6.2} ms",
+                        round + 1,
+                        peer.label(),
+                        f.produce_mbs,
+                        f.assign_mbs,
+                        f.group_mbs,
+                        f.latency_p50_ms,
+                        f.latency_p99_ms
+                    );
+                    results
+                        .iter_mut()
+                        .find(|(p, _)| *p == peer)
+                        .expect("peer")
+                        .1
+                        .push(f);
+                }
+                Err(e) => println!("round {} {:<42} failed: {e}", round + 1, peer.label()),
+            }
+        }
+    }
+    summarize(&results, messages);
+}
+
+fn summarize(results: &[(Peer, Vec<Figures>)], messages: usize) {
+    println!("\n{messages} messages of 100 B, {PARTITIONS} partitions, acks=all, linger.ms=5; every run:");
+    let column = |runs: &[Figures], pick: fn(&Figures) -> f64| {
+        runs.iter()
+            .map(|f| format!("{:.1}", pick(f)))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    println!("| cluster | produce MB/s | consume (assign) MB/s | consume (group) MB/s | latency p50 ms | latency p99 ms |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (peer, runs) in results {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            peer.label(),
+            column(runs, |f| f.produce_mbs),
+            column(runs, |f| f.assign_mbs),
+            column(runs, |f| f.group_mbs),
+            column(runs, |f| f.latency_p50_ms),
+            column(runs, |f| f.latency_p99_ms),
+        );
+    }
+    let Some((_, ours)) = results.iter().find(|(p, _)| *p == Peer::Sandbox) else {
+        return;
+    };
+    for (peer, theirs) in results.iter().filter(|(p, _)| *p != Peer::Sandbox) {
+        let ratio = |pick: fn(&Figures) -> f64| {
+            ours.iter()
+                .zip(theirs)
+                .map(|(a, b)| format!("{:.2}", pick(a) / pick(b)))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        println!(
+            "sandbox ÷ {}: produce {}×, consume (assign) {}×, consume (group) {}× (round by round)",
+            peer.label(),
+            ratio(|f| f.produce_mbs),
+            ratio(|f| f.assign_mbs),
+            ratio(|f| f.group_mbs)
+        );
+    }
+}
+
+fn run_on(
+    peer: Peer,
+    prefix: &str,
+    messages: usize,
+    tansu: Option<&std::path::Path>,
+) -> Result<Figures, String> {
+    let topics = [format!("{prefix}-load"), format!("{prefix}-latency")];
+    match peer {
+        Peer::Sandbox => {
+            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            let cluster = rt
+                .block_on(EmbeddedCluster::start(ClusterConfig::default()))
+                .map_err(|e| e.to_string())?;
+            let bootstrap = cluster.bootstrap();
+            let outcome = topics
+                .iter()
+                .try_for_each(|t| workload::create_topic(&bootstrap, t, 3))
+                .and_then(|()| workload::run(&bootstrap, prefix, messages));
+            rt.block_on(cluster.shutdown());
+            outcome
+        }
+        Peer::Tansu => {
+            let tansu = Tansu::start(tansu.ok_or("no tansu binary")?)?;
+            topics
+                .iter()
+                .try_for_each(|t| workload::create_topic(&tansu.bootstrap, t, 1))?;
+            workload::run(&tansu.bootstrap, prefix, messages)
+        }
+        Peer::Mock => {
+            let mock = MockCluster::new(3).map_err(|e| e.to_string())?;
+            for t in &topics {
+                mock.create_topic(t, PARTITIONS, 3)
+                    .map_err(|e| e.to_string())?;
+            }
+            workload::run(&mock.bootstrap_servers(), prefix, messages)
+        }
+    }
+}
+
+fn tansu_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("TANSU") {
+        return Some(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("tansu"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let fetched = std::env::temp_dir().join("ksb-peers").join("tansu");
+        fetched.is_file().then_some(fetched)
+    })
+}
+
+/// A Tansu broker on a free port below 32768, killed on drop.
+struct Tansu {
+    child: Child,
+    bootstrap: String,
+}
+
+impl Tansu {
+    fn start(binary: &std::path::Path) -> Result<Self, String> {
+        let port = free_low_port().ok_or("no free port below 32768")?;
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let tansu = Tansu {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+        };
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(&tansu.bootstrap).is_err() {
+            if t0.elapsed() > Duration::from_secs(10) {
+                return Err("tansu did not listen within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(tansu)
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port below the kernel's ephemeral range that nothing listens on right now.
+fn free_low_port() -> Option<u16> {
+    let start = 20_000 + (std::process::id() % 5_000) as u16;
+    (start..32_000).find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+}
