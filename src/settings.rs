@@ -181,7 +181,7 @@ impl ServeArgs {
             self.image.as_deref(),
             self.containers.as_deref(),
         )
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::from)
     }
 
     pub(crate) fn cluster_config(&self) -> anyhow::Result<ClusterConfig> {

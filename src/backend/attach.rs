@@ -4,6 +4,7 @@
 //! broker control goes through Docker; without, the cluster is watched but not controlled.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::docker::containers::Engine;
@@ -14,6 +15,49 @@ use super::{BoxFuture, ClusterError};
 
 /// How long the attached cluster gets to answer its first Metadata request.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why `--cluster attach=…` or `--containers` cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttachError {
+    /// `attach=` with nothing after it.
+    #[error("attach needs bootstrap servers, e.g. attach=localhost:9092")]
+    NoServers,
+    /// A server without a usable port.
+    #[error("'{0}' is not HOST:PORT; write e.g. attach=localhost:9092,localhost:9093")]
+    NotHostPort(String),
+    /// A container map entry without `=`.
+    #[error("'{0}' is not ID=CONTAINER; write e.g. 1=kafka-1,2=kafka-2")]
+    NotIdContainer(String),
+    /// A container map entry whose id is not a number.
+    #[error("'{0}' is not a broker id; write e.g. 1=kafka-1,2=kafka-2")]
+    NotBrokerId(String),
+}
+
+/// Why the sandbox watches an attached cluster but cannot control its brokers.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NoControl {
+    /// The first look at the cluster, before its brokers are known.
+    #[error("the sandbox is still connecting")]
+    Connecting,
+    /// Docker, which broker control goes through, is not reachable.
+    #[error(
+        "{0} (give the brokers' containers with --containers 1=kafka-1,… once Docker is reachable)"
+    )]
+    NoDocker(Arc<ClusterError>),
+    /// No container publishes a broker's advertised port.
+    #[error(
+        "no container publishes broker {id}'s port {port}; name them with --containers 1=kafka-1,…"
+    )]
+    NoContainer {
+        /// The broker.
+        id: i32,
+        /// Its advertised port.
+        port: u16,
+    },
+    /// The named containers cannot be driven.
+    #[error(transparent)]
+    Adopt(Arc<ClusterError>),
+}
 
 /// Where to attach and how to control what is found there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +70,7 @@ pub struct AttachSpec {
 
 impl AttachSpec {
     /// Parses `HOST:PORT[,HOST:PORT…]`.
-    pub fn parse(servers: &str) -> Result<Self, String> {
+    pub fn parse(servers: &str) -> Result<Self, AttachError> {
         let bootstrap: Vec<String> = servers
             .split(',')
             .map(str::trim)
@@ -34,14 +78,12 @@ impl AttachSpec {
             .map(str::to_string)
             .collect();
         if bootstrap.is_empty() {
-            return Err("attach needs bootstrap servers, e.g. attach=localhost:9092".into());
+            return Err(AttachError::NoServers);
         }
         for server in &bootstrap {
             let port = server.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
             if !matches!(port, Some(Ok(p)) if p > 0) {
-                return Err(format!(
-                    "'{server}' is not HOST:PORT; write e.g. attach=localhost:9092,localhost:9093"
-                ));
+                return Err(AttachError::NotHostPort(server.clone()));
             }
         }
         Ok(Self {
@@ -51,18 +93,18 @@ impl AttachSpec {
     }
 
     /// Parses a container map, `1=kafka-1,2=kafka-2`.
-    pub(crate) fn parse_containers(map: &str) -> Result<BTreeMap<i32, String>, String> {
+    pub(crate) fn parse_containers(map: &str) -> Result<BTreeMap<i32, String>, AttachError> {
         map.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|pair| {
-                let (id, name) = pair.split_once('=').ok_or_else(|| {
-                    format!("'{pair}' is not ID=CONTAINER; write e.g. 1=kafka-1,2=kafka-2")
-                })?;
+                let (id, name) = pair
+                    .split_once('=')
+                    .ok_or_else(|| AttachError::NotIdContainer(pair.to_string()))?;
                 let id = id
                     .trim()
                     .parse::<i32>()
-                    .map_err(|_| format!("'{id}' is not a broker id"))?;
+                    .map_err(|_| AttachError::NotBrokerId(id.to_string()))?;
                 Ok((id, name.trim().to_string()))
             })
             .collect()
@@ -71,7 +113,7 @@ impl AttachSpec {
 
 /// A driver for a cluster the sandbox may watch but not touch.
 struct Uncontrolled {
-    why: String,
+    why: NoControl,
 }
 
 impl Uncontrolled {
@@ -127,7 +169,7 @@ pub async fn start(spec: AttachSpec) -> Result<RemoteCluster, ClusterError> {
     let watched = RemoteCluster::start(
         bootstrap.clone(),
         Box::new(Uncontrolled {
-            why: "connecting".into(),
+            why: NoControl::Connecting,
         }),
         READY_TIMEOUT,
     )
@@ -144,10 +186,10 @@ pub async fn start(spec: AttachSpec) -> Result<RemoteCluster, ClusterError> {
 async fn control(
     spec: &AttachSpec,
     advertised: &BTreeMap<i32, (String, u16)>,
-) -> Result<ContainerDriver, String> {
-    let engine = Engine::connect().await.map_err(|e| {
-        format!("{e} (give the brokers' containers with --containers 1=kafka-1,… once Docker is reachable)")
-    })?;
+) -> Result<ContainerDriver, NoControl> {
+    let engine = Engine::connect()
+        .await
+        .map_err(|e| NoControl::NoDocker(Arc::new(e)))?;
     let containers = if spec.containers.is_empty() {
         let mut found = BTreeMap::new();
         for (id, (_, port)) in advertised {
@@ -156,9 +198,10 @@ async fn control(
                     found.insert(*id, name);
                 }
                 None => {
-                    return Err(format!(
-                        "no container publishes broker {id}'s port {port}; name them with --containers 1=kafka-1,…"
-                    ))
+                    return Err(NoControl::NoContainer {
+                        id: *id,
+                        port: *port,
+                    })
                 }
             }
         }
@@ -168,7 +211,7 @@ async fn control(
     };
     ContainerDriver::adopt(engine, containers)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| NoControl::Adopt(Arc::new(e)))
 }
 
 #[cfg(test)]
@@ -179,16 +222,21 @@ mod tests {
     fn parses_servers_and_container_maps() {
         let spec = AttachSpec::parse("localhost:9092, kafka-2:19092").unwrap();
         assert_eq!(spec.bootstrap, vec!["localhost:9092", "kafka-2:19092"]);
-        assert!(AttachSpec::parse("").is_err());
+        assert_eq!(AttachSpec::parse(""), Err(AttachError::NoServers));
         assert!(AttachSpec::parse("localhost")
             .unwrap_err()
+            .to_string()
             .contains("HOST:PORT"));
         assert!(AttachSpec::parse("localhost:0").is_err());
         let map = AttachSpec::parse_containers("1=kafka-1,2 = kafka-2").unwrap();
         assert_eq!(map.get(&2).map(String::as_str), Some("kafka-2"));
         assert!(AttachSpec::parse_containers("kafka-1")
             .unwrap_err()
+            .to_string()
             .contains("ID=CONTAINER"));
-        assert!(AttachSpec::parse_containers("x=kafka-1").is_err());
+        assert_eq!(
+            AttachSpec::parse_containers("x=kafka-1"),
+            Err(AttachError::NotBrokerId("x".into()))
+        );
     }
 }

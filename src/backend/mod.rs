@@ -56,7 +56,7 @@ pub enum ClusterError {
     NotReady(String),
     /// The cluster is watched, not run, by the sandbox.
     #[error("this cluster can be observed but not controlled: {0}")]
-    NotControllable(String),
+    NotControllable(attach::NoControl),
     /// This backend cannot do that; the message says what to use instead.
     #[error("{0}")]
     Unsupported(String),
@@ -207,6 +207,30 @@ impl ClusterControl for embedded::EmbeddedCluster {
     }
 }
 
+/// Why `--cluster` (with `--image` or `--containers`) names no backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Not one of the backends.
+    #[error(
+        "unknown cluster '{0}'; use embedded, processes, docker or attach=HOST:PORT[,HOST:PORT…]"
+    )]
+    Unknown(String),
+    /// The processes backend runs this binary, which cannot be found.
+    #[error(
+        "cannot find the kafka-sandbox binary: {0}; run it by its path, or use --cluster embedded"
+    )]
+    NoExecutable(std::io::Error),
+    /// `--image` without `--cluster docker`.
+    #[error("--image is for --cluster docker; add --cluster docker, or leave --image out")]
+    ImageWithoutDocker,
+    /// `--containers` without `--cluster attach=…`.
+    #[error("--containers is for --cluster attach=…; add --cluster attach=HOST:PORT, or leave --containers out")]
+    ContainersWithoutAttach,
+    /// The servers or the container map cannot be read.
+    #[error(transparent)]
+    Attach(#[from] attach::AttachError),
+}
+
 /// Which backend runs the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
@@ -232,15 +256,16 @@ impl Backend {
         value: &str,
         image: Option<&str>,
         containers: Option<&str>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BackendError> {
         let backend = match value {
             "embedded" => Backend::Embedded,
             "processes" => Backend::Processes {
-                exe: std::env::current_exe()
-                    .map_err(|e| format!("cannot find the kafka-sandbox binary: {e}"))?,
+                exe: std::env::current_exe().map_err(BackendError::NoExecutable)?,
             },
             "docker" => Backend::Docker {
-                image: image.unwrap_or(docker::apache_kafka::DEFAULT_IMAGE).to_string(),
+                image: image
+                    .unwrap_or(docker::apache_kafka::DEFAULT_IMAGE)
+                    .to_string(),
             },
             other => match other.strip_prefix("attach=") {
                 Some(servers) => {
@@ -250,18 +275,14 @@ impl Backend {
                     }
                     Backend::Attach(spec)
                 }
-                None => {
-                    return Err(format!(
-                        "unknown cluster '{other}'; use embedded, processes, docker or attach=HOST:PORT[,HOST:PORT…]"
-                    ))
-                }
+                None => return Err(BackendError::Unknown(other.to_string())),
             },
         };
         if image.is_some() && !matches!(backend, Backend::Docker { .. }) {
-            return Err("--image is for --cluster docker".into());
+            return Err(BackendError::ImageWithoutDocker);
         }
         if containers.is_some() && !matches!(backend, Backend::Attach(_)) {
-            return Err("--containers is for --cluster attach=…".into());
+            return Err(BackendError::ContainersWithoutAttach);
         }
         Ok(backend)
     }
