@@ -92,8 +92,8 @@ pub enum ClusterError {
         cause: std::io::Error,
     },
     /// The Docker engine refused or failed.
-    #[error("{0}")]
-    Docker(String),
+    #[error(transparent)]
+    Docker(#[from] docker::DockerError),
     /// Any other I/O failure.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -16,15 +16,12 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::error::{ContainerAction, DockerError};
 use super::spec::{ContainerSpec, LABEL};
 use crate::backend::ClusterError;
 
 /// How long `docker stop` waits before it kills (a controlled shutdown needs a few seconds).
 pub(super) const STOP_GRACE_SECS: i32 = 30;
-
-pub(super) fn docker_error(what: &str, e: bollard::errors::Error) -> ClusterError {
-    ClusterError::Docker(format!("docker: {what}: {e}"))
-}
 
 /// A connection to the Docker Engine.
 #[derive(Clone)]
@@ -35,21 +32,18 @@ pub struct Engine {
 impl Engine {
     /// Connects to the local engine and checks that it answers.
     pub async fn connect() -> Result<Self, ClusterError> {
-        let unreachable = |e: String| {
-            ClusterError::Docker(format!(
-                "no Docker engine is reachable ({e}); start Docker (or set DOCKER_HOST), or use --cluster embedded"
-            ))
-        };
-        let docker =
-            Docker::connect_with_local_defaults().map_err(|e| unreachable(e.to_string()))?;
-        let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
+        const WAIT: Duration = Duration::from_secs(5);
+        let unreachable = |cause| DockerError::Unreachable { cause };
+        let silent = |_| DockerError::Silent { waited: WAIT };
+        let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+        let docker = tokio::time::timeout(WAIT, docker.negotiate_version())
             .await
-            .map_err(|_| unreachable("no answer within 5 s".into()))?
-            .map_err(|e| unreachable(e.to_string()))?;
-        tokio::time::timeout(Duration::from_secs(5), docker.ping())
+            .map_err(silent)?
+            .map_err(unreachable)?;
+        tokio::time::timeout(WAIT, docker.ping())
             .await
-            .map_err(|_| unreachable("no answer within 5 s".into()))?
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(silent)?
+            .map_err(unreachable)?;
         Ok(Self { docker })
     }
 
@@ -65,9 +59,10 @@ impl Engine {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<String, ClusterError> {
+        const ATTEMPTS: u16 = 40;
         let start = (std::process::id() % 200) as u16;
-        let mut last = String::new();
-        for n in 0..40u16 {
+        let mut n = 0;
+        loop {
             let prefix = format!("10.213.{}", (start + n) % 250 + 1);
             let request = NetworkCreateRequest {
                 name: name.to_string(),
@@ -84,17 +79,17 @@ impl Engine {
             };
             match self.docker.create_network(request).await {
                 Ok(_) => return Ok(prefix),
-                Err(e) => {
-                    last = e.to_string();
-                    if !last.contains("overlap") {
-                        break;
+                // Another network has that subnet: try the next one.
+                Err(e) if e.to_string().contains("overlap") && n + 1 < ATTEMPTS => n += 1,
+                Err(cause) => {
+                    return Err(DockerError::CreateNetwork {
+                        network: name.to_string(),
+                        cause,
                     }
+                    .into())
                 }
             }
         }
-        Err(ClusterError::Docker(format!(
-            "docker: cannot create network {name}: {last}; if an old sandbox network is in the way, run `kafka-sandbox docker clean`"
-        )))
     }
 
     /// Creates and starts one container on `network`.
@@ -143,13 +138,9 @@ impl Engine {
         self.docker
             .create_container(Some(options), body)
             .await
-            .map_err(|e| {
-                let hint = if e.to_string().contains("Conflict") || e.to_string().contains("in use") {
-                    "; a container of that name exists: remove it, or run `kafka-sandbox docker clean` if a sandbox left it"
-                } else {
-                    ""
-                };
-                ClusterError::Docker(format!("docker: cannot create {}: {e}{hint}", spec.name))
+            .map_err(|cause| DockerError::CreateContainer {
+                container: spec.name.clone(),
+                cause,
             })?;
         self.docker
             .start_container(
@@ -157,15 +148,12 @@ impl Engine {
                 None::<bollard::query_parameters::StartContainerOptions>,
             )
             .await
-            .map_err(|e| {
-                let hint = if e.to_string().contains("address already in use")
-                    || e.to_string().contains("port is already allocated")
-                {
-                    "; a host port is taken: pick others with --port"
-                } else {
-                    ""
-                };
-                ClusterError::Docker(format!("docker: cannot start {}: {e}{hint}", spec.name))
+            .map_err(|cause| {
+                DockerError::StartContainer {
+                    container: spec.name.clone(),
+                    cause,
+                }
+                .into()
             })
     }
 
@@ -179,7 +167,7 @@ impl Engine {
         let mut stream = self.docker.logs(container, Some(options));
         let mut out = String::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| docker_error(&format!("logs of {container}"), e))?;
+            let chunk = chunk.map_err(DockerError::on(ContainerAction::ReadLogs, container))?;
             out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }
         Ok(out.trim_end().to_string())
@@ -194,7 +182,7 @@ impl Engine {
                 None::<bollard::query_parameters::InspectContainerOptions>,
             )
             .await
-            .map_err(|e| docker_error(&format!("inspect {container}"), e))?;
+            .map_err(DockerError::on(ContainerAction::Inspect, container))?;
         Ok(inspect.state.and_then(|s| s.running).unwrap_or(false))
     }
 
@@ -236,7 +224,10 @@ impl Engine {
                     .build(),
             ))
             .await
-            .map_err(|e| docker_error("list containers", e))?;
+            .map_err(|cause| DockerError::List {
+                what: "containers",
+                cause,
+            })?;
         let mut removed = Vec::new();
         for c in containers {
             let Some(id) = c.id else { continue };
@@ -255,7 +246,7 @@ impl Engine {
                     ),
                 )
                 .await
-                .map_err(|e| docker_error(&format!("remove {name}"), e))?;
+                .map_err(DockerError::on(ContainerAction::Remove, &name))?;
             removed.push(format!("container {}", name.trim_start_matches('/')));
         }
         let networks = self
@@ -266,13 +257,18 @@ impl Engine {
                     .build(),
             ))
             .await
-            .map_err(|e| docker_error("list networks", e))?;
+            .map_err(|cause| DockerError::List {
+                what: "networks",
+                cause,
+            })?;
         for n in networks {
             let Some(name) = n.name else { continue };
-            self.docker
-                .remove_network(&name)
-                .await
-                .map_err(|e| docker_error(&format!("remove network {name}"), e))?;
+            self.docker.remove_network(&name).await.map_err(|cause| {
+                DockerError::RemoveNetwork {
+                    network: name.clone(),
+                    cause,
+                }
+            })?;
             removed.push(format!("network {name}"));
         }
         Ok(removed)

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use bollard::models::{NetworkConnectRequest, NetworkDisconnectRequest};
 use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
 
-use super::containers::{docker_error, endpoint, Engine, STOP_GRACE_SECS};
+use super::containers::{endpoint, Engine, STOP_GRACE_SECS};
+use super::error::{ContainerAction, DockerError};
 use super::spec::ContainerSpec;
 use crate::backend::book::{BrokerBook, Slot};
 use crate::backend::remote::BrokerDriver;
@@ -76,10 +77,10 @@ impl ContainerDriver {
                     None::<bollard::query_parameters::InspectContainerOptions>,
                 )
                 .await
-                .map_err(|e| {
-                    ClusterError::Docker(format!(
-                        "docker: no container {name} for broker {id}: {e}"
-                    ))
+                .map_err(|cause| DockerError::NoContainer {
+                    id,
+                    container: name.clone(),
+                    cause,
                 })?;
             let running = inspect
                 .state
@@ -95,8 +96,8 @@ impl ContainerDriver {
                 .network_settings
                 .and_then(|n| n.networks)
                 .and_then(|n| n.into_iter().next())
-                .ok_or_else(|| {
-                    ClusterError::Docker(format!("docker: container {name} is on no network"))
+                .ok_or_else(|| DockerError::NoNetwork {
+                    container: name.clone(),
                 })?;
             let mut aliases = settings.aliases.unwrap_or_default();
             if !aliases.contains(&name) {
@@ -164,7 +165,7 @@ impl BrokerDriver for ContainerDriver {
                 .docker()
                 .stop_container(&a.container, Some(options))
                 .await
-                .map_err(|e| docker_error(&format!("stop {}", a.container), e))?;
+                .map_err(DockerError::on(ContainerAction::Stop, &a.container))?;
             self.book.stopped(id);
             Ok(())
         })
@@ -180,7 +181,7 @@ impl BrokerDriver for ContainerDriver {
                 .docker()
                 .kill_container(&a.container, Some(options))
                 .await
-                .map_err(|e| docker_error(&format!("kill {}", a.container), e))?;
+                .map_err(DockerError::on(ContainerAction::Kill, &a.container))?;
             self.book.stopped(id);
             Ok(())
         })
@@ -197,7 +198,7 @@ impl BrokerDriver for ContainerDriver {
                     None::<bollard::query_parameters::StartContainerOptions>,
                 )
                 .await
-                .map_err(|e| docker_error(&format!("start {}", a.container), e))?;
+                .map_err(DockerError::on(ContainerAction::Start, &a.container))?;
             self.book.started(id, ())
         })
     }
@@ -209,7 +210,7 @@ impl BrokerDriver for ContainerDriver {
                 .docker()
                 .pause_container(&a.container)
                 .await
-                .map_err(|e| docker_error(&format!("pause {}", a.container), e))?;
+                .map_err(DockerError::on(ContainerAction::Pause, &a.container))?;
             self.book.flag(id, Some(true), None);
             Ok(())
         })
@@ -222,7 +223,7 @@ impl BrokerDriver for ContainerDriver {
                 .docker()
                 .unpause_container(&a.container)
                 .await
-                .map_err(|e| docker_error(&format!("unpause {}", a.container), e))?;
+                .map_err(DockerError::on(ContainerAction::Unpause, &a.container))?;
             self.book.flag(id, Some(false), None);
             Ok(())
         })
@@ -244,7 +245,7 @@ impl BrokerDriver for ContainerDriver {
                 docker
                     .disconnect_network(&a.network, request)
                     .await
-                    .map_err(|e| docker_error(&format!("disconnect {}", a.container), e))?;
+                    .map_err(DockerError::on(ContainerAction::Disconnect, &a.container))?;
             } else {
                 let request = NetworkConnectRequest {
                     container: Some(a.container.clone()),
@@ -253,7 +254,7 @@ impl BrokerDriver for ContainerDriver {
                 docker
                     .connect_network(&a.network, request)
                     .await
-                    .map_err(|e| docker_error(&format!("reconnect {}", a.container), e))?;
+                    .map_err(DockerError::on(ContainerAction::Reconnect, &a.container))?;
             }
             self.book.flag(id, None, Some(isolated));
             Ok(())

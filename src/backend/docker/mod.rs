@@ -5,6 +5,7 @@
 pub mod apache_kafka;
 pub mod containers;
 pub mod driver;
+pub mod error;
 pub mod image;
 pub mod sandbox_node;
 pub mod spec;
@@ -17,6 +18,7 @@ use super::ClusterError;
 use crate::config::ClusterConfig;
 use containers::Engine;
 use driver::ContainerDriver;
+pub use error::{ContainerAction, DockerError};
 use spec::{ContainerSpec, LABEL};
 
 /// How long the containers get to form a cluster (Apache Kafka's JVM takes a while).
@@ -27,12 +29,14 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 pub async fn start(image: &str, config: ClusterConfig) -> Result<RemoteCluster, ClusterError> {
     config.validate()?;
     let engine = Engine::connect().await?;
-    let inspect = engine.docker().inspect_image(image).await.map_err(|e| {
-        ClusterError::Docker(format!(
-            "docker: image {image} is not on this machine ({e}); pull it (`docker pull {image}`) where a registry is reachable, or build the sandbox's own with `kafka-sandbox image build` and pass --image {}",
-            image::NODE_IMAGE
-        ))
-    })?;
+    let inspect = engine
+        .docker()
+        .inspect_image(image)
+        .await
+        .map_err(|cause| DockerError::ImageMissing {
+            image: image.to_string(),
+            cause,
+        })?;
     let sandbox_node = inspect
         .config
         .and_then(|c| c.labels)
@@ -137,10 +141,11 @@ async fn launch(
                 for spec in specs {
                     if !engine.is_running(&spec.name).await? {
                         let logs = engine.logs(&spec.name, 15).await.unwrap_or_default();
-                        return Err(ClusterError::Docker(format!(
-                            "docker: container {} exited while starting; its last log lines:\n{logs}",
-                            spec.name
-                        )));
+                        return Err(DockerError::ExitedWhileStarting {
+                            container: spec.name.clone(),
+                            logs,
+                        }
+                        .into());
                     }
                 }
             }

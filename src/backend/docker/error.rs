@@ -1,0 +1,178 @@
+//! Why a Docker call failed: which container, network or image, with bollard's own error kept.
+
+use std::time::Duration;
+
+use bollard::errors::Error as Bollard;
+
+/// What the sandbox asked Docker to do to one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerAction {
+    /// `docker stop`.
+    Stop,
+    /// `docker kill`.
+    Kill,
+    /// `docker start`.
+    Start,
+    /// `docker pause`.
+    Pause,
+    /// `docker unpause`.
+    Unpause,
+    /// `docker network disconnect`.
+    Disconnect,
+    /// `docker network connect`.
+    Reconnect,
+    /// `docker inspect`.
+    Inspect,
+    /// `docker logs`.
+    ReadLogs,
+    /// `docker rm -f`.
+    Remove,
+}
+
+impl std::fmt::Display for ContainerAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ContainerAction::Stop => "stop",
+            ContainerAction::Kill => "kill",
+            ContainerAction::Start => "start",
+            ContainerAction::Pause => "pause",
+            ContainerAction::Unpause => "unpause",
+            ContainerAction::Disconnect => "disconnect",
+            ContainerAction::Reconnect => "reconnect",
+            ContainerAction::Inspect => "inspect",
+            ContainerAction::ReadLogs => "read the logs of",
+            ContainerAction::Remove => "remove",
+        })
+    }
+}
+
+/// Why the Docker engine refused or failed, phrased for the person who asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// The engine cannot be reached at all.
+    #[error("no Docker engine is reachable ({cause}); start Docker (or set DOCKER_HOST), or use --cluster embedded")]
+    Unreachable {
+        /// What bollard saw.
+        cause: Bollard,
+    },
+    /// The engine was reached but did not answer in time.
+    #[error("no Docker engine is reachable (no answer within {} s); start Docker (or set DOCKER_HOST), or use --cluster embedded", .waited.as_secs())]
+    Silent {
+        /// How long the sandbox waited.
+        waited: Duration,
+    },
+    /// The image to run is not on this machine.
+    #[error("docker: image {image} is not on this machine ({cause}); pull it (`docker pull {image}`) where a registry is reachable, or build the sandbox's own with `kafka-sandbox image build` and pass --image {}", super::image::NODE_IMAGE)]
+    ImageMissing {
+        /// The image reference.
+        image: String,
+        /// What the engine said.
+        cause: Bollard,
+    },
+    /// The cluster's network could not be created.
+    #[error("docker: cannot create network {network}: {cause}; if an old sandbox network is in the way, run `kafka-sandbox docker clean`")]
+    CreateNetwork {
+        /// The network.
+        network: String,
+        /// What the engine said.
+        cause: Bollard,
+    },
+    /// A broker container could not be created.
+    #[error("docker: cannot create {container}: {cause}{}", create_hint(.cause))]
+    CreateContainer {
+        /// The container.
+        container: String,
+        /// What the engine said.
+        cause: Bollard,
+    },
+    /// A new broker container could not be started.
+    #[error("docker: cannot start {container}: {cause}{}", start_hint(.cause))]
+    StartContainer {
+        /// The container.
+        container: String,
+        /// What the engine said.
+        cause: Bollard,
+    },
+    /// A container stopped while the cluster was forming.
+    #[error("docker: container {container} exited while starting; its last log lines:\n{logs}")]
+    ExitedWhileStarting {
+        /// The container.
+        container: String,
+        /// Its last lines.
+        logs: String,
+    },
+    /// A container named for a broker (`--containers`) does not exist.
+    #[error("docker: no container {container} for broker {id}: {cause}; name an existing container with --containers {id}=NAME")]
+    NoContainer {
+        /// The broker.
+        id: i32,
+        /// The container named for it.
+        container: String,
+        /// What the engine said.
+        cause: Bollard,
+    },
+    /// A container to drive is on no network, so it cannot be isolated and healed.
+    #[error("docker: container {container} is on no network; connect it to the cluster's network, or name another with --containers")]
+    NoNetwork {
+        /// The container.
+        container: String,
+    },
+    /// An action on one container failed.
+    #[error("docker: cannot {action} {container}: {cause}; `docker ps -a` shows its state")]
+    Container {
+        /// What was asked.
+        action: ContainerAction,
+        /// The container.
+        container: String,
+        /// What the engine said.
+        cause: Bollard,
+    },
+    /// The sandbox's containers or networks could not be listed.
+    #[error(
+        "docker: cannot list the sandbox's {what}: {cause}; is the Docker engine still running?"
+    )]
+    List {
+        /// `containers` or `networks`.
+        what: &'static str,
+        /// What the engine said.
+        cause: Bollard,
+    },
+    /// A sandbox network could not be removed.
+    #[error("docker: cannot remove network {network}: {cause}; `docker network inspect {network}` shows what still uses it")]
+    RemoveNetwork {
+        /// The network.
+        network: String,
+        /// What the engine said.
+        cause: Bollard,
+    },
+}
+
+impl DockerError {
+    /// The error for `action` on `container`, for `map_err`.
+    pub(crate) fn on(action: ContainerAction, container: &str) -> impl FnOnce(Bollard) -> Self {
+        let container = container.to_string();
+        move |cause| DockerError::Container {
+            action,
+            container,
+            cause,
+        }
+    }
+}
+
+fn create_hint(cause: &Bollard) -> &'static str {
+    let text = cause.to_string();
+    if text.contains("Conflict") || text.contains("in use") {
+        "; a container of that name exists: remove it, or run `kafka-sandbox docker clean` if a sandbox left it"
+    } else {
+        ""
+    }
+}
+
+fn start_hint(cause: &Bollard) -> &'static str {
+    let text = cause.to_string();
+    if text.contains("address already in use") || text.contains("port is already allocated") {
+        "; a host port is taken: pick others with --port"
+    } else {
+        ""
+    }
+}
