@@ -45,9 +45,9 @@ pub enum ClusterError {
         /// The OS error.
         cause: std::io::Error,
     },
-    /// The settings are unusable.
+    /// The settings cannot be turned into containers.
     #[error("invalid cluster settings: {0}")]
-    InvalidConfig(String),
+    InvalidConfig(#[from] docker::spec::SpecError),
     /// The settings are unusable (checked by [`crate::config::ClusterConfig::validate`]).
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),

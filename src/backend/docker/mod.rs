@@ -19,7 +19,7 @@ use crate::config::ClusterConfig;
 use containers::Engine;
 use driver::ContainerDriver;
 pub use error::{ContainerAction, DockerError};
-use spec::{ContainerSpec, LABEL};
+use spec::{ContainerSpec, SpecError, LABEL};
 
 /// How long the containers get to form a cluster (Apache Kafka's JVM takes a while).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -50,25 +50,27 @@ pub async fn start(image: &str, config: ClusterConfig) -> Result<RemoteCluster, 
     let prefix = engine.create_network(&network, &labels).await?;
     let run_labels = BTreeMap::from([(format!("{LABEL}.run"), run.clone())]);
     let specs = if sandbox_node {
-        sandbox_node::node_specs(image, &prefix, &config, &run_labels)
+        sandbox_node::node_specs(image, &prefix, &config, &run_labels).map_err(ClusterError::from)
     } else {
         host_ports(&config).and_then(|host_ports| {
-            apache_kafka::broker_specs(&apache_kafka::ApacheKafkaSettings {
-                image: image.to_string(),
-                brokers: config.brokers,
-                host_ports,
-                cluster_id: apache_kafka::kraft_cluster_id(&run),
-                timings: config.timings.clone(),
-                topic_defaults: config.topic_defaults.clone(),
-                labels: run_labels.clone(),
-            })
+            Ok(apache_kafka::broker_specs(
+                &apache_kafka::ApacheKafkaSettings {
+                    image: image.to_string(),
+                    brokers: config.brokers,
+                    host_ports,
+                    cluster_id: apache_kafka::kraft_cluster_id(&run),
+                    timings: config.timings.clone(),
+                    topic_defaults: config.topic_defaults.clone(),
+                    labels: run_labels.clone(),
+                },
+            )?)
         })
     };
     let specs = match specs {
         Ok(s) => s,
         Err(e) => {
             let _ = engine.clean(Some(&run)).await;
-            return Err(ClusterError::InvalidConfig(e));
+            return Err(e);
         }
     };
     match launch(&engine, &run, &network, &specs, sandbox_node).await {
@@ -80,17 +82,17 @@ pub async fn start(image: &str, config: ClusterConfig) -> Result<RemoteCluster, 
     }
 }
 
-fn host_ports(config: &ClusterConfig) -> Result<Vec<u16>, String> {
+/// One host port per broker: from `--port` on, or (with port 0) a free one each.
+fn host_ports(config: &ClusterConfig) -> Result<Vec<u16>, ClusterError> {
     (1..=config.brokers)
         .map(|id| {
             if config.base_port != 0 {
-                return config.broker_port(id).map_err(|e| e.to_string());
+                return Ok(config.broker_port(id)?);
             }
-            let probe = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| e.to_string())?;
-            probe
-                .local_addr()
+            std::net::TcpListener::bind(("127.0.0.1", 0))
+                .and_then(|probe| probe.local_addr())
                 .map(|a| a.port())
-                .map_err(|e| e.to_string())
+                .map_err(|e| SpecError::NoFreePort(e).into())
         })
         .collect()
 }

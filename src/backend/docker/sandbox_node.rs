@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::apache_kafka::container_name;
-use super::spec::{ContainerSpec, LABEL};
+use super::spec::{ContainerSpec, SpecError, LABEL};
 use crate::config::ClusterConfig;
 
 /// Port every sandbox node listens on inside its container.
@@ -26,11 +26,11 @@ pub(crate) fn node_specs(
     prefix: &str,
     config: &ClusterConfig,
     labels: &BTreeMap<String, String>,
-) -> Result<Vec<ContainerSpec>, String> {
+) -> Result<Vec<ContainerSpec>, SpecError> {
     if !(1..=200).contains(&config.brokers) {
-        return Err("the sandbox node image runs 1 to 200 brokers".into());
+        return Err(SpecError::NodeCount(config.brokers));
     }
-    let json = serde_json::to_string(config).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string(config).map_err(SpecError::Settings)?;
     let controller = format!("{}:{NODE_PORT}", address(prefix, 0));
     let spec = |name: String, node_id: i32, role: &str, args: Vec<String>| {
         let mut labels = labels.clone();

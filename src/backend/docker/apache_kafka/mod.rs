@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::spec::{ContainerSpec, PublishedPort, LABEL};
+use super::spec::{ContainerSpec, PublishedPort, SpecError, LABEL};
 use crate::config::{Timings, TopicDefaults};
 
 /// The pinned default image.
@@ -28,7 +28,7 @@ const HOST_IP: &str = "127.0.0.1";
 /// Where each node keeps partition logs and KRaft metadata (the image's own choice).
 const LOG_DIRS: &str = "/tmp/kraft-combined-logs";
 /// Kafka's `replica.socket.timeout.ms`, which `replica.fetch.wait.max.ms` must not exceed.
-const REPLICA_SOCKET_TIMEOUT_MS: u128 = 30_000;
+pub(super) const REPLICA_SOCKET_TIMEOUT_MS: u128 = 30_000;
 /// Kafka's default `transaction.state.log.min.isr`.
 const TRANSACTION_LOG_MIN_ISR: i16 = 2;
 
@@ -76,31 +76,26 @@ pub(crate) fn kraft_cluster_id(seed: &str) -> String {
 }
 
 /// The containers of the cluster `settings` describes, in node-id order.
-pub(crate) fn broker_specs(settings: &ApacheKafkaSettings) -> Result<Vec<ContainerSpec>, String> {
+pub(crate) fn broker_specs(
+    settings: &ApacheKafkaSettings,
+) -> Result<Vec<ContainerSpec>, SpecError> {
     let brokers = settings.brokers;
     if brokers < 1 {
-        return Err(format!(
-            "a cluster needs at least 1 broker, not {brokers}; ask for 1 or more"
-        ));
+        return Err(SpecError::NoBrokers(brokers));
     }
     if usize::try_from(brokers).ok() != Some(settings.host_ports.len()) {
-        return Err(format!(
-            "{} host ports were given for {brokers} brokers; give exactly one host port per broker",
-            settings.host_ports.len()
-        ));
+        return Err(SpecError::HostPortCount {
+            ports: settings.host_ports.len(),
+            brokers,
+        });
     }
     if let Some(index) = settings.host_ports.iter().position(|&port| port == 0) {
-        return Err(format!(
-            "the host port for {} is 0; pick a free port first, since the broker advertises it",
-            container_name(index_to_id(index))
-        ));
+        return Err(SpecError::HostPortZero {
+            container: container_name(index_to_id(index)),
+        });
     }
     if !is_kraft_cluster_id(&settings.cluster_id) {
-        return Err(format!(
-            "cluster id {:?} is not a KRaft cluster id (16 bytes in URL-safe base64, 22 characters); \
-             derive one with kraft_cluster_id",
-            settings.cluster_id
-        ));
+        return Err(SpecError::ClusterId(settings.cluster_id.clone()));
     }
 
     let voters = (1..=brokers)
@@ -179,15 +174,14 @@ fn lesson_env(
     timings: &Timings,
     topics: &TopicDefaults,
     brokers: i32,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, SpecError> {
     let fetch_wait = timings.replica_fetch_wait_max.as_millis();
     let lag_max = timings.replica_lag_time_max.as_millis();
     if fetch_wait > lag_max || fetch_wait > REPLICA_SOCKET_TIMEOUT_MS {
-        return Err(format!(
-            "replica.fetch.wait.max.ms ({fetch_wait}) must not exceed replica.lag.time.max.ms \
-             ({lag_max}) or {REPLICA_SOCKET_TIMEOUT_MS} ms, or Kafka refuses to start; \
-             shorten the fetch wait"
-        ));
+        return Err(SpecError::FetchWait {
+            fetch_wait,
+            lag_max,
+        });
     }
     let internal_rf = topics
         .offsets_topic_replication_factor
@@ -202,10 +196,7 @@ fn lesson_env(
         .max(1);
     let imbalance_percentage = i32::try_from(topics.leader_imbalance_per_broker_percentage)
         .map_err(|_| {
-            format!(
-                "leader.imbalance.per.broker.percentage ({}) is too large; use 0 to 100",
-                topics.leader_imbalance_per_broker_percentage
-            )
+            SpecError::ImbalancePercentage(topics.leader_imbalance_per_broker_percentage)
         })?;
 
     let env = [
@@ -315,22 +306,16 @@ fn lesson_env(
 }
 
 /// `duration` in whole milliseconds, as long as it fits the `int` Kafka reads `property` as.
-fn millis(property: &str, duration: Duration) -> Result<String, String> {
+fn millis(property: &'static str, duration: Duration) -> Result<String, SpecError> {
     i32::try_from(duration.as_millis())
         .map(|ms| ms.to_string())
-        .map_err(|_| {
-            format!(
-                "{property} ({} ms) is longer than Kafka accepts ({} ms); use a shorter duration",
-                duration.as_millis(),
-                i32::MAX
-            )
-        })
+        .map_err(|_| SpecError::TooLong { property, duration })
 }
 
 /// `value` as text, if it is at least 1 as Kafka requires of `property`.
-fn at_least_one(property: &str, value: i64) -> Result<String, String> {
+fn at_least_one(property: &'static str, value: i64) -> Result<String, SpecError> {
     if value < 1 {
-        Err(format!("{property} is {value}; Kafka needs at least 1"))
+        Err(SpecError::BelowOne { property, value })
     } else {
         Ok(value.to_string())
     }

@@ -316,17 +316,17 @@ fn cluster_id_check_follows_kafka() {
 
 #[test]
 fn bad_settings_are_refused_with_a_fix() {
-    let err = broker_specs(&settings(0, &[])).unwrap_err();
+    let err = broker_specs(&settings(0, &[])).unwrap_err().to_string();
     assert!(err.contains("at least 1 broker"), "{err}");
-    let err = broker_specs(&settings(-1, &[])).unwrap_err();
+    let err = broker_specs(&settings(-1, &[])).unwrap_err().to_string();
     assert!(err.contains("at least 1 broker"), "{err}");
 
-    let err = broker_specs(&settings(3, &[1, 2])).unwrap_err();
+    let err = broker_specs(&settings(3, &[1, 2])).unwrap_err().to_string();
     assert!(err.contains("2 host ports") && err.contains("one host port per broker"));
-    let err = broker_specs(&settings(1, &[1, 2])).unwrap_err();
+    let err = broker_specs(&settings(1, &[1, 2])).unwrap_err().to_string();
     assert!(err.contains("one host port per broker"), "{err}");
 
-    let err = broker_specs(&settings(2, &[1, 0])).unwrap_err();
+    let err = broker_specs(&settings(2, &[1, 0])).unwrap_err().to_string();
     assert!(
         err.contains("kafka-2") && err.contains("pick a free port"),
         "{err}"
@@ -334,22 +334,22 @@ fn bad_settings_are_refused_with_a_fix() {
 
     let mut bad_id = settings(1, &[1]);
     bad_id.cluster_id = "kafka-sandbox".to_string();
-    let err = broker_specs(&bad_id).unwrap_err();
+    let err = broker_specs(&bad_id).unwrap_err().to_string();
     assert!(err.contains("kraft_cluster_id"), "{err}");
 
     let mut slow_fetch = settings(1, &[1]);
     slow_fetch.timings.replica_fetch_wait_max = Duration::from_secs(2);
-    let err = broker_specs(&slow_fetch).unwrap_err();
+    let err = broker_specs(&slow_fetch).unwrap_err().to_string();
     assert!(err.contains("replica.fetch.wait.max.ms"), "{err}");
 
     let mut huge = settings(1, &[1]);
     huge.timings.group_max_session_timeout = Duration::from_secs(30 * 24 * 3600);
-    let err = broker_specs(&huge).unwrap_err();
+    let err = broker_specs(&huge).unwrap_err().to_string();
     assert!(err.contains("group.max.session.timeout.ms"), "{err}");
 
     let mut no_partitions = settings(1, &[1]);
     no_partitions.topic_defaults.num_partitions = 0;
-    let err = broker_specs(&no_partitions).unwrap_err();
+    let err = broker_specs(&no_partitions).unwrap_err().to_string();
     assert!(
         err.contains("num.partitions") && err.contains("at least 1"),
         "{err}"
