@@ -297,7 +297,7 @@ fn run() -> anyhow::Result<ExitCode> {
                     &mut |line| eprintln!("{line}"),
                 )
                 .await
-                .map_err(anyhow::Error::msg)
+                .map_err(anyhow::Error::from)
             })?;
             println!(
                 "built {} ({id}); use it with --cluster docker --image {}",

@@ -30,6 +30,89 @@ LABEL io.kafka-sandbox="image" io.kafka-sandbox.node="1"
 /// glibc ≥ 2.34 has both sources built in, so no NSS modules are needed.
 const NSSWITCH: &str = "hosts: files dns\n";
 
+/// Why the node image could not be built, in words that say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// `ldd` is not installed.
+    #[error("ldd not found: install libc-bin (it lists the shared libraries the binary needs)")]
+    NoLdd,
+    /// `ldd` could not be run.
+    #[error("cannot run ldd on {}: {cause}; check that ldd works on this machine", .exe.display())]
+    Ldd {
+        /// The binary.
+        exe: PathBuf,
+        /// Why not.
+        cause: std::io::Error,
+    },
+    /// `ldd` ran and failed.
+    #[error("ldd {} failed ({status}): {stderr}; check that the binary is for this machine", .exe.display())]
+    LddFailed {
+        /// The binary.
+        exe: PathBuf,
+        /// How ldd exited.
+        status: std::process::ExitStatus,
+        /// What it said.
+        stderr: String,
+    },
+    /// The binary needs a library this machine lacks.
+    #[error("the binary needs {0}, which ldd cannot find on this machine: install the package that provides it, then build the image again")]
+    MissingLibrary(String),
+    /// `ldd` named a library at a path that cannot go into the image.
+    #[error("ldd reported an unusable library path {}; build on a machine whose libraries sit at plain absolute paths", .0.display())]
+    LibraryPath(PathBuf),
+    /// A file could not be read into the build context.
+    #[error("cannot read the {what} {}: {cause}", .path.display())]
+    Read {
+        /// `binary` or `library`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        cause: std::io::Error,
+    },
+    /// The build context could not be packed.
+    #[error("cannot pack the build context: {0}")]
+    Pack(std::io::Error),
+    /// A step run off the async runtime panicked or was cancelled.
+    #[error("{step} failed: {cause}")]
+    Task {
+        /// "listing the shared libraries", "packing the build context".
+        step: &'static str,
+        /// What happened to it.
+        cause: tokio::task::JoinError,
+    },
+    /// The Docker engine refused the build request.
+    #[error("docker build of {tag} failed: {cause}")]
+    BuildRequest {
+        /// The image tag.
+        tag: String,
+        /// What bollard saw.
+        cause: bollard::errors::Error,
+    },
+    /// The build ran and failed; `message` is Docker's own.
+    #[error("docker build of {tag} failed: {message}")]
+    BuildFailed {
+        /// The image tag.
+        tag: String,
+        /// What the build said.
+        message: String,
+    },
+    /// The build finished but the image cannot be inspected.
+    #[error("docker build of {tag} finished but the image cannot be inspected: {cause}")]
+    Inspect {
+        /// The image tag.
+        tag: String,
+        /// What the engine said.
+        cause: bollard::errors::Error,
+    },
+    /// The build finished but the image has no id.
+    #[error("docker build of {tag} finished but the image has no id")]
+    NoId {
+        /// The image tag.
+        tag: String,
+    },
+}
+
 /// Builds NODE_IMAGE (or `tag`) from the binary at `exe`; returns the image id. `progress` gets
 /// short human-readable lines.
 pub async fn build(
@@ -37,14 +120,17 @@ pub async fn build(
     exe: &Path,
     tag: &str,
     progress: &mut dyn FnMut(&str),
-) -> Result<String, String> {
+) -> Result<String, ImageError> {
     let exe = exe.to_path_buf();
     let libs = tokio::task::spawn_blocking({
         let exe = exe.clone();
         move || shared_libraries(&exe)
     })
     .await
-    .map_err(|e| format!("listing the shared libraries failed: {e}"))??;
+    .map_err(|cause| ImageError::Task {
+        step: "listing the shared libraries",
+        cause,
+    })??;
     progress(&format!(
         "{} links {} shared libraries",
         exe.display(),
@@ -52,7 +138,10 @@ pub async fn build(
     ));
     let context = tokio::task::spawn_blocking(move || build_context(&exe, &libs))
         .await
-        .map_err(|e| format!("packing the build context failed: {e}"))??;
+        .map_err(|cause| ImageError::Task {
+            step: "packing the build context",
+            cause,
+        })??;
     progress(&format!(
         "sending a {} MB build context to the Docker engine",
         context.len() / (1024 * 1024)
@@ -63,15 +152,21 @@ pub async fn build(
         .rm(true)
         .forcerm(true)
         .build();
-    let failed = |e: &dyn std::fmt::Display| format!("docker build of {tag} failed: {e}");
+    let failed = |message: &str| ImageError::BuildFailed {
+        tag: tag.to_string(),
+        message: message.trim().to_string(),
+    };
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| match e {
-            bollard::errors::Error::DockerStreamError { error } => failed(&error.trim()),
-            e => failed(&e),
+            bollard::errors::Error::DockerStreamError { error } => failed(&error),
+            cause => ImageError::BuildRequest {
+                tag: tag.to_string(),
+                cause,
+            },
         })?;
         if let Some(message) = info.error_detail.and_then(|d| d.message) {
-            return Err(failed(&message.trim()));
+            return Err(failed(&message));
         }
         for line in info.stream.iter().flat_map(|s| s.lines()) {
             let line = line.trim();
@@ -80,33 +175,38 @@ pub async fn build(
             }
         }
     }
-    let image = docker.inspect_image(tag).await.map_err(|e| {
-        format!("docker build of {tag} finished but the image cannot be inspected: {e}")
-    })?;
-    image
-        .id
-        .ok_or_else(|| format!("docker build of {tag} finished but the image has no id"))
+    let image = docker
+        .inspect_image(tag)
+        .await
+        .map_err(|cause| ImageError::Inspect {
+            tag: tag.to_string(),
+            cause,
+        })?;
+    image.id.ok_or_else(|| ImageError::NoId {
+        tag: tag.to_string(),
+    })
 }
 
 /// Runs `ldd` on `exe` and returns the libraries it loads.
-fn shared_libraries(exe: &Path) -> Result<Vec<PathBuf>, String> {
-    let output = Command::new("ldd").arg(exe).output().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            "ldd not found: install libc-bin (it lists the shared libraries the binary needs)"
-                .to_string()
+fn shared_libraries(exe: &Path) -> Result<Vec<PathBuf>, ImageError> {
+    let output = Command::new("ldd").arg(exe).output().map_err(|cause| {
+        if cause.kind() == std::io::ErrorKind::NotFound {
+            ImageError::NoLdd
         } else {
-            format!("cannot run ldd on {}: {e}", exe.display())
+            ImageError::Ldd {
+                exe: exe.to_path_buf(),
+                cause,
+            }
         }
     })?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() && !is_static(&stdout) && !is_static(&stderr) {
-        return Err(format!(
-            "ldd {} failed ({}): {}",
-            exe.display(),
-            output.status,
-            stderr.trim()
-        ));
+        return Err(ImageError::LddFailed {
+            exe: exe.to_path_buf(),
+            status: output.status,
+            stderr: stderr.trim().to_string(),
+        });
     }
     parse_ldd(&stdout)
 }
@@ -117,7 +217,7 @@ fn is_static(ldd_output: &str) -> bool {
 
 /// The absolute paths of the libraries in `ldd` output, in order and without duplicates; none
 /// for a static binary. A library ldd cannot find is an error naming it.
-pub(crate) fn parse_ldd(output: &str) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn parse_ldd(output: &str) -> Result<Vec<PathBuf>, ImageError> {
     if is_static(output) {
         return Ok(Vec::new());
     }
@@ -128,9 +228,7 @@ pub(crate) fn parse_ldd(output: &str) -> Result<Vec<PathBuf>, String> {
             None => (line, line),
         };
         if target.starts_with("not found") {
-            return Err(format!(
-                "the binary needs {name}, which ldd cannot find on this machine: install the package that provides it, then build the image again"
-            ));
+            return Err(ImageError::MissingLibrary(name.to_string()));
         }
         let path = target.find("(0x").map_or(target, |at| &target[..at]).trim();
         if path.starts_with('/') && !path.ends_with(':') {
@@ -146,7 +244,7 @@ pub(crate) fn parse_ldd(output: &str) -> Result<Vec<PathBuf>, String> {
 /// The tar build context: the Dockerfile, the binary at `kafka-sandbox`, and under `rootfs/`
 /// the libraries at their absolute paths (a symlink's target content under the symlink's own
 /// name, the one the loader looks up) plus `/etc/nsswitch.conf` and an empty `/tmp`.
-fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, String> {
+fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, ImageError> {
     let mut rootfs_files = Vec::new();
     for lib in libs {
         let relative = lib
@@ -156,7 +254,7 @@ fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, String> {
                 r.components()
                     .all(|c| matches!(c, std::path::Component::Normal(_)))
             })
-            .ok_or_else(|| format!("ldd reported an unusable library path {}", lib.display()))?;
+            .ok_or_else(|| ImageError::LibraryPath(lib.clone()))?;
         rootfs_files.push((Path::new("rootfs").join(relative), lib.as_path()));
     }
     let mut dirs = BTreeSet::from([
@@ -174,7 +272,7 @@ fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, String> {
     }
 
     let mut tar = tar::Builder::new(Vec::new());
-    let packing = |e: std::io::Error| format!("cannot pack the build context: {e}");
+    let packing = ImageError::Pack;
     append(&mut tar, "Dockerfile", 0o644, DOCKERFILE.as_bytes()).map_err(packing)?;
     for dir in &dirs {
         let mode = if dir == Path::new("rootfs/tmp") {
@@ -193,11 +291,17 @@ fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, String> {
         NSSWITCH.as_bytes(),
     )
     .map_err(packing)?;
-    append_file(&mut tar, Path::new("kafka-sandbox"), exe)
-        .map_err(|e| format!("cannot read the binary {}: {e}", exe.display()))?;
+    append_file(&mut tar, Path::new("kafka-sandbox"), exe).map_err(|cause| ImageError::Read {
+        what: "binary",
+        path: exe.to_path_buf(),
+        cause,
+    })?;
     for (path, lib) in &rootfs_files {
-        append_file(&mut tar, path, lib)
-            .map_err(|e| format!("cannot read the library {}: {e}", lib.display()))?;
+        append_file(&mut tar, path, lib).map_err(|cause| ImageError::Read {
+            what: "library",
+            path: lib.to_path_buf(),
+            cause,
+        })?;
     }
     tar.into_inner().map_err(packing)
 }
@@ -288,7 +392,11 @@ mod tests {
             "libsasl2.so.2 => not found",
         );
         let err = parse_ldd(&output).unwrap_err();
-        assert!(err.contains("libsasl2.so.2"), "{err}");
+        assert!(
+            matches!(&err, ImageError::MissingLibrary(name) if name == "libsasl2.so.2"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("libsasl2.so.2"), "{err}");
     }
 
     #[test]
@@ -353,10 +461,33 @@ mod tests {
         outcome.expect("timed out after 120 s").unwrap();
     }
 
-    async fn build_and_run(docker: &Docker, tag: &str, container: &str) -> Result<(), String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    /// Why the built image did not do what the test expects.
+    #[derive(Debug, thiserror::Error)]
+    enum RunFailed {
+        #[error("cannot find the test binary: {0}")]
+        Exe(std::io::Error),
+        #[error(transparent)]
+        Build(#[from] ImageError),
+        #[error("docker: {0}")]
+        Docker(#[from] bollard::errors::Error),
+        #[error("unexpected image {id}: {image:?}")]
+        UnexpectedImage {
+            id: String,
+            image: Box<bollard::models::ImageInspect>,
+        },
+        #[error("container exit {exit:?}, output:\n{logs}")]
+        Exit {
+            exit: Option<Result<bollard::models::ContainerWaitResponse, bollard::errors::Error>>,
+            logs: String,
+        },
+        #[error("`--list` did not list this test:\n{0}")]
+        NotListed(String),
+    }
+
+    async fn build_and_run(docker: &Docker, tag: &str, container: &str) -> Result<(), RunFailed> {
+        let exe = std::env::current_exe().map_err(RunFailed::Exe)?;
         let id = build(docker, &exe, tag, &mut |line| eprintln!("{line}")).await?;
-        let image = docker.inspect_image(tag).await.map_err(|e| e.to_string())?;
+        let image = docker.inspect_image(tag).await?;
         let config = image.config.clone().unwrap_or_default();
         let labels = config.labels.unwrap_or_default();
         // Checked without panicking, so the caller still cleans up.
@@ -365,7 +496,10 @@ mod tests {
             || labels.get(LABEL).map(String::as_str) != Some("image")
             || config.entrypoint != Some(vec![BINARY_PATH.to_string()])
         {
-            return Err(format!("unexpected image {id}: {image:?}"));
+            return Err(RunFailed::UnexpectedImage {
+                id,
+                image: Box::new(image),
+            });
         }
 
         let options = CreateContainerOptionsBuilder::default()
@@ -376,17 +510,13 @@ mod tests {
             cmd: Some(vec!["--list".to_string()]),
             ..Default::default()
         };
-        docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| e.to_string())?;
+        docker.create_container(Some(options), body).await?;
         docker
             .start_container(
                 container,
                 None::<bollard::query_parameters::StartContainerOptions>,
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let exit = docker
             .wait_container(
                 container,
@@ -410,11 +540,11 @@ mod tests {
         let logs = logs.concat();
         match exit {
             Some(Ok(r)) if r.status_code == 0 => {}
-            other => return Err(format!("container exit {other:?}, output:\n{logs}")),
+            exit => return Err(RunFailed::Exit { exit, logs }),
         }
         let this_test = "the_image_runs_the_binary_without_a_registry: test";
         if !logs.contains(this_test) {
-            return Err(format!("`--list` did not list this test:\n{logs}"));
+            return Err(RunFailed::NotListed(logs));
         }
         Ok(())
     }
