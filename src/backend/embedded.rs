@@ -16,7 +16,7 @@ use super::remote::BrokerDriver;
 use super::snapshot::{
     BrokerCounters, BrokerState, BrokerStatus, ClusterSnapshot, ReplicaOffsets, TopicView,
 };
-use super::{BoxFuture, ClusterError};
+use super::{BoxFuture, ClusterError, NotReady};
 use crate::cluster::broker::{BrokerConfig, BrokerHandle, BrokerStorage};
 use crate::cluster::controller::ControllerHandle;
 use crate::cluster::BrokerId;
@@ -139,11 +139,9 @@ impl BrokerDriver for EmbeddedDriver {
     }
 
     fn logs(&self, id: i32) -> BoxFuture<'_, Result<String, ClusterError>> {
-        Box::pin(std::future::ready(self.book.with(id, |_| {
-            Err(ClusterError::Unsupported(
-                "the embedded cluster's brokers log to this terminal, not to a buffer: start kafka-sandbox with KAFKA_SANDBOX_LOG=info to see their lines (cluster.logs works with --cluster processes or docker)".into(),
-            ))
-        })))
+        Box::pin(std::future::ready(
+            self.book.with(id, |_| Err(ClusterError::LogsUnbuffered)),
+        ))
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
@@ -234,10 +232,7 @@ impl EmbeddedCluster {
             .await;
         if !ready {
             cluster.shutdown().await;
-            return Err(ClusterError::NotReady(format!(
-                "brokers did not join the controller within {} s",
-                READY_TIMEOUT.as_secs()
-            )));
+            return Err(ClusterError::NotReady(NotReady::NotJoined(READY_TIMEOUT)));
         }
         Ok(cluster)
     }

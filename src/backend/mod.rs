@@ -53,13 +53,24 @@ pub enum ClusterError {
     Config(#[from] crate::config::ConfigError),
     /// The cluster did not come up.
     #[error("the cluster did not become ready: {0}")]
-    NotReady(String),
+    NotReady(NotReady),
     /// The cluster is watched, not run, by the sandbox.
     #[error("this cluster can be observed but not controlled: {0}")]
     NotControllable(attach::NoControl),
-    /// This backend cannot do that; the message says what to use instead.
-    #[error("{0}")]
-    Unsupported(String),
+    /// This backend cannot pause the controller.
+    #[error("the {backend} backend cannot pause the controller (the embedded and processes backends can); start the cluster with one of those to try it")]
+    ControllerPauseUnsupported {
+        /// The backend's name.
+        backend: &'static str,
+    },
+    /// The processes backend's controller is gone.
+    #[error(
+        "the controller process is not running; start the cluster again to pause or resume it"
+    )]
+    ControllerNotRunning,
+    /// The embedded cluster keeps no broker log lines.
+    #[error("the embedded cluster's brokers log to this terminal, not to a buffer: start kafka-sandbox with KAFKA_SANDBOX_LOG=info to see their lines (cluster.logs works with --cluster processes or docker)")]
+    LogsUnbuffered,
     /// A node process could not be started.
     #[error("cannot start {program}: {cause}")]
     NodeStart {
@@ -97,6 +108,35 @@ pub enum ClusterError {
     /// Any other I/O failure.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why a started cluster did not become ready in time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// The embedded brokers never all registered with the controller.
+    #[error("brokers did not join the controller within {} s; run with KAFKA_SANDBOX_LOG=info to see why", .0.as_secs())]
+    NotJoined(std::time::Duration),
+    /// Nothing answers at the bootstrap address.
+    #[error("no broker at {bootstrap} answered a Metadata request within {} s; is the cluster running and is that its address?", .waited.as_secs())]
+    NoAnswer {
+        /// The bootstrap servers.
+        bootstrap: String,
+        /// How long the sandbox waited.
+        waited: std::time::Duration,
+    },
+    /// Some brokers never appeared in the metadata.
+    #[error("after {} s the metadata lists brokers {seen:?} of {expected:?}; the missing brokers' logs say why", .waited.as_secs())]
+    MissingBrokers {
+        /// How long the sandbox waited.
+        waited: std::time::Duration,
+        /// The live brokers in the metadata.
+        seen: Vec<i32>,
+        /// The brokers started.
+        expected: Vec<i32>,
+    },
+    /// Every broker is in the metadata, but topics cannot be created yet.
+    #[error("the brokers are in the metadata, but a CreateTopics was still refused after {} s; the brokers' logs say why", .0.as_secs())]
+    CreateTopicsRefused(std::time::Duration),
 }
 
 fn list(ids: &[i32]) -> String {

@@ -299,9 +299,7 @@ impl BrokerDriver for Processes {
             .as_ref()
             .map(|p| p.pid);
         Box::pin(async move {
-            let pid = pid.ok_or_else(|| {
-                ClusterError::Unsupported("the controller process is not running".into())
-            })?;
+            let pid = pid.ok_or(ClusterError::ControllerNotRunning)?;
             signal(pid, if paused { libc::SIGSTOP } else { libc::SIGCONT })
         })
     }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::events::ClusterEvent;
 use super::observer::Observer;
 use super::snapshot::{BrokerState, BrokerStatus, ClusterSnapshot, TopicView};
-use super::{BoxFuture, ClusterControl, ClusterError};
+use super::{BoxFuture, ClusterControl, ClusterError, NotReady};
 use crate::cluster::BrokerId;
 
 /// What a backend does to one broker. Every call names a broker the driver knows.
@@ -38,11 +38,11 @@ pub trait BrokerDriver: Send + Sync {
     /// Freeze (true) or thaw (false) the controller.
     fn set_controller_paused(&self, paused: bool) -> BoxFuture<'_, Result<(), ClusterError>> {
         let _ = paused;
-        let why = format!(
-            "the {} backend cannot pause the controller (the embedded and processes backends can)",
-            self.kind()
-        );
-        Box::pin(std::future::ready(Err(ClusterError::Unsupported(why))))
+        Box::pin(std::future::ready(Err(
+            ClusterError::ControllerPauseUnsupported {
+                backend: self.kind(),
+            },
+        )))
     }
     /// Remove everything the driver started.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
@@ -84,20 +84,18 @@ impl RemoteCluster {
             let seen = observer.image().live_brokers();
             driver.shutdown().await;
             return Err(ClusterError::NotReady(if in_metadata {
-                format!(
-                    "the brokers are in the metadata, but a CreateTopics was still refused after {} s",
-                    ready_timeout.as_secs()
-                )
+                NotReady::CreateTopicsRefused(ready_timeout)
             } else if expected.is_empty() {
-                format!(
-                    "no broker at {bootstrap} answered a Metadata request within {} s; is the cluster running and is that its address?",
-                    ready_timeout.as_secs()
-                )
+                NotReady::NoAnswer {
+                    bootstrap,
+                    waited: ready_timeout,
+                }
             } else {
-                format!(
-                    "after {} s the metadata lists brokers {seen:?} of {expected:?}",
-                    ready_timeout.as_secs()
-                )
+                NotReady::MissingBrokers {
+                    waited: ready_timeout,
+                    seen,
+                    expected,
+                }
             }));
         }
         Ok(Self {
