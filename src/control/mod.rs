@@ -10,7 +10,7 @@ use crate::client::admin::Admin;
 use crate::client::ClientError;
 
 mod topics;
-pub use topics::create_topic;
+pub use topics::{create_topic, Shortfall};
 
 /// One control command.
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -123,9 +123,40 @@ pub enum ControlError {
     /// A Kafka request failed or was refused.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The arguments cannot work.
-    #[error("{0}")]
-    Invalid(String),
+    /// A partition count or replication factor below 1.
+    #[error("cannot create topic '{topic}' with {partitions} partitions and replication factor {replication}: both must be at least 1")]
+    TopicCounts {
+        /// The topic.
+        topic: String,
+        /// Partitions asked for.
+        partitions: i64,
+        /// Replication factor asked for.
+        replication: i64,
+    },
+    /// More partitions than the sandbox creates.
+    #[error("cannot create topic '{topic}': {partitions} partitions is more than the sandbox allows (at most {})", topics::MAX_PARTITIONS)]
+    TooManyPartitions {
+        /// The topic.
+        topic: String,
+        /// Partitions asked for.
+        partitions: i64,
+    },
+    /// Too few brokers, or too few live ones, for the replicas.
+    #[error("cannot create topic '{topic}': {shortfall}")]
+    Shortfall {
+        /// The topic.
+        topic: String,
+        /// What is missing.
+        shortfall: Shortfall,
+    },
+    /// The brokers refused the replication factor, though the snapshot shows enough of them.
+    #[error("cannot create topic '{topic}': not enough live brokers for replication factor {replication}")]
+    NotEnoughLive {
+        /// The topic.
+        topic: String,
+        /// Replication factor asked for.
+        replication: i64,
+    },
 }
 
 /// Every command with its arguments and one line on what it does, for `help` and `--help`.

@@ -5,6 +5,7 @@ use crate::backend::snapshot::{BrokerState, ClusterSnapshot};
 use crate::backend::ClusterControl;
 use crate::client::admin::Admin;
 use crate::client::ClientError;
+use crate::cluster::BrokerId;
 
 use super::{count, ControlError};
 
@@ -12,44 +13,74 @@ use super::{count, ControlError};
 /// would take the sandbox minutes to place and replicate.
 pub(crate) const MAX_PARTITIONS: i64 = 10_000;
 
-/// Why `replication` replicas cannot be placed now, in the cluster's own terms, or `None` if
-/// they can: "replication factor 3 needs 3 live brokers; 2 are up (broker 2 is down)".
+/// Why `replication` replicas cannot be placed now, in the cluster's own terms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Shortfall {
+    /// The cluster has fewer brokers than replicas, whatever their state.
+    #[error("replication factor {replication} needs {replication} brokers; the cluster has {}", count(*.total, "broker", "brokers"))]
+    TooFewBrokers {
+        /// The replication factor asked for.
+        replication: i64,
+        /// Brokers in the cluster.
+        total: i64,
+    },
+    /// Enough brokers, but too few of them live.
+    #[error("replication factor {replication} needs {replication} live brokers; {} up ({})", are(*.live), out_of_cluster(.out))]
+    TooFewLive {
+        /// The replication factor asked for.
+        replication: i64,
+        /// Live brokers.
+        live: i64,
+        /// The brokers out of the cluster, with their state.
+        out: Vec<(BrokerId, BrokerState)>,
+    },
+}
+
+/// "1 is", "2 are".
+fn are(n: i64) -> String {
+    if n == 1 {
+        "1 is".to_string()
+    } else {
+        format!("{n} are")
+    }
+}
+
+/// "broker 2 is down, broker 3 is out of the cluster".
+fn out_of_cluster(brokers: &[(BrokerId, BrokerState)]) -> String {
+    brokers
+        .iter()
+        .map(|(id, state)| match state {
+            BrokerState::Up => format!("broker {id} is out of the cluster"),
+            other => format!("broker {id} is {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why `replication` replicas cannot be placed now, or `None` if they can: "replication factor
+/// 3 needs 3 live brokers; 2 are up (broker 2 is down)".
 pub(crate) fn replication_shortfall(
     snapshot: &ClusterSnapshot,
     replication: i64,
-) -> Option<String> {
+) -> Option<Shortfall> {
     let live = snapshot.brokers.iter().filter(|b| !b.fenced).count() as i64;
     if replication <= live {
         return None;
     }
     let total = snapshot.brokers.len() as i64;
     if replication > total {
-        return Some(format!(
-            "replication factor {replication} needs {replication} brokers; the cluster has {}",
-            count(total, "broker", "brokers")
-        ));
+        return Some(Shortfall::TooFewBrokers { replication, total });
     }
-    let out: Vec<String> = snapshot
-        .brokers
-        .iter()
-        .filter(|b| b.fenced)
-        .map(|b| {
-            let why = match b.state {
-                BrokerState::Up => "out of the cluster".to_string(),
-                other => other.to_string(),
-            };
-            format!("broker {} is {why}", b.id)
-        })
-        .collect();
-    Some(format!(
-        "replication factor {replication} needs {replication} live brokers; {} up ({})",
-        if live == 1 {
-            "1 is".to_string()
-        } else {
-            format!("{live} are")
-        },
-        out.join(", ")
-    ))
+    Some(Shortfall::TooFewLive {
+        replication,
+        live,
+        out: snapshot
+            .brokers
+            .iter()
+            .filter(|b| b.fenced)
+            .map(|b| (b.id, b.state))
+            .collect(),
+    })
 }
 
 /// CreateTopics with the sandbox's checks first: sane counts, and enough live brokers.
@@ -62,18 +93,23 @@ pub async fn create_topic(
     configs: &[(String, String)],
 ) -> Result<String, ControlError> {
     if partitions < 1 || replication < 1 {
-        return Err(ControlError::Invalid(format!(
-            "cannot create topic '{name}' with {partitions} partitions and replication factor {replication}: both must be at least 1"
-        )));
+        return Err(ControlError::TopicCounts {
+            topic: name.to_string(),
+            partitions,
+            replication,
+        });
     }
     if partitions > MAX_PARTITIONS {
-        return Err(ControlError::Invalid(format!(
-            "cannot create topic '{name}': {partitions} partitions is more than the sandbox allows (at most {MAX_PARTITIONS})"
-        )));
+        return Err(ControlError::TooManyPartitions {
+            topic: name.to_string(),
+            partitions,
+        });
     }
     let shortfall = |snapshot: &ClusterSnapshot| {
-        replication_shortfall(snapshot, replication)
-            .map(|why| ControlError::Invalid(format!("cannot create topic '{name}': {why}")))
+        replication_shortfall(snapshot, replication).map(|shortfall| ControlError::Shortfall {
+            topic: name.to_string(),
+            shortfall,
+        })
     };
     if let Some(e) = shortfall(&cluster.snapshot()) {
         return Err(e);
@@ -87,13 +123,12 @@ pub async fn create_topic(
             "created topic {name} ({}, replication factor {replication})",
             count(partitions, "partition", "partitions")
         )),
-        Err(ClientError::Refused { code, .. }) if code == "INVALID_REPLICATION_FACTOR" => {
-            Err(shortfall(&cluster.snapshot()).unwrap_or_else(|| {
-                ControlError::Invalid(format!(
-                    "cannot create topic '{name}': not enough live brokers for replication factor {replication}"
-                ))
-            }))
-        }
+        Err(ClientError::Refused { code, .. }) if code == "INVALID_REPLICATION_FACTOR" => Err(
+            shortfall(&cluster.snapshot()).unwrap_or_else(|| ControlError::NotEnoughLive {
+                topic: name.to_string(),
+                replication,
+            }),
+        ),
         Err(e) => Err(e.into()),
     }
 }
@@ -127,11 +162,11 @@ mod tests {
         };
         assert_eq!(replication_shortfall(&snapshot, 2), None);
         assert_eq!(
-            replication_shortfall(&snapshot, 3).unwrap(),
+            replication_shortfall(&snapshot, 3).unwrap().to_string(),
             "replication factor 3 needs 3 live brokers; 2 are up (broker 2 is down)"
         );
         assert_eq!(
-            replication_shortfall(&snapshot, 5).unwrap(),
+            replication_shortfall(&snapshot, 5).unwrap().to_string(),
             "replication factor 5 needs 5 brokers; the cluster has 3 brokers"
         );
         assert_eq!(count(1, "partition", "partitions"), "1 partition");
