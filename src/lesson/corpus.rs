@@ -80,19 +80,21 @@ fn percent((total, agreed): (usize, usize)) -> f64 {
     }
 }
 
+/// A corpus question no lesson declares.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the corpus grades '{0}', which no lesson declares; correct its '== lesson/key' line or declare the question in the lesson")]
+pub struct Undeclared(pub String);
+
 /// Judges every answer of `corpus` with `questions` (keyed `lesson/key`).
 pub fn agreement(
     corpus: &[Graded],
     questions: &BTreeMap<String, Question>,
-) -> Result<Agreement, String> {
+) -> Result<Agreement, Undeclared> {
     let mut a = Agreement::default();
     for g in corpus {
-        let q = questions.get(&g.question).ok_or_else(|| {
-            format!(
-                "the corpus grades '{}', which no lesson declares",
-                g.question
-            )
-        })?;
+        let q = questions
+            .get(&g.question)
+            .ok_or_else(|| Undeclared(g.question.clone()))?;
         let accepted = q.rubric.judge(&g.answer).is_right();
         let tally = if g.right { &mut a.right } else { &mut a.wrong };
         tally.0 += 1;
