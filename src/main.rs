@@ -326,8 +326,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 &cli.cluster.backend()?,
                 config,
                 cli.cluster.web.options(),
-            )
-            .map_err(anyhow::Error::msg)?;
+            )?;
         }
     }
     // Everything was shut down explicitly; do not wait for a blocked stdin read.

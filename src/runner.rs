@@ -7,12 +7,43 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::backend::{Backend, ClusterControl};
+use crate::backend::{Backend, ClusterControl, ClusterError};
 use crate::config::ClusterConfig;
 use crate::script::input::{LineInput, StdinLines};
 use crate::script::output::Output;
 use crate::script::{self, Session};
+use crate::view::report::WriteError;
 use crate::view::{web, View};
+
+/// Why a session could not start, or the REPL not run. Each wrapping variant's message is its
+/// inner error's, which already says why; it is not chained as a source, so that `main`'s `{:#}`
+/// prints the cause once.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The cluster did not start.
+    #[error("{0}")]
+    Cluster(ClusterError),
+    /// Ctrl-C while the cluster was starting; what it started has been removed again.
+    #[error("interrupted while the cluster was starting")]
+    Interrupted,
+    /// The page could not be served.
+    #[error("{0}")]
+    Web(web::WebError),
+    /// The REPL could not run.
+    #[error("{0}")]
+    Repl(crate::repl::ReplError),
+}
+
+/// A `--report` file name that asks for no report the command writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ReportNameError {
+    /// `lesson --report` takes `.md` or `.html`.
+    #[error("--report writes FILE.md (the lesson summary) or FILE.html (the timeline report); {} is neither", .0.display())]
+    NotMarkdownOrHtml(std::path::PathBuf),
+    /// `run --report` takes `.html`.
+    #[error("--report writes the timeline report as HTML; give a file name ending in .html (not {})", .0.display())]
+    NotHtml(std::path::PathBuf),
+}
 
 /// What every entry point starts besides the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +74,7 @@ fn start_session(
     backend: &Backend,
     config: ClusterConfig,
     options: ViewOptions,
-) -> Result<Started, String> {
+) -> Result<Started, RunError> {
     let started = Instant::now();
     let settings = (!matches!(backend, Backend::Attach(_))).then(|| config.clone());
     let cluster = rt.block_on(start(backend, config))?;
@@ -62,7 +93,7 @@ fn start_session(
             }
             Err(e) => {
                 rt.block_on(cluster.shutdown());
-                return Err(e.to_string());
+                return Err(RunError::Web(e));
             }
         },
     };
@@ -79,17 +110,17 @@ fn start_session(
 async fn start(
     backend: &Backend,
     config: ClusterConfig,
-) -> Result<Arc<dyn ClusterControl>, String> {
+) -> Result<Arc<dyn ClusterControl>, RunError> {
     let starting = backend.start(config);
     tokio::pin!(starting);
     tokio::select! {
-        result = &mut starting => result.map_err(|e| e.to_string()),
+        result = &mut starting => result.map_err(RunError::Cluster),
         _ = tokio::signal::ctrl_c() => {
             eprintln!("kafka-sandbox: interrupted; cleaning up what was started…");
             if let Ok(cluster) = starting.await {
                 cluster.shutdown().await;
             }
-            Err("interrupted while the cluster was starting".into())
+            Err(RunError::Interrupted)
         }
     }
 }
@@ -139,7 +170,7 @@ pub fn repl(
     backend: &Backend,
     config: ClusterConfig,
     options: ViewOptions,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let Started {
         view, web, banner, ..
     } = start_session(rt, backend, config, options)?;
@@ -148,7 +179,7 @@ pub fn repl(
     );
     let outcome = crate::repl::run(rt, view, &banner);
     drop(web);
-    outcome
+    outcome.map_err(RunError::Repl)
 }
 
 /// Starts a cluster and serves control lines from stdin (`kafka-sandbox serve`).
@@ -204,18 +235,12 @@ enum ReportKind {
     Html,
 }
 
-fn report_kind(path: &Path, markdown_allowed: bool) -> Result<ReportKind, String> {
+fn report_kind(path: &Path, markdown_allowed: bool) -> Result<ReportKind, ReportNameError> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("html" | "htm") => Ok(ReportKind::Html),
         Some("md") if markdown_allowed => Ok(ReportKind::Markdown),
-        _ if markdown_allowed => Err(format!(
-            "--report writes FILE.md (the lesson summary) or FILE.html (the timeline report); {} is neither",
-            path.display()
-        )),
-        _ => Err(format!(
-            "--report writes the timeline report as HTML; give a file name ending in .html (not {})",
-            path.display()
-        )),
+        _ if markdown_allowed => Err(ReportNameError::NotMarkdownOrHtml(path.to_path_buf())),
+        _ => Err(ReportNameError::NotHtml(path.to_path_buf())),
     }
 }
 
@@ -225,7 +250,7 @@ fn write_html_report(
     path: &Path,
     title: &str,
     lesson: Option<crate::lesson::run::LessonRun>,
-) -> Result<(), String> {
+) -> Result<(), WriteError> {
     let report = session.rt.block_on(session.view.report(title, lesson));
     crate::view::report::write(path, &report)?;
     session
@@ -345,8 +370,7 @@ pub fn run_lesson(
             let Some(finished) = finished else {
                 return Ok(());
             };
-            std::fs::write(&path, finished.markdown())
-                .map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
+            crate::view::report::write_text(&path, &finished.markdown())?;
             session
                 .out
                 .print(&format!("report written to {}", path.display()));
@@ -409,7 +433,7 @@ fn run_source(
     source: &str,
     input: Box<dyn LineInput>,
     out: Output,
-    after: impl FnOnce(&Session) -> Result<(), String>,
+    after: impl FnOnce(&Session) -> Result<(), WriteError>,
 ) -> ExitCode {
     let Started {
         cluster,

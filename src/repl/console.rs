@@ -25,6 +25,12 @@ fn history_file() -> Option<PathBuf> {
         })
 }
 
+/// The terminal could not be opened for line editing. The cause is part of the message, not a
+/// chained source, so that `main`'s `{:#}` prints it once.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the terminal: {0}; run kafka-sandbox from an interactive terminal")]
+pub struct TerminalError(ReadlineError);
+
 /// The line editor and its history file.
 pub(crate) struct Console {
     editor: Editor<ReplHelper, DefaultHistory>,
@@ -38,14 +44,14 @@ pub(crate) struct SharedConsole(pub Rc<RefCell<Console>>);
 impl Console {
     /// Opens the terminal: loads history, and returns the console with an [`Output`] that
     /// prints above the prompt (plain stdout when the terminal cannot do that).
-    pub fn open(known: Arc<Mutex<Known>>) -> Result<(SharedConsole, Output), String> {
+    pub fn open(known: Arc<Mutex<Known>>) -> Result<(SharedConsole, Output), TerminalError> {
         let config = Config::builder()
             .auto_add_history(false)
             .max_history_size(1000)
-            .map_err(|e| e.to_string())?
+            .map_err(TerminalError)?
             .build();
         let mut editor: Editor<ReplHelper, DefaultHistory> =
-            Editor::with_config(config).map_err(|e| format!("cannot open the terminal: {e}"))?;
+            Editor::with_config(config).map_err(TerminalError)?;
         editor.set_helper(Some(ReplHelper::new(known)));
         let history = history_file();
         if let Some(h) = &history {

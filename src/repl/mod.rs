@@ -22,6 +22,18 @@ use crate::script::{self, caret, error_message, error_position, Session};
 use console::{Console, SharedConsole};
 use helper::Known;
 
+/// Why the REPL could not run. Each variant's message is its inner error's, which already
+/// says why; it is not chained as a source, so that `main`'s `{:#}` prints the cause once.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplError {
+    /// No line editor.
+    #[error("{0}")]
+    Terminal(console::TerminalError),
+    /// The script session (its admin client) could not start.
+    #[error("{0}")]
+    Session(crate::client::ClientError),
+}
+
 const PROMPT: &str = "kafka> ";
 const CONTINUE: &str = "  ...> ";
 
@@ -30,10 +42,10 @@ pub fn run(
     rt: &tokio::runtime::Runtime,
     view: Arc<crate::view::View>,
     banner: &str,
-) -> Result<(), String> {
+) -> Result<(), ReplError> {
     let cluster = view.cluster().clone();
     let known = Arc::new(Mutex::new(Known::default()));
-    let (console, out) = Console::open(known.clone())?;
+    let (console, out) = Console::open(known.clone()).map_err(ReplError::Terminal)?;
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     rt.spawn(async move {
@@ -48,7 +60,7 @@ pub fn run(
         cancel.clone(),
         Box::new(console.clone()),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(ReplError::Session)?;
     let engine = script::engine(&session);
     let mut scope = script::scope();
     let mut functions = AST::empty();

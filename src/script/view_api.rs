@@ -33,7 +33,7 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
         };
         let view = s.view.clone();
         let report = s.block_on(async move { view.report(&title, None).await })?;
-        crate::view::report::write(path, &report).or_else(super::fail)?;
+        crate::view::report::write(path, &report).or_else(|e| super::fail(e.to_string()))?;
         s.out
             .print(&format!("report written to {}", path.display()));
         s.printed.set(true);

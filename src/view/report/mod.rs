@@ -248,8 +248,25 @@ fn steps(out: &mut String, lanes: &Lanes) {
     out.push_str("</table>");
 }
 
+/// A report file that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the report {}: {cause}; give a path in a folder you can write to", .path.display())]
+pub struct WriteError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Why not.
+    pub cause: std::io::Error,
+}
+
+/// Writes `text` (a report, HTML or Markdown) to `path`.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<(), WriteError> {
+    std::fs::write(path, text).map_err(|cause| WriteError {
+        path: path.to_path_buf(),
+        cause,
+    })
+}
+
 /// Writes `report` to `path` as HTML.
-pub(crate) fn write(path: &Path, report: &Report) -> Result<(), String> {
-    std::fs::write(path, report.html())
-        .map_err(|e| format!("cannot write the report {}: {e}", path.display()))
+pub(crate) fn write(path: &Path, report: &Report) -> Result<(), WriteError> {
+    write_text(path, &report.html())
 }
