@@ -12,6 +12,8 @@ use bollard::query_parameters::BuildImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
 
+pub use super::error::ImageError;
+
 /// Tag of the sandbox's own node image.
 pub const NODE_IMAGE: &str = concat!("kafka-sandbox-node:", env!("CARGO_PKG_VERSION"));
 /// Image label marking the sandbox's node image (value "1").
@@ -29,89 +31,6 @@ LABEL io.kafka-sandbox="image" io.kafka-sandbox.node="1"
 /// Host names come from /etc/hosts, then DNS (Docker writes both files into each container);
 /// glibc ≥ 2.34 has both sources built in, so no NSS modules are needed.
 const NSSWITCH: &str = "hosts: files dns\n";
-
-/// Why the node image could not be built, in words that say what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    /// `ldd` is not installed.
-    #[error("ldd not found: install libc-bin (it lists the shared libraries the binary needs)")]
-    NoLdd,
-    /// `ldd` could not be run.
-    #[error("cannot run ldd on {}: {cause}; check that ldd works on this machine", .exe.display())]
-    Ldd {
-        /// The binary.
-        exe: PathBuf,
-        /// Why not.
-        cause: std::io::Error,
-    },
-    /// `ldd` ran and failed.
-    #[error("ldd {} failed ({status}): {stderr}; check that the binary is for this machine", .exe.display())]
-    LddFailed {
-        /// The binary.
-        exe: PathBuf,
-        /// How ldd exited.
-        status: std::process::ExitStatus,
-        /// What it said.
-        stderr: String,
-    },
-    /// The binary needs a library this machine lacks.
-    #[error("the binary needs {0}, which ldd cannot find on this machine: install the package that provides it, then build the image again")]
-    MissingLibrary(String),
-    /// `ldd` named a library at a path that cannot go into the image.
-    #[error("ldd reported an unusable library path {}; build on a machine whose libraries sit at plain absolute paths", .0.display())]
-    LibraryPath(PathBuf),
-    /// A file could not be read into the build context.
-    #[error("cannot read the {what} {}: {cause}", .path.display())]
-    Read {
-        /// `binary` or `library`.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why not.
-        cause: std::io::Error,
-    },
-    /// The build context could not be packed.
-    #[error("cannot pack the build context: {0}")]
-    Pack(std::io::Error),
-    /// A step run off the async runtime panicked or was cancelled.
-    #[error("{step} failed: {cause}")]
-    Task {
-        /// "listing the shared libraries", "packing the build context".
-        step: &'static str,
-        /// What happened to it.
-        cause: tokio::task::JoinError,
-    },
-    /// The Docker engine refused the build request.
-    #[error("docker build of {tag} failed: {cause}")]
-    BuildRequest {
-        /// The image tag.
-        tag: String,
-        /// What bollard saw.
-        cause: bollard::errors::Error,
-    },
-    /// The build ran and failed; `message` is Docker's own.
-    #[error("docker build of {tag} failed: {message}")]
-    BuildFailed {
-        /// The image tag.
-        tag: String,
-        /// What the build said.
-        message: String,
-    },
-    /// The build finished but the image cannot be inspected.
-    #[error("docker build of {tag} finished but the image cannot be inspected: {cause}")]
-    Inspect {
-        /// The image tag.
-        tag: String,
-        /// What the engine said.
-        cause: bollard::errors::Error,
-    },
-    /// The build finished but the image has no id.
-    #[error("docker build of {tag} finished but the image has no id")]
-    NoId {
-        /// The image tag.
-        tag: String,
-    },
-}
 
 /// Builds NODE_IMAGE (or `tag`) from the binary at `exe`; returns the image id. `progress` gets
 /// short human-readable lines.
