@@ -51,6 +51,11 @@ pub(crate) struct Sent {
 }
 
 impl Wanted {
+    /// What the session's last response said about this partition, if anything.
+    pub(crate) fn sent(&self) -> Option<Sent> {
+        self.sent
+    }
+
     fn from_request(p: &FetchPartition) -> Self {
         Self {
             fetch_offset: p.fetch_offset,

@@ -8,6 +8,7 @@
 //!
 //! [`Partition::record_follower_fetch`]: crate::cluster::broker::partition::Partition::record_follower_fetch
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,12 @@ pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResp
         (generation, broker.partitions_of(keys))
     };
     let (mut generation, mut partitions) = lookup();
+    let incremental = matches!(mode, Mode::Incremental { .. });
+    let min_bytes = r.min_bytes.max(0) as usize;
+    let mut first = true;
     let mut seen: Option<Vec<Option<Mark>>> = None;
+    // An incremental session's partitions with something to say, gathered over the passes.
+    let mut news: BTreeMap<usize, PartitionData> = BTreeMap::new();
     loop {
         changes.borrow_and_update();
         if broker.roles_generation() != generation {
@@ -56,21 +62,61 @@ pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResp
             seen = None;
         }
         // A long poll wakes on any change in the broker; re-reading thousands of partitions
-        // is only worth it when one of this request's moved.
+        // is only worth it when one of this request's moved, and in an incremental session
+        // only the ones that moved need reading again.
         let marks: Vec<Option<Mark>> = partitions.iter().map(|p| p.as_ref().map(mark)).collect();
         let due = Instant::now() >= deadline;
-        if due || seen.as_ref() != Some(&marks) {
-            let pass = reader.read_all(&wanted, &partitions, seen.is_none());
-            if pass.errors || pass.bytes >= r.min_bytes.max(0) as usize || due {
-                return respond(sessions, mode, &wanted, pass.partitions);
+        let moved: Vec<usize> = match &seen {
+            None => (0..wanted.len()).collect(),
+            Some(old) if incremental => (0..marks.len()).filter(|&i| old[i] != marks[i]).collect(),
+            Some(old) if due || *old != marks => (0..wanted.len()).collect(),
+            Some(_) => Vec::new(),
+        };
+        if !incremental && !moved.is_empty() {
+            let pass = reader.read(&wanted, &partitions, moved.into_iter(), first, 0);
+            if pass.errors || pass.bytes >= min_bytes || due {
+                let read = pass.partitions.into_iter().map(|(_, data)| data).collect();
+                return respond(sessions, mode, &wanted, read);
             }
-            seen = Some(marks);
+        } else if incremental {
+            let used: usize = news.values().map(record_bytes).sum();
+            let pass = reader.read(&wanted, &partitions, moved.into_iter(), first, used);
+            for (i, data) in pass.partitions {
+                if has_news(&data, wanted[i].1.sent()) {
+                    news.insert(i, data);
+                }
+            }
+            let bytes: usize = news.values().map(record_bytes).sum();
+            let errors = news.values().any(|d| d.error_code != 0);
+            if errors || bytes >= min_bytes || due {
+                let (keys, read): (Vec<(Key, Wanted)>, Vec<PartitionData>) = news
+                    .into_iter()
+                    .map(|(i, data)| (wanted[i].clone(), data))
+                    .unzip();
+                return respond(sessions, mode, &keys, read);
+            }
         }
+        first = false;
+        seen = Some(marks);
         tokio::select! {
             _ = changes.changed() => {}
             _ = tokio::time::sleep_until(deadline.into()) => {}
         }
     }
+}
+
+fn record_bytes(data: &PartitionData) -> usize {
+    data.records.as_ref().map_or(0, Bytes::len)
+}
+
+/// Whether an incremental session's client needs to hear about a partition: records, an
+/// error, or a high watermark or log start it has not been told.
+fn has_news(data: &PartitionData, sent: Option<Sent>) -> bool {
+    let now = Sent {
+        high_watermark: data.high_watermark,
+        log_start_offset: data.log_start_offset,
+    };
+    data.error_code != 0 || record_bytes(data) > 0 || sent != Some(now)
 }
 
 /// What a waiting fetch compares between wake-ups: log start, log end and high watermark.
@@ -87,7 +133,8 @@ fn mark(partition: &Arc<Partition>) -> Mark {
 
 /// What one pass over the wanted partitions read.
 struct Pass {
-    partitions: Vec<PartitionData>,
+    /// (position in the wanted list, what was read).
+    partitions: Vec<(usize, PartitionData)>,
     bytes: usize,
     errors: bool,
 }
@@ -101,35 +148,38 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Reads every wanted partition; on the request's first pass a follower's fetch offsets
-    /// also record its progress.
-    fn read_all(
+    /// Reads the wanted partitions at positions `which`; on the request's first pass a
+    /// follower's fetch offsets also record its progress. `used` bytes of the request's
+    /// `max_bytes` went to earlier passes.
+    fn read(
         &self,
         wanted: &[(Key, Wanted)],
         partitions: &[Option<Arc<Partition>>],
+        which: impl Iterator<Item = usize>,
         record_progress: bool,
+        used: usize,
     ) -> Pass {
         let mut budget = if self.max_bytes > 0 {
-            self.max_bytes as usize
+            (self.max_bytes as usize).saturating_sub(used).max(1)
         } else {
             usize::MAX
         };
         let mut bytes = 0usize;
         let mut errors = false;
         let mut high_watermark_moved = false;
-        let read = wanted
-            .iter()
-            .zip(partitions)
-            .map(|((key, w), partition)| {
+        let read = which
+            .map(|i| {
+                let (key, w) = &wanted[i];
+                let partition = &partitions[i];
                 let (out, moved) = self.read_partition(key, w, partition, record_progress, budget);
                 high_watermark_moved |= moved;
                 if out.error_code != 0 {
                     errors = true;
                 }
-                let n = out.records.as_ref().map_or(0, Bytes::len);
+                let n = record_bytes(&out);
                 bytes += n;
                 budget = budget.saturating_sub(n).max(1);
-                out
+                (i, out)
             })
             .collect();
         if high_watermark_moved {

@@ -3,11 +3,11 @@
 //! leader where its own history diverged (OffsetForLeaderEpoch) and truncates, then it fetches
 //! from its log end with its replica id, which is how the leader learns its progress.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use kafka_protocol::messages::fetch_request::{FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
@@ -16,15 +16,15 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
+mod session;
+
 use super::link::{Peer, PeerLink};
 use super::partition::{Partition, Role};
 use super::Broker;
 use crate::protocol::client::Connection;
 use crate::protocol::records::split_trusted;
 use crate::protocol::ProtocolError;
-
-/// Bytes per partition per follower fetch.
-const PARTITION_FETCH_BYTES: i32 = 4 << 20;
+use session::{FollowerSession, Ready};
 
 /// Points this broker's fetchers at the leaders in `follow`, starting and stopping tasks.
 pub fn assign(broker: &Arc<Broker>, follow: BTreeMap<i32, Vec<Arc<Partition>>>) {
@@ -103,14 +103,14 @@ async fn run(
         match outcome {
             None => {
                 link.reset();
-                session = FollowerSession::default();
+                session.reset();
             }
             Some(Ok(true)) if !broker.node.is_isolated() => {}
             Some(Ok(_)) => tokio::time::sleep(backoff).await,
             Some(Err(e)) => {
                 tracing::debug!("broker {}: fetch from {leader} failed: {e}", broker.id());
                 link.reset();
-                session = FollowerSession::default();
+                session.reset();
                 tokio::time::sleep(backoff).await;
             }
         }
@@ -199,98 +199,6 @@ async fn truncate_diverged(
     Ok(())
 }
 
-/// The follower's half of an incremental fetch session with one leader (KIP-227; the leader's
-/// half is [`super::fetch_session`]): the session id and next epoch, and the position last sent
-/// for each partition, so a request lists only partitions whose position changed.
-#[derive(Debug, Default)]
-struct FollowerSession {
-    /// 0 while there is none: the next fetch is full and asks for one.
-    id: i32,
-    epoch: i32,
-    /// By the replica's address (a re-created topic's partition is a new replica).
-    sent: HashMap<usize, (Arc<Partition>, i64, i32)>,
-}
-
-/// A replica's identity for [`FollowerSession::sent`].
-fn identity(partition: &Arc<Partition>) -> usize {
-    Arc::as_ptr(partition) as usize
-}
-
-impl FollowerSession {
-    /// Builds the request's partitions and forgotten list; full when there is no session.
-    fn request(&self, ready: &[(Arc<Partition>, i32, i64)]) -> Plan {
-        let mut plan = Plan::default();
-        let mut still_wanted = 0;
-        for (i, (r, epoch, offset)) in ready.iter().enumerate() {
-            let last = self.sent.get(&identity(r));
-            still_wanted += usize::from(last.is_some());
-            if self.id != 0 && last.is_some_and(|(_, o, e)| (o, e) == (offset, epoch)) {
-                continue;
-            }
-            plan.listed.push(i);
-            plan.by_topic.entry(r.topic.clone()).or_default().push(
-                FetchPartition::default()
-                    .with_partition(r.index)
-                    .with_current_leader_epoch(*epoch)
-                    .with_fetch_offset(*offset)
-                    .with_log_start_offset(r.log_start_offset())
-                    .with_partition_max_bytes(PARTITION_FETCH_BYTES),
-            );
-        }
-        if self.id != 0 && still_wanted < self.sent.len() {
-            // By name: a re-created topic's partition is listed, not forgotten.
-            let asked: HashSet<(&str, i32)> = ready
-                .iter()
-                .map(|(r, _, _)| (r.topic.as_str(), r.index))
-                .collect();
-            for (id, (r, _, _)) in &self.sent {
-                if !asked.contains(&(r.topic.as_str(), r.index)) {
-                    plan.dropped.push(*id);
-                    plan.forgotten
-                        .entry(r.topic.clone())
-                        .or_default()
-                        .push(r.index);
-                }
-            }
-        }
-        plan
-    }
-
-    /// Records what the leader accepted: the session it gave and the positions just sent.
-    fn accepted(&mut self, session_id: i32, ready: &[(Arc<Partition>, i32, i64)], plan: &Plan) {
-        if session_id == 0 {
-            // The leader keeps no session for us (its cache is full): fetch in full each time.
-            *self = Self::default();
-            return;
-        }
-        if self.id != session_id {
-            self.id = session_id;
-            self.epoch = 1;
-            self.sent.clear();
-        } else {
-            self.epoch = self.epoch.checked_add(1).unwrap_or(1);
-        }
-        for id in &plan.dropped {
-            self.sent.remove(id);
-        }
-        for &i in &plan.listed {
-            let (r, epoch, offset) = &ready[i];
-            self.sent.insert(identity(r), (r.clone(), *offset, *epoch));
-        }
-    }
-}
-
-/// One request's worth of a session: what to list, what to forget.
-#[derive(Debug, Default)]
-struct Plan {
-    by_topic: BTreeMap<String, Vec<FetchPartition>>,
-    forgotten: BTreeMap<String, Vec<i32>>,
-    /// Positions in `ready` of the partitions listed.
-    listed: Vec<usize>,
-    /// Identities of the partitions forgotten.
-    dropped: Vec<usize>,
-}
-
 /// One follower fetch for all ready partitions. Returns false if there was nothing to fetch.
 async fn fetch_once(
     broker: &Broker,
@@ -299,15 +207,17 @@ async fn fetch_once(
     replicas: &[Arc<Partition>],
     session: &mut FollowerSession,
 ) -> Result<bool, ProtocolError> {
-    let ready: Vec<(Arc<Partition>, i32, i64)> = replicas
+    session.follow(replicas);
+    let ready: Vec<Ready> = session
+        .partitions()
         .iter()
-        .filter_map(|r| {
+        .map(|r| {
             let st = r.state();
             (st.role == Role::Follower && st.leader == leader && !st.needs_truncation)
-                .then(|| (r.clone(), st.leader_epoch, r.log().log_end_offset()))
+                .then(|| (st.leader_epoch, r.log().log_end_offset()))
         })
         .collect();
-    if ready.is_empty() {
+    if ready.iter().all(Option::is_none) {
         return Ok(false);
     }
     let mut plan = session.request(&ready);
@@ -317,8 +227,8 @@ async fn fetch_once(
         .with_max_wait_ms(wait.as_millis() as i32)
         .with_min_bytes(1)
         .with_max_bytes(64 << 20)
-        .with_session_id(session.id)
-        .with_session_epoch(session.epoch)
+        .with_session_id(session.id_and_epoch().0)
+        .with_session_epoch(session.id_and_epoch().1)
         .with_forgotten_topics_data(
             std::mem::take(&mut plan.forgotten)
                 .into_iter()
@@ -344,7 +254,7 @@ async fn fetch_once(
         .await?;
     if broker.node.is_isolated() {
         // Cut off while the fetch was waiting at the leader: its answer never arrives.
-        *session = FollowerSession::default();
+        session.reset();
         return Ok(false);
     }
     if response.error_code != 0 {
@@ -355,23 +265,24 @@ async fn fetch_once(
             broker.id(),
             response.error_code
         );
-        *session = FollowerSession::default();
+        session.reset();
         return Ok(true);
     }
     session.accepted(response.session_id, &ready, &plan);
     let mut progressed = false;
     let mut fenced = false;
-    let by_partition = by_key(&ready);
     for topic in response.responses {
         for p in topic.partitions {
-            let Some((partition, epoch, offset)) = by_partition
-                .get(topic.topic.as_str())
-                .and_then(|t| t.get(&p.partition_index))
-            else {
+            let Some(i) = session.position(topic.topic.as_str(), p.partition_index) else {
                 continue;
             };
+            let Some((epoch, offset)) = ready[i] else {
+                continue;
+            };
+            let partition = session.partitions()[i].clone();
+            let (epoch, offset) = (&epoch, &offset);
             broker.node.gate().await;
-            if !follows(partition, leader, Some(*epoch)) {
+            if !follows(&partition, leader, Some(*epoch)) {
                 continue;
             }
             match ResponseError::try_from_code(p.error_code) {
