@@ -19,7 +19,8 @@
 //!   - [`cluster::broker`] — the broker node: request handlers per API family in
 //!     [`cluster::broker::api`]; [`cluster::broker::partition::Partition`], the one owner of
 //!     the replication rules (high watermark, ISR changes, acks=all completion); follower
-//!     replication ([`cluster::broker::fetcher`]), ISR upkeep ([`cluster::broker::isr`]),
+//!     replication ([`cluster::broker::fetcher`]), incremental fetch sessions
+//!     ([`cluster::broker::fetch_session`]), ISR upkeep ([`cluster::broker::isr`]),
 //!     metadata following ([`cluster::broker::metadata_sync`]), registration and heartbeats
 //!     ([`cluster::broker::lifecycle`]) over [`cluster::broker::link::PeerLink`]s;
 //!   - [`cluster::group`] — consumer groups: the classic rebalance protocol as pure transitions

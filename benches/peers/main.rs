@@ -53,7 +53,15 @@ fn main() {
     let rounds = env_number("BENCH_ROUNDS", 3);
     let tansu = tansu_binary();
     let mut peers = vec![Peer::Sandbox, Peer::Mock];
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        peers.retain(|p| format!("{p:?}").eq_ignore_ascii_case(&only));
+    }
     match &tansu {
+        Some(path) if std::env::var("BENCH_ONLY").is_ok_and(|o| o.eq_ignore_ascii_case("tansu")) => {
+            println!("tansu: {}", path.display());
+            peers.push(Peer::Tansu);
+        }
+        Some(_) if std::env::var("BENCH_ONLY").is_ok() => {}
         Some(path) => {
             println!("tansu: {}", path.display());
             peers.insert(1, Peer::Tansu);
@@ -144,13 +152,18 @@ fn run_on(
     match peer {
         Peer::Sandbox => {
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            let brokers = env_number("BENCH_SANDBOX_BROKERS", 3) as i32;
+            let config = ClusterConfig {
+                brokers,
+                ..ClusterConfig::default()
+            };
             let cluster = rt
-                .block_on(EmbeddedCluster::start(ClusterConfig::default()))
+                .block_on(EmbeddedCluster::start(config))
                 .map_err(|e| e.to_string())?;
             let bootstrap = cluster.bootstrap();
             let outcome = topics
                 .iter()
-                .try_for_each(|t| workload::create_topic(&bootstrap, t, 3))
+                .try_for_each(|t| workload::create_topic(&bootstrap, t, brokers.min(3)))
                 .and_then(|()| workload::run(&bootstrap, prefix, messages));
             rt.block_on(cluster.shutdown());
             outcome
