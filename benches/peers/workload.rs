@@ -56,10 +56,13 @@ pub fn create_topic(bootstrap: &str, topic: &str, rf: i32) -> Result<(), String>
 /// after `prefix` (which must already exist: `{prefix}-load` and `{prefix}-latency`).
 pub fn run(bootstrap: &str, prefix: &str, messages: usize) -> Result<Figures, String> {
     let load = format!("{prefix}-load");
-    let produce_secs = produce(bootstrap, &load, messages)?;
-    let assign_secs = consume(bootstrap, &load, messages, false)?;
-    let group_secs = consume(bootstrap, &load, messages, true)?;
-    let (p50, p99) = latency(bootstrap, &format!("{prefix}-latency"))?;
+    let produce_secs = produce(bootstrap, &load, messages).map_err(|e| format!("produce: {e}"))?;
+    let assign_secs =
+        consume(bootstrap, &load, messages, false).map_err(|e| format!("consume (assign): {e}"))?;
+    let group_secs =
+        consume(bootstrap, &load, messages, true).map_err(|e| format!("consume (group): {e}"))?;
+    let (p50, p99) =
+        latency(bootstrap, &format!("{prefix}-latency")).map_err(|e| format!("latency: {e}"))?;
     let mb = (messages * SIZE) as f64 / 1e6;
     Ok(Figures {
         produce_mbs: mb / produce_secs,
