@@ -256,9 +256,7 @@ fn run() -> anyhow::Result<ExitCode> {
             };
             let config = args.cluster.cluster_config_with_port(0)?;
             let answers = match &args.answers {
-                Some(path) => {
-                    Some(kafka_sandbox::runner::read_answers(path).map_err(anyhow::Error::msg)?)
-                }
+                Some(path) => Some(kafka_sandbox::runner::read_answers(path)?),
                 None => None,
             };
             let options = kafka_sandbox::runner::LessonOptions {

@@ -259,16 +259,32 @@ fn write_html_report(
     Ok(())
 }
 
+/// `--answers` could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read answers {from}: {cause}; give a readable file with one answer per line, or - for standard input")]
+pub struct AnswersError {
+    /// "from standard input" or "file PATH".
+    from: String,
+    /// The I/O error.
+    cause: std::io::Error,
+}
+
 /// Reads `--answers FILE` (`-` for standard input): one answer per line.
-pub fn read_answers(path: &str) -> Result<Vec<String>, String> {
+pub fn read_answers(path: &str) -> Result<Vec<String>, AnswersError> {
     let text = if path == "-" {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| format!("cannot read answers from standard input: {e}"))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|cause| {
+            AnswersError {
+                from: "from standard input".into(),
+                cause,
+            }
+        })?;
         text
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read answers file {path}: {e}"))?
+        std::fs::read_to_string(path).map_err(|cause| AnswersError {
+            from: format!("file {path}"),
+            cause,
+        })?
     };
     Ok(text
         .lines()
@@ -485,4 +501,22 @@ fn run_source(
     drop(web);
     rt.block_on(cluster.shutdown());
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_answers_say_what_to_give_instead() {
+        let missing = std::env::temp_dir().join("kafka-sandbox-no-such-answers-file");
+        let err = read_answers(&missing.display().to_string()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("cannot read answers file "), "{text}");
+        assert!(
+            text.contains("one answer per line, or - for standard input"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "one line: {text}");
+    }
 }

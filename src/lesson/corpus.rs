@@ -19,8 +19,33 @@ pub struct Graded {
     pub right: bool,
 }
 
+/// Why a corpus file or a bundled lesson's questions cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    /// A line of the corpus is neither a question nor a graded answer.
+    #[error("line {line}: expected '+' (a right answer), '-' (a wrong one) or '== lesson/key'")]
+    Unexpected {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A graded answer comes before any question.
+    #[error("line {line}: an answer before any '== lesson/key' line; name its question first")]
+    NoQuestion {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A bundled lesson's questions do not parse.
+    #[error("lesson {lesson}: {cause}")]
+    Lesson {
+        /// The lesson's name.
+        lesson: &'static str,
+        /// What is wrong with it.
+        cause: super::AuthoringError,
+    },
+}
+
 /// Reads a corpus file.
-pub fn parse(text: &str) -> Result<Vec<Graded>, String> {
+pub fn parse(text: &str) -> Result<Vec<Graded>, CorpusError> {
     let mut question = None;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -35,11 +60,11 @@ pub fn parse(text: &str) -> Result<Vec<Graded>, String> {
         let (right, answer) = match line.split_at(1) {
             ("+", rest) => (true, rest.trim()),
             ("-", rest) => (false, rest.trim()),
-            _ => return Err(format!("line {}: expected '+', '-' or '=='", n + 1)),
+            _ => return Err(CorpusError::Unexpected { line: n + 1 }),
         };
         let question = question
             .clone()
-            .ok_or_else(|| format!("line {}: an answer before any '==' line", n + 1))?;
+            .ok_or(CorpusError::NoQuestion { line: n + 1 })?;
         out.push(Graded {
             question,
             answer: answer.to_string(),
@@ -109,11 +134,14 @@ pub fn agreement(
 }
 
 /// Every bundled lesson's declared questions, keyed `lesson/key`.
-pub fn bundled_questions() -> Result<BTreeMap<String, Question>, String> {
+pub fn bundled_questions() -> Result<BTreeMap<String, Question>, CorpusError> {
     let mut all = BTreeMap::new();
     for lesson in super::LESSONS {
-        for (key, q) in super::spec::declared(lesson.source)
-            .map_err(|e| format!("lesson {}: {e}", lesson.name))?
+        for (key, q) in
+            super::spec::declared(lesson.source).map_err(|cause| CorpusError::Lesson {
+                lesson: lesson.name,
+                cause,
+            })?
         {
             all.insert(format!("{}/{key}", lesson.name), q);
         }
