@@ -7,9 +7,10 @@
 //!
 //! The request's `session_id`/`session_epoch` pick the mode, as in Kafka's `FetchManager`:
 //! `(0, -1)` is a full fetch without a session (what librdkafka sends), `(0, 0)` a full fetch
-//! that opens one, `(id, -1)` closes `id` and fetches in full, and `(id, n > 0)` is the n-th
-//! incremental fetch of `id` — an unknown id is `FETCH_SESSION_ID_NOT_FOUND`, a wrong epoch
-//! `INVALID_FETCH_SESSION_EPOCH`, and the client starts over with a full fetch.
+//! that opens one, `(id, -1)` closes `id` and fetches in full, `(id, 0)` closes `id` and opens
+//! a new one, and `(id, n > 0)` is the n-th incremental fetch of `id` — an unknown id is
+//! `FETCH_SESSION_ID_NOT_FOUND`, a wrong epoch `INVALID_FETCH_SESSION_EPOCH`, and the client
+//! starts over with a full fetch.
 //!
 //! Kafka keeps up to `max.incremental.fetch.session.cache.slots` (1000) sessions; so does this
 //! cache. When full, a session idle for two minutes makes room; otherwise a follower's new
@@ -142,7 +143,9 @@ impl FetchSessions {
                 cache.sessions.remove(&id);
                 Ok((Mode::Sessionless, listed()))
             }
-            (0, 0) => {
+            (id, 0) => {
+                // A full fetch at epoch 0 opens a new session, closing `id` if it names one.
+                cache.sessions.remove(&id);
                 let wanted = listed();
                 let mode = match cache.make_room(replica, now) {
                     true => {
@@ -162,7 +165,7 @@ impl FetchSessions {
                 };
                 Ok((mode, wanted))
             }
-            (0, _) => Err(ResponseError::InvalidFetchSessionEpoch),
+            (0, _) => Err(ResponseError::FetchSessionIdNotFound),
             (id, epoch) => {
                 let Some(session) = cache.sessions.get_mut(&id) else {
                     return Err(ResponseError::FetchSessionIdNotFound);
@@ -401,6 +404,30 @@ mod tests {
             .unwrap();
         assert_eq!(mode, Mode::Sessionless);
         assert_eq!(cache.len(), 0);
+        // (id, 0) closes id and opens another; an epoch above 0 without an id names nothing.
+        let (mode, _) = cache
+            .open(&request(0, 0, &[(0, 0)]), 12, None, now)
+            .unwrap();
+        let old = mode.session_id();
+        let (mode, _) = cache
+            .open(&request(old, 0, &[(0, 0)]), 12, None, now)
+            .unwrap();
+        assert!(matches!(mode, Mode::Full { id } if id != old));
+        assert_eq!(cache.len(), 1);
+        assert_eq!(
+            cache
+                .open(&request(old, 1, &[]), 12, None, now)
+                .unwrap_err(),
+            ResponseError::FetchSessionIdNotFound
+        );
+        assert_eq!(
+            cache.open(&request(0, 3, &[]), 12, None, now).unwrap_err(),
+            ResponseError::FetchSessionIdNotFound
+        );
+        let (mode, _) = cache
+            .open(&request(mode.session_id(), -1, &[]), 12, None, now)
+            .unwrap();
+        assert_eq!(mode, Mode::Sessionless);
         // librdkafka's (0, -1) never opens one; neither does a version before 7.
         let (mode, _) = cache
             .open(&request(0, -1, &[(0, 0)]), 12, None, now)
