@@ -47,9 +47,25 @@ pub fn create_topic(bootstrap: &str, topic: &str, rf: i32) -> Result<(), String>
     for r in results {
         r.map_err(|(t, e)| format!("creating {t}: {e}"))?;
     }
-    // Let every broker learn the new leaders before the producer asks.
-    std::thread::sleep(Duration::from_millis(500));
-    Ok(())
+    // Every partition led in the metadata the cluster serves, before the producer asks.
+    let t0 = Instant::now();
+    loop {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .map_err(|e| format!("metadata of {topic}: {e}"))?;
+        let led = metadata.topics().iter().any(|t| {
+            t.partitions().len() == PARTITIONS as usize
+                && t.partitions().iter().all(|p| p.leader() >= 0)
+        });
+        if led {
+            return Ok(());
+        }
+        if t0.elapsed() > PHASE_LIMIT {
+            return Err(format!("{topic} has no leader for every partition"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Produces, consumes both ways and measures latency against `bootstrap`, using topics named
@@ -169,20 +185,31 @@ fn nanos() -> u128 {
 const LATENCY_RATE: u64 = 10_000;
 const LATENCY_SECS: u64 = 3;
 
-/// Produces at a steady `LATENCY_RATE` while a consumer (assigned to every partition, at the
-/// end) reads; each value carries its send time, so the consumer sees produce → consume time.
-/// Returns (p50, p99) in milliseconds.
+/// Produces at a steady `LATENCY_RATE` while a consumer (assigned to every partition of the
+/// fresh topic, from the beginning) reads; each value carries its send time, so the consumer
+/// sees produce → consume time. Returns (p50, p99) in milliseconds.
 fn latency(bootstrap: &str, topic: &str) -> Result<(f64, f64), String> {
     let consumer = consumer(bootstrap, &format!("{topic}-{}", nanos()))?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::End)
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
             .map_err(|e| e.to_string())?;
     }
     consumer.assign(&tpl).map_err(|e| e.to_string())?;
-    // Let the consumer find its positions before the clock matters.
-    for _ in 0..10 {
-        consumer.poll(Duration::from_millis(50));
+    // The clock matters once the consumer is fetching: a probe must come back first.
+    let probe = producer(bootstrap)?;
+    probe
+        .send(BaseRecord::<[u8], _, ()>::to(topic).payload(&b"probe"[..]))
+        .map_err(|(e, _)| format!("probe: {e}"))?;
+    probe
+        .flush(Duration::from_secs(30))
+        .map_err(|e| format!("probe: {e}"))?;
+    let t0 = Instant::now();
+    while !matches!(consumer.poll(Duration::from_millis(100)), Some(Ok(m)) if m.payload() == Some(&b"probe"[..]))
+    {
+        if t0.elapsed() > Duration::from_secs(30) {
+            return Err("the latency consumer never received its probe".into());
+        }
     }
     let total = (LATENCY_RATE * LATENCY_SECS) as usize;
     let sender = {

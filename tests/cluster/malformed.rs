@@ -141,17 +141,16 @@ async fn lying_batches_are_refused_and_every_compression_codec_passes() {
             value: Some(bytes::Bytes::from_static(b"v")),
             headers: Default::default(),
         };
-        let mut buf = bytes::BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            std::slice::from_ref(&record),
-            &RecordEncodeOptions {
+        let encode = |record: &kafka_protocol::records::Record, compression| {
+            let mut buf = bytes::BytesMut::new();
+            let options = RecordEncodeOptions {
                 version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        let mut raw = buf.to_vec();
+                compression,
+            };
+            RecordBatchEncoder::encode(&mut buf, std::slice::from_ref(record), &options).unwrap();
+            buf
+        };
+        let mut raw = encode(&record, Compression::None).to_vec();
         raw[23..27].copy_from_slice(&i32::MAX.to_be_bytes());
         let crc = crc32c::crc32c(&raw[21..]);
         raw[17..21].copy_from_slice(&crc.to_be_bytes());
@@ -186,16 +185,7 @@ async fn lying_batches_are_refused_and_every_compression_codec_passes() {
             value: Some(bytes::Bytes::from(vec![0u8; 65 << 20])),
             ..record.clone()
         };
-        let mut buf = bytes::BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &[bomb],
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::Zstd,
-            },
-        )
-        .unwrap();
+        let buf = encode(&bomb, Compression::Zstd);
         assert!(
             buf.len() < 1 << 20,
             "the bomb is small on the wire: {}",

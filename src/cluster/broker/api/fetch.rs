@@ -112,11 +112,20 @@ fn record_bytes(data: &PartitionData) -> usize {
 /// Whether an incremental session's client needs to hear about a partition: records, an
 /// error, or a high watermark or log start it has not been told.
 fn has_news(data: &PartitionData, sent: Option<Sent>) -> bool {
-    let now = Sent {
+    carries_data(data) || sent != Some(reported(data))
+}
+
+/// Records or an error: always worth a response.
+fn carries_data(data: &PartitionData) -> bool {
+    data.error_code != 0 || record_bytes(data) > 0
+}
+
+/// The partition-level facts a response reports, as a session remembers them.
+fn reported(data: &PartitionData) -> Sent {
+    Sent {
         high_watermark: data.high_watermark,
         log_start_offset: data.log_start_offset,
-    };
-    data.error_code != 0 || record_bytes(data) > 0 || sent != Some(now)
+    }
 }
 
 /// What a waiting fetch compares between wake-ups: log start, log end and high watermark.
@@ -269,14 +278,10 @@ fn respond(
     wanted: &[(Key, Wanted)],
     read: Vec<PartitionData>,
 ) -> FetchResponse {
-    let results = wanted.iter().zip(read).map(|((key, _), data)| {
-        let sent = Sent {
-            high_watermark: data.high_watermark,
-            log_start_offset: data.log_start_offset,
-        };
-        let news = data.error_code != 0 || data.records.as_ref().is_some_and(|b| !b.is_empty());
-        (key, sent, news, data)
-    });
+    let results = wanted
+        .iter()
+        .zip(read)
+        .map(|((key, _), data)| (key, reported(&data), carries_data(&data), data));
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     for (key, data) in sessions.filter(mode, results) {
         match topics.last_mut() {
