@@ -609,15 +609,34 @@ fn node_child_pids() -> Vec<u32> {
 }
 
 async fn container_pids() -> Vec<u32> {
+    use kafka_sandbox::backend::docker::ownership::{Owner, OWNER_LABEL};
     let Ok(engine) = kafka_sandbox::backend::docker::containers::Engine::connect().await else {
         return Vec::new();
     };
+    // This process's run: the containers whose owner label names this process.
+    let filters =
+        std::collections::HashMap::from([("label".to_string(), vec![OWNER_LABEL.to_string()])]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let Ok(list) = engine.docker().list_containers(Some(options)).await else {
+        return Vec::new();
+    };
     let mut pids = Vec::new();
-    for name in ["kafka-controller", "kafka-1", "kafka-2", "kafka-3"] {
+    for container in list {
+        let ours = container
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(OWNER_LABEL))
+            .and_then(|o| Owner::parse(o))
+            .is_some_and(|o| o.pid() == std::process::id());
+        let Some(id) = container.id.filter(|_| ours) else {
+            continue;
+        };
         if let Ok(inspect) = engine
             .docker()
             .inspect_container(
-                name,
+                &id,
                 None::<bollard::query_parameters::InspectContainerOptions>,
             )
             .await
@@ -640,7 +659,7 @@ async fn backend_figures(backend: &Backend) -> (f64, Option<f64>, f64) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = match backend {
         Backend::Processes { .. } => Some(rss_mb(&node_child_pids())),
-        Backend::Docker { .. } => Some(rss_mb(&container_pids().await)),
+        Backend::Docker(_) => Some(rss_mb(&container_pids().await)),
         _ => None,
     };
     assert!(create(&cluster.bootstrap(), "backend-failover", 8).await);
@@ -682,15 +701,16 @@ async fn backends() {
     ];
     match kafka_sandbox::backend::docker::containers::Engine::connect().await {
         Ok(engine) => {
-            let tag = kafka_sandbox::backend::docker::image::NODE_IMAGE;
-            kafka_sandbox::backend::docker::image::build(engine.docker(), &exe, tag, &mut |_| {})
+            use kafka_sandbox::backend::docker::image::{build, Tagging};
+            let built = build(engine.docker(), &exe, Tagging::ContentOnly, &mut |_| {})
                 .await
                 .expect("node image builds");
             all.push((
                 "docker (sandbox node image)",
-                Backend::Docker {
-                    image: tag.to_string(),
-                },
+                Backend::Docker(kafka_sandbox::backend::docker::DockerOptions {
+                    image: built.tags[0].clone(),
+                    keep_on_failure: false,
+                }),
             ));
         }
         Err(e) => println!("backends: docker skipped: {e}"),

@@ -57,6 +57,7 @@
 //!   metrics ([`view::metrics`]), served live by [`view::web`] (page, JSON API, `/metrics`) and
 //!   written as a timeline [`view::report`].
 //! - [`serve`] — `kafka-sandbox serve`: a cluster in the foreground, driven from stdin.
+//! - [`signals`] — Ctrl-C, SIGTERM and SIGHUP turned into an orderly end of the session.
 //! - [`alloc_guard`] — the global allocator that keeps hostile length fields from aborting
 //!   the process.
 
@@ -74,6 +75,7 @@ pub mod repl;
 pub mod runner;
 pub mod script;
 pub mod serve;
+pub mod signals;
 pub mod view;
 
 /// See [`alloc_guard`]: hostile array lengths must not abort every node in the process.

@@ -65,8 +65,17 @@ enum ImageAction {
 
 #[derive(Subcommand, Debug)]
 enum DockerAction {
-    /// Remove every container and network labelled by a sandbox (leftovers of a crash).
-    Clean,
+    /// Remove the containers and networks of sandbox runs whose kafka-sandbox has exited
+    /// (leftovers of a crash). Runs still in use, and anything the sandbox did not create,
+    /// are left alone.
+    Clean {
+        /// Remove every sandbox run, including ones still in use.
+        #[arg(long, conflicts_with = "run")]
+        all: bool,
+        /// Remove this run (its id is printed at start, `docker: run ID`), in use or not.
+        #[arg(long, value_name = "ID")]
+        run: Vec<String>,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,37 +293,45 @@ fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Image {
             action: ImageAction::Build,
         }) => {
+            use kafka_sandbox::backend::docker::image::{build, Tagging};
             let exe = std::env::current_exe()?;
-            let id = runtime.block_on(async {
+            let built = runtime.block_on(async {
                 let engine = kafka_sandbox::backend::docker::containers::Engine::connect().await?;
-                let image = kafka_sandbox::backend::docker::image::NODE_IMAGE;
-                kafka_sandbox::backend::docker::image::build(
-                    engine.docker(),
-                    &exe,
-                    image,
-                    &mut |line| eprintln!("{line}"),
-                )
+                build(engine.docker(), &exe, Tagging::All, &mut |line| {
+                    eprintln!("{line}")
+                })
                 .await
                 .map_err(anyhow::Error::from)
             })?;
             println!(
-                "built {} ({id}); use it with --cluster docker --image {}",
-                kafka_sandbox::backend::docker::image::NODE_IMAGE,
-                kafka_sandbox::backend::docker::image::NODE_IMAGE
+                "built {} ({}), also tagged {}; use it with --cluster docker --image {}",
+                built.tags[0],
+                built.id,
+                built.tags[1..].join(" and "),
+                built.tags[1]
             );
         }
         Some(Command::Docker {
-            action: DockerAction::Clean,
+            action: DockerAction::Clean { all, run },
         }) => {
-            let removed = runtime.block_on(async {
+            use kafka_sandbox::backend::docker::clean::Scope;
+            let scope = match (all, run.is_empty()) {
+                (true, _) => Scope::All,
+                (false, false) => Scope::Runs(run),
+                (false, true) => Scope::Orphaned,
+            };
+            let cleaned = runtime.block_on(async {
                 let engine = kafka_sandbox::backend::docker::containers::Engine::connect().await?;
-                engine.clean(None).await
+                engine.clean(&scope).await
             })?;
-            if removed.is_empty() {
-                println!("nothing to remove");
-            }
-            for what in removed {
+            for what in &cleaned.removed {
                 println!("removed {what}");
+            }
+            for (run, why) in &cleaned.kept {
+                println!("kept run {run}: {why} (`--run {run}` or `--all` removes it anyway)");
+            }
+            if cleaned.removed.is_empty() {
+                println!("nothing to remove");
             }
         }
         None => {

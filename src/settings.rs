@@ -32,6 +32,11 @@ pub(crate) struct ServeArgs {
     /// own node image from `kafka-sandbox image build`.
     #[arg(long)]
     pub(crate) image: Option<String>,
+    /// With --cluster docker: when the brokers do not come up, keep their containers for a look
+    /// (`docker logs`), instead of removing them; `kafka-sandbox docker clean --run RUN` removes
+    /// them afterwards.
+    #[arg(long)]
+    pub(crate) keep_on_failure: bool,
     /// With attach: broker id → container, e.g. 1=kafka-1,2=kafka-2 (default: ask Docker
     /// which container publishes each broker's port).
     #[arg(long)]
@@ -176,12 +181,19 @@ impl TimingArgs {
 
 impl ServeArgs {
     pub(crate) fn backend(&self) -> anyhow::Result<Backend> {
-        Backend::parse(
+        let mut backend = Backend::parse(
             &self.cluster,
             self.image.as_deref(),
             self.containers.as_deref(),
-        )
-        .map_err(anyhow::Error::from)
+        )?;
+        match &mut backend {
+            Backend::Docker(options) => options.keep_on_failure = self.keep_on_failure,
+            _ if self.keep_on_failure => {
+                anyhow::bail!("--keep-on-failure is for --cluster docker; leave it out here")
+            }
+            _ => {}
+        }
+        Ok(backend)
     }
 
     pub(crate) fn cluster_config(&self) -> anyhow::Result<ClusterConfig> {

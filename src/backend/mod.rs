@@ -281,11 +281,8 @@ pub enum Backend {
         /// The binary to run as `exe node ...`.
         exe: std::path::PathBuf,
     },
-    /// Every broker a container of `image`: Apache Kafka, or the sandbox's node image.
-    Docker {
-        /// The image.
-        image: String,
-    },
+    /// Every broker a container: Apache Kafka, or the sandbox's node image.
+    Docker(docker::DockerOptions),
     /// Someone else's cluster.
     Attach(attach::AttachSpec),
 }
@@ -302,11 +299,12 @@ impl Backend {
             "processes" => Backend::Processes {
                 exe: std::env::current_exe().map_err(BackendError::NoExecutable)?,
             },
-            "docker" => Backend::Docker {
+            "docker" => Backend::Docker(docker::DockerOptions {
                 image: image
                     .unwrap_or(docker::apache_kafka::DEFAULT_IMAGE)
                     .to_string(),
-            },
+                keep_on_failure: false,
+            }),
             other => match other.strip_prefix("attach=") {
                 Some(servers) => {
                     let mut spec = attach::AttachSpec::parse(servers)?;
@@ -318,7 +316,7 @@ impl Backend {
                 None => return Err(BackendError::Unknown(other.to_string())),
             },
         };
-        if image.is_some() && !matches!(backend, Backend::Docker { .. }) {
+        if image.is_some() && !matches!(backend, Backend::Docker(_)) {
             return Err(BackendError::ImageWithoutDocker);
         }
         if containers.is_some() && !matches!(backend, Backend::Attach(_)) {
@@ -336,7 +334,7 @@ impl Backend {
         Ok(match self {
             Backend::Embedded => Arc::new(embedded::EmbeddedCluster::start(config).await?),
             Backend::Processes { exe } => Arc::new(processes::start(exe.clone(), config).await?),
-            Backend::Docker { image } => Arc::new(docker::start(image, config).await?),
+            Backend::Docker(options) => Arc::new(docker::start(options, config).await?),
             Backend::Attach(spec) => Arc::new(attach::start(spec.clone()).await?),
         })
     }

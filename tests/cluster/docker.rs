@@ -1,37 +1,64 @@
 //! The docker backend with the sandbox's own node image, built here with no registry: the
 //! broker-failover lesson and the paused-vs-killed experiment run on containers, a killed and a
-//! stopped broker are checked through the Docker API, and nothing labelled by the sandbox is
-//! left afterwards, also when the test fails. Skips (saying why) only when no Docker engine
-//! answers.
+//! stopped broker are checked through the Docker API, and nothing of the test's run is left
+//! afterwards, also when the test fails. Skips (saying why) only when no Docker engine answers.
 
+use std::collections::HashMap;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use kafka_sandbox::backend::docker::containers::Engine;
-use kafka_sandbox::backend::docker::image::NODE_IMAGE;
-use kafka_sandbox::backend::docker::spec::LABEL;
+use kafka_sandbox::backend::docker::image::{build, Tagging};
+use kafka_sandbox::backend::docker::ownership::{RUN_ENV, RUN_LABEL};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::util::*;
 
-const SANDBOX: &str = env!("CARGO_BIN_EXE_kafka-sandbox");
+pub(crate) const SANDBOX: &str = env!("CARGO_BIN_EXE_kafka-sandbox");
 
-/// Removes whatever a sandbox left in Docker when the test ends, passed or failed.
-struct CleanOnDrop;
+/// Removes the test's runs from Docker when the test ends, passed or failed — only those, so
+/// other sandboxes on the engine (and other tests) keep theirs.
+pub(crate) struct CleanOnDrop(pub Vec<String>);
 
 impl Drop for CleanOnDrop {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(SANDBOX)
-            .args(["docker", "clean"])
-            .stdout(Stdio::null())
-            .status();
+        let mut command = std::process::Command::new(SANDBOX);
+        command.args(["docker", "clean"]);
+        for run in &self.0 {
+            command.args(["--run", run]);
+        }
+        let _ = command.stdout(Stdio::null()).status();
     }
 }
 
-async fn sandbox(args: &[&str], within: Duration) -> Output {
-    let child = Command::new(SANDBOX).args(args).kill_on_drop(true).output();
+/// A run id no other test or run uses.
+pub(crate) fn run_id(what: &str) -> String {
+    unique(what).replace(['.', ':'], "-")
+}
+
+/// Builds the node image from the sandbox binary under its content tag only (a user's
+/// `:latest` is not moved) and returns that tag.
+pub(crate) async fn node_image(engine: &Engine) -> String {
+    let built = build(
+        engine.docker(),
+        std::path::Path::new(SANDBOX),
+        Tagging::ContentOnly,
+        &mut |_| {},
+    )
+    .await
+    .expect("the node image builds");
+    built.tags[0].clone()
+}
+
+/// Runs the sandbox as run `run`; it must succeed within `within`.
+async fn sandbox(run: &str, args: &[&str], within: Duration) -> Output {
+    let child = Command::new(SANDBOX)
+        .args(args)
+        .env(RUN_ENV, run)
+        .kill_on_drop(true)
+        .output();
     let out = tokio::time::timeout(within, child)
         .await
         .expect("finishes in time")
@@ -45,7 +72,8 @@ async fn sandbox(args: &[&str], within: Duration) -> Output {
     out
 }
 
-async fn container_state(engine: &Engine, name: &str) -> (bool, i64) {
+/// Whether container `name` runs, and its exit code.
+pub(crate) async fn container_state(engine: &Engine, name: &str) -> (bool, i64) {
     let inspect = engine
         .docker()
         .inspect_container(
@@ -61,11 +89,9 @@ async fn container_state(engine: &Engine, name: &str) -> (bool, i64) {
     )
 }
 
-async fn labelled_containers(engine: &Engine) -> usize {
-    // Containers a backend run created carry the run label; the image's own label alone
-    // (inherited by any container of the node image) does not count.
-    let filters =
-        std::collections::HashMap::from([("label".to_string(), vec![format!("{LABEL}.run")])]);
+/// How many containers run `run` has, running or not.
+pub(crate) async fn run_containers(engine: &Engine, run: &str) -> usize {
+    let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={run}")])]);
     engine
         .docker()
         .list_containers(Some(
@@ -88,25 +114,27 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
             return;
         }
     };
-    let _clean = CleanOnDrop;
+    let run = run_id("docker-lessons");
+    let _clean = CleanOnDrop(vec![run.clone()]);
+    let run = run.as_str();
     tokio::time::timeout(Duration::from_secs(360), async {
-        sandbox(&["image", "build"], Duration::from_secs(120)).await;
-        let docker = ["--cluster", "docker", "--image", NODE_IMAGE];
+        let image = node_image(&engine).await;
+        let docker = ["--cluster", "docker", "--image", image.as_str(), "--no-web"];
 
         let mut args = vec!["lesson", "broker-failover", "--auto"];
         args.extend(docker);
-        let out = sandbox(&args, Duration::from_secs(90)).await;
+        let out = sandbox(run, &args, Duration::from_secs(90)).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("── summary of broker-failover ──"), "{stdout}");
         assert!(stdout.contains("✓ broker 2 is in no ISR"), "{stdout}");
-        assert_eq!(labelled_containers(&engine).await, 0, "the lesson cleaned up");
+        assert_eq!(run_containers(&engine, run).await, 0, "the lesson cleaned up");
 
         // Curriculum lessons whose faults the containers can play: pause (idempotence), six
         // brokers in racks, and the stale replica of an unclean election.
         for lesson in ["idempotence", "racks", "unclean-election"] {
             let mut args = vec!["lesson", lesson, "--auto"];
             args.extend(docker);
-            let out = sandbox(&args, Duration::from_secs(90)).await;
+            let out = sandbox(run, &args, Duration::from_secs(90)).await;
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(
                 out.status.success() && stdout.contains(&format!("── summary of {lesson} ──")),
@@ -114,7 +142,7 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        assert_eq!(labelled_containers(&engine).await, 0, "the lessons cleaned up");
+        assert_eq!(run_containers(&engine, run).await, 0, "the lessons cleaned up");
 
         let experiment = format!(
             "{}/scripts/experiments/paused-vs-killed-broker.rhai",
@@ -122,7 +150,7 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
         );
         let mut args = vec!["run", experiment.as_str()];
         args.extend(docker);
-        let out = sandbox(&args, Duration::from_secs(90)).await;
+        let out = sandbox(run, &args, Duration::from_secs(90)).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("lost 0") && stdout.contains("Conclusion:"), "{stdout}");
 
@@ -138,6 +166,7 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
         args.extend(docker);
         let mut child = Command::new(SANDBOX)
             .args(&args)
+            .env(RUN_ENV, run)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -145,15 +174,15 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = Vec::new();
         read_until(&mut lines, "killed", &mut seen).await;
-        let (running, code) = container_state(&engine, "kafka-2").await;
+        let (running, code) = container_state(&engine, &format!("ksb-{run}-kafka-2")).await;
         assert!(!running && code == 137, "kafka-2 was SIGKILLed: running {running}, exit {code}");
-        assert!(container_state(&engine, "kafka-1").await.0, "kafka-1 still runs");
+        assert!(container_state(&engine, &format!("ksb-{run}-kafka-1")).await.0, "kafka-1 still runs");
         read_until(&mut lines, "stopped", &mut seen).await;
-        let (running, code) = container_state(&engine, "kafka-3").await;
+        let (running, code) = container_state(&engine, &format!("ksb-{run}-kafka-3")).await;
         assert!(!running && code == 0, "kafka-3 shut down cleanly: running {running}, exit {code}");
         while lines.next_line().await.ok().flatten().is_some() {}
         assert!(child.wait().await.expect("exit").success(), "{seen:?}");
-        assert_eq!(labelled_containers(&engine).await, 0, "everything removed");
+        assert_eq!(run_containers(&engine, run).await, 0, "everything removed");
         let _ = std::fs::remove_dir_all(dir);
     })
     .await
@@ -171,9 +200,17 @@ async fn fails_with(args: &[&str], env: Option<(&str, &str)>) -> String {
         .expect("answers quickly")
         .expect("runs");
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-    stderr
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The one error line among the progress lines (`docker: …` while it works).
+fn error_line(stderr: &str) -> &str {
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("kafka-sandbox:") || l.starts_with("Error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    errors[0]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,6 +220,7 @@ async fn a_missing_engine_or_image_gets_one_line_saying_what_to_do() {
         Some(("DOCKER_HOST", "unix:///nonexistent/docker.sock")),
     )
     .await;
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     assert!(
         stderr.contains("no Docker engine is reachable") && stderr.contains("--cluster embedded"),
         "{stderr}"
@@ -191,6 +229,27 @@ async fn a_missing_engine_or_image_gets_one_line_saying_what_to_do() {
         println!("skipped the missing-image case: no Docker engine");
         return;
     }
+    // The sandbox's own image is never pulled: it is built here.
+    let stderr = fails_with(
+        &[
+            "lesson",
+            "pub-sub",
+            "--auto",
+            "--cluster",
+            "docker",
+            "--image",
+            "kafka-sandbox-node:absent",
+        ],
+        None,
+    )
+    .await;
+    let line = error_line(&stderr);
+    assert!(
+        line.contains("image kafka-sandbox-node:absent is not on this machine")
+            && line.contains("kafka-sandbox image build"),
+        "{stderr}"
+    );
+    // Another image is pulled; with no registry reachable (as here) that says so.
     let stderr = fails_with(
         &[
             "lesson",
@@ -204,9 +263,11 @@ async fn a_missing_engine_or_image_gets_one_line_saying_what_to_do() {
         None,
     )
     .await;
+    let line = error_line(&stderr);
     assert!(
-        stderr.contains("image kafka-sandbox-absent:0 is not on this machine")
-            && stderr.contains("kafka-sandbox image build"),
+        stderr.contains("pulling it")
+            && (line.contains("cannot be pulled") || line.contains("is not on this machine"))
+            && line.contains("kafka-sandbox image build"),
         "{stderr}"
     );
 }

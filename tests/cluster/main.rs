@@ -7,6 +7,7 @@ mod basics;
 mod chrome;
 mod configs;
 mod docker;
+mod docker_runs;
 mod experiments;
 mod failover;
 mod fetch_sessions;

@@ -146,3 +146,60 @@ async fn the_repl_works_in_a_terminal_and_leaves_nothing_behind() {
     })
     .await;
 }
+
+/// SIGTERM (and SIGHUP, the terminal closing) at the prompt: the REPL stops the cluster with
+/// its consumers, gives the terminal back in the mode it found it, and exits with the
+/// signal's status (128 + its number).
+const ENDED_BY: &str = r#"
+import termios
+which = signal.SIG_WHICH_
+banner = expect("kafka> ", 60)
+ok("BANNER", [l for l in banner.splitlines() if "bootstrap servers:" in l][0].split("bootstrap servers: ")[1].split()[0])
+statement('let c = consumer("%s", #{group: "sig-group"})' % tag)
+ok("RAW", 0 if termios.tcgetattr(fd)[3] & termios.ICANON else 1)
+os.kill(pid, which)
+expect("received; stopping the cluster", 15)
+ok("STATUS", finish(30))
+ok("CANONICAL", 1 if termios.tcgetattr(fd)[3] & termios.ICANON else 0)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sighup_at_the_prompt_stop_everything_and_give_the_terminal_back() {
+    bounded(async {
+        for (name, status) in [("TERM", "143"), ("HUP", "129")] {
+            let topic = unique("signal");
+            let steps = ENDED_BY.replace("_WHICH_", name);
+            let stdout = crate::pty::drive(
+                &["--no-web", "--port", "0"],
+                &topic,
+                &steps,
+                Duration::from_secs(90),
+            )
+            .await;
+            crate::pty::reported(&stdout, "RAW", "1");
+            crate::pty::reported(&stdout, "STATUS", status);
+            crate::pty::reported(&stdout, "CANONICAL", "1");
+            let bootstrap = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("BANNER "))
+                .expect("banner");
+            for addr in bootstrap.split(',') {
+                assert!(
+                    std::net::TcpStream::connect(addr).is_err(),
+                    "SIG{name}: {addr} still accepts connections"
+                );
+            }
+            let consumers: Vec<String> = std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+                .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+                .filter(|cmd| cmd.contains(" consume ") && cmd.contains(&topic))
+                .collect();
+            assert!(
+                consumers.is_empty(),
+                "SIG{name}: consumers left: {consumers:?}"
+            );
+        }
+    })
+    .await;
+}

@@ -406,12 +406,22 @@ pub fn fully_in_sync(snapshot: &ClusterSnapshot, topic: &str) -> bool {
 
 /// Reads a child's stdout until a line contains `needle` (15 s at most); `seen` keeps every
 /// line for the failure message.
-pub async fn read_until(
-    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+pub async fn read_until<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
     needle: &str,
     seen: &mut Vec<String>,
 ) -> String {
-    let found = tokio::time::timeout(Duration::from_secs(15), async {
+    read_until_within(lines, needle, seen, Duration::from_secs(15)).await
+}
+
+/// [`read_until`] with a time limit of `within`.
+pub async fn read_until_within<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
+    needle: &str,
+    seen: &mut Vec<String>,
+    within: Duration,
+) -> String {
+    let found = tokio::time::timeout(within, async {
         while let Some(line) = lines.next_line().await.expect("stdout readable") {
             seen.push(line.clone());
             if line.contains(needle) {

@@ -1,5 +1,5 @@
 //! The Docker Engine, through bollard: containers and networks the sandbox creates (always
-//! labelled [`LABEL`]), their state and logs. Broker control on top of it is in
+//! labelled with their run, see [`super::ownership`]), their state and logs. Broker control on top of it is in
 //! [`super::driver`].
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,14 +10,13 @@ use bollard::models::{
     NetworkCreateRequest, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::error::{ContainerAction, DockerError};
-use super::spec::{ContainerSpec, LABEL};
+use super::spec::ContainerSpec;
 use crate::backend::ClusterError;
 
 /// How long `docker stop` waits before it kills (a controlled shutdown needs a few seconds).
@@ -205,73 +204,6 @@ impl Engine {
                     .first()
                     .map(|n| n.trim_start_matches('/').to_string())
             })
-    }
-
-    /// Removes every container and network labelled [`LABEL`] (with `run`: only that run's).
-    /// Returns what was removed.
-    pub async fn clean(&self, run: Option<&str>) -> Result<Vec<String>, ClusterError> {
-        let filter = match run {
-            Some(run) => format!("{LABEL}.run={run}"),
-            None => LABEL.to_string(),
-        };
-        let filters = HashMap::from([("label".to_string(), vec![filter])]);
-        let containers = self
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|cause| DockerError::List {
-                what: "containers",
-                cause,
-            })?;
-        let mut removed = Vec::new();
-        for c in containers {
-            let Some(id) = c.id else { continue };
-            let name = c
-                .names
-                .and_then(|n| n.first().cloned())
-                .unwrap_or_else(|| id.clone());
-            self.docker
-                .remove_container(
-                    &id,
-                    Some(
-                        RemoveContainerOptionsBuilder::default()
-                            .force(true)
-                            .v(true)
-                            .build(),
-                    ),
-                )
-                .await
-                .map_err(DockerError::on(ContainerAction::Remove, &name))?;
-            removed.push(format!("container {}", name.trim_start_matches('/')));
-        }
-        let networks = self
-            .docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|cause| DockerError::List {
-                what: "networks",
-                cause,
-            })?;
-        for n in networks {
-            let Some(name) = n.name else { continue };
-            self.docker.remove_network(&name).await.map_err(|cause| {
-                DockerError::RemoveNetwork {
-                    network: name.clone(),
-                    cause,
-                }
-            })?;
-            removed.push(format!("network {name}"));
-        }
-        Ok(removed)
     }
 }
 

@@ -3,6 +3,8 @@
 //! a reconnect under the same aliases and address.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bollard::models::{NetworkConnectRequest, NetworkDisconnectRequest};
 use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
@@ -33,11 +35,20 @@ pub(crate) struct ContainerDriver {
     book: BrokerBook<()>,
     /// Run label of what the sandbox created; `None` for adopted containers.
     owned_run: Option<String>,
+    /// Whether shutdown removes the run (set once the cluster is up; before that, the start
+    /// decides whether to remove or keep what it made).
+    remove_at_shutdown: Arc<AtomicBool>,
 }
 
 impl ContainerDriver {
     /// Drives containers this sandbox created for run `run` from `specs` on `network`.
-    pub fn owned(engine: Engine, run: String, network: &str, specs: &[ContainerSpec]) -> Self {
+    pub fn owned(
+        engine: Engine,
+        run: String,
+        network: &str,
+        specs: &[ContainerSpec],
+        remove_at_shutdown: Arc<AtomicBool>,
+    ) -> Self {
         let book = BrokerBook::default();
         let attachments = specs
             .iter()
@@ -59,6 +70,7 @@ impl ContainerDriver {
             attachments,
             book,
             owned_run: Some(run),
+            remove_at_shutdown,
         }
     }
 
@@ -127,6 +139,7 @@ impl ContainerDriver {
             attachments,
             book,
             owned_run: None,
+            remove_at_shutdown: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -270,10 +283,15 @@ impl BrokerDriver for ContainerDriver {
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            if let Some(run) = &self.owned_run {
-                if let Err(e) = self.engine.clean(Some(run)).await {
+            if let Some(run) = self
+                .owned_run
+                .as_ref()
+                .filter(|_| self.remove_at_shutdown.load(Ordering::SeqCst))
+            {
+                let scope = super::clean::Scope::Runs(vec![run.clone()]);
+                if let Err(e) = self.engine.clean(&scope).await {
                     eprintln!(
-                        "kafka-sandbox: {e}; run `kafka-sandbox docker clean` to remove the rest"
+                        "kafka-sandbox: {e}; run `kafka-sandbox docker clean --run {run}` to remove the rest"
                     );
                 }
             }

@@ -71,6 +71,47 @@ pub enum DockerError {
         /// What the engine said.
         cause: Bollard,
     },
+    /// The node image holds another version of kafka-sandbox than the one running.
+    #[error("docker: image {image} holds kafka-sandbox {found}, not this {}; rebuild it from this binary with `kafka-sandbox image build`", super::identity::VERSION)]
+    NodeImageVersion {
+        /// The image reference.
+        image: String,
+        /// The version its labels give.
+        found: String,
+    },
+    /// The image is not here and could not be pulled.
+    #[error("docker: image {image} is not on this machine and cannot be pulled ({cause}); pull it where a registry is reachable and `docker load` it here, or build the sandbox's own with `kafka-sandbox image build` and pass --image {}", super::image::NODE_IMAGE)]
+    Pull {
+        /// The image reference.
+        image: String,
+        /// What the engine said.
+        cause: Bollard,
+    },
+    /// A pull went silent.
+    #[error("docker: pulling {image} made no progress for {} s; check the engine's registry access, or `docker load` the image", .waited.as_secs())]
+    PullSilent {
+        /// The image reference.
+        image: String,
+        /// How long nothing came.
+        waited: Duration,
+    },
+    /// The brokers did not form a cluster in time.
+    #[error("docker: the brokers did not form a cluster within {} s ({cause}); {}{}", .waited.as_secs(), kept_hint(*.kept, .run), .logs)]
+    NotReady {
+        /// The run id.
+        run: String,
+        /// How long the sandbox waited.
+        waited: Duration,
+        /// Why the last attempt failed.
+        cause: Box<crate::backend::ClusterError>,
+        /// The last log lines of each container that did not come up, each under its name.
+        logs: String,
+        /// Whether the containers were kept (`--keep-on-failure`).
+        kept: bool,
+    },
+    /// A signal ended the start; what was created has been removed.
+    #[error("docker: {0} received while the containers started; removed what was started")]
+    Interrupted(&'static str),
     /// The cluster's network could not be created.
     #[error("docker: cannot create network {network}: {cause}; if an old sandbox network is in the way, run `kafka-sandbox docker clean`")]
     CreateNetwork {
@@ -242,6 +283,22 @@ pub enum ImageError {
         /// The image tag.
         tag: String,
     },
+    /// The built image could not be given one of its moving tags.
+    #[error("docker build finished but the image cannot be tagged {tag}: {cause}")]
+    Tag {
+        /// The tag.
+        tag: String,
+        /// What the engine said.
+        cause: Bollard,
+    },
+}
+
+fn kept_hint(kept: bool, run: &str) -> String {
+    if kept {
+        format!("the containers are kept for a look (`docker ps -a --filter label={}={run}`); remove them with `kafka-sandbox docker clean --run {run}`", super::ownership::RUN_LABEL)
+    } else {
+        "add --keep-on-failure to keep the containers for a look".to_string()
+    }
 }
 
 fn create_hint(cause: &Bollard) -> &'static str {

@@ -14,48 +14,88 @@ use futures_util::StreamExt;
 
 pub use super::error::ImageError;
 
-/// Tag of the sandbox's own node image.
+pub use super::identity::Binary;
+
+/// The moving tag of this version's node image (`kafka-sandbox image build` sets it).
 pub const NODE_IMAGE: &str = concat!("kafka-sandbox-node:", env!("CARGO_PKG_VERSION"));
-/// Image label marking the sandbox's node image (value "1").
-pub(crate) const NODE_LABEL: &str = "io.kafka-sandbox.node";
-/// The labels come last: the builder's intermediate containers inherit them, and `docker clean`
-/// removes every container labelled [`super::spec::LABEL`].
-const DOCKERFILE: &str = r#"FROM scratch
-COPY rootfs/ /
-COPY kafka-sandbox /kafka-sandbox
-ENTRYPOINT ["/kafka-sandbox"]
-CMD ["node", "--help"]
-LABEL io.kafka-sandbox="image" io.kafka-sandbox.node="1"
-"#;
+
+/// The image holds the binary and its libraries and nothing else. Its labels (last, so a
+/// rebuild of another binary reuses the layers) say which binary it is ([`Binary::labels`]);
+/// they never include the run label `docker clean` looks for, which containers would inherit.
+fn dockerfile(binary: &Binary) -> String {
+    let labels: Vec<String> = binary
+        .labels()
+        .into_iter()
+        .map(|(key, value)| format!("{key}=\"{value}\""))
+        .collect();
+    format!(
+        "FROM scratch\nCOPY rootfs/ /\nCOPY kafka-sandbox /kafka-sandbox\n\
+         ENTRYPOINT [\"/kafka-sandbox\"]\nCMD [\"node\", \"--help\"]\nLABEL {}\n",
+        labels.join(" ")
+    )
+}
+
+/// Which tags a build gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tagging {
+    /// Only the content tag: for tests and benchmarks, which must not move a user's tags.
+    ContentOnly,
+    /// The content tag and the moving `:<version>` and `:latest` (`kafka-sandbox image build`).
+    All,
+}
+
+/// A built node image.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The image id.
+    pub id: String,
+    /// The binary inside.
+    pub binary: Binary,
+    /// Its tags, the content tag first.
+    pub tags: Vec<String>,
+}
 
 /// Host names come from /etc/hosts, then DNS (Docker writes both files into each container);
 /// glibc ≥ 2.34 has both sources built in, so no NSS modules are needed.
 const NSSWITCH: &str = "hosts: files dns\n";
 
-/// Builds NODE_IMAGE (or `tag`) from the binary at `exe`; returns the image id. `progress` gets
+/// Builds the node image from the binary at `exe`, tagged as `tagging` says. `progress` gets
 /// short human-readable lines.
 pub async fn build(
     docker: &Docker,
     exe: &Path,
-    tag: &str,
+    tagging: Tagging,
     progress: &mut dyn FnMut(&str),
-) -> Result<String, ImageError> {
+) -> Result<Built, ImageError> {
     let exe = exe.to_path_buf();
-    let libs = tokio::task::spawn_blocking({
+    let (binary, libs) = tokio::task::spawn_blocking({
         let exe = exe.clone();
-        move || shared_libraries(&exe)
+        move || -> Result<_, ImageError> {
+            let binary = Binary::read(&exe).map_err(|cause| ImageError::Read {
+                what: "binary",
+                path: exe.clone(),
+                cause,
+            })?;
+            Ok((binary, shared_libraries(&exe)?))
+        }
     })
     .await
     .map_err(|cause| ImageError::Task {
         step: "listing the shared libraries",
         cause,
     })??;
+    let mut tags = binary.tags();
+    if tagging == Tagging::ContentOnly {
+        tags.truncate(1);
+    }
+    let tag = tags[0].as_str();
     progress(&format!(
         "{} links {} shared libraries",
         exe.display(),
         libs.len()
     ));
-    let context = tokio::task::spawn_blocking(move || build_context(&exe, &libs))
+    let recipe = dockerfile(&binary);
+    let context = tokio::task::spawn_blocking(move || build_context(&recipe, &exe, &libs))
         .await
         .map_err(|cause| ImageError::Task {
             step: "packing the build context",
@@ -101,9 +141,24 @@ pub async fn build(
             tag: tag.to_string(),
             cause,
         })?;
-    image.id.ok_or_else(|| ImageError::NoId {
+    let id = image.id.ok_or_else(|| ImageError::NoId {
         tag: tag.to_string(),
-    })
+    })?;
+    for moving in &tags[1..] {
+        let (repo, version) = moving.split_once(':').unwrap_or((moving, "latest"));
+        let options = bollard::query_parameters::TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(version)
+            .build();
+        docker
+            .tag_image(&id, Some(options))
+            .await
+            .map_err(|cause| ImageError::Tag {
+                tag: moving.clone(),
+                cause,
+            })?;
+    }
+    Ok(Built { id, binary, tags })
 }
 
 /// Runs `ldd` on `exe` and returns the libraries it loads.
@@ -163,7 +218,7 @@ pub(crate) fn parse_ldd(output: &str) -> Result<Vec<PathBuf>, ImageError> {
 /// The tar build context: the Dockerfile, the binary at `kafka-sandbox`, and under `rootfs/`
 /// the libraries at their absolute paths (a symlink's target content under the symlink's own
 /// name, the one the loader looks up) plus `/etc/nsswitch.conf` and an empty `/tmp`.
-fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, ImageError> {
+fn build_context(dockerfile: &str, exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, ImageError> {
     let mut rootfs_files = Vec::new();
     for lib in libs {
         let relative = lib
@@ -192,7 +247,7 @@ fn build_context(exe: &Path, libs: &[PathBuf]) -> Result<Vec<u8>, ImageError> {
 
     let mut tar = tar::Builder::new(Vec::new());
     let packing = ImageError::Pack;
-    append(&mut tar, "Dockerfile", 0o644, DOCKERFILE.as_bytes()).map_err(packing)?;
+    append(&mut tar, "Dockerfile", 0o644, dockerfile.as_bytes()).map_err(packing)?;
     for dir in &dirs {
         let mode = if dir == Path::new("rootfs/tmp") {
             0o1777
@@ -266,7 +321,7 @@ mod tests {
         RemoveImageOptionsBuilder,
     };
 
-    use super::super::spec::LABEL;
+    use super::super::ownership::LABEL;
     use super::*;
 
     /// Where [`DOCKERFILE`] puts the binary and points the entrypoint.
@@ -329,7 +384,11 @@ mod tests {
         std::fs::write(&real, b"library").unwrap();
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let context = build_context(&exe, std::slice::from_ref(&link));
+        let binary = Binary {
+            version: "9.9.9".into(),
+            digest: "abc123".into(),
+        };
+        let context = build_context(&dockerfile(&binary), &exe, std::slice::from_ref(&link));
         std::fs::remove_dir_all(&dir).unwrap();
 
         let context = context.unwrap();
@@ -346,7 +405,15 @@ mod tests {
         let lib = format!("rootfs{}", link.display());
         assert_eq!(entries[&lib], (0o755, "library".to_string()));
         assert_eq!(entries["kafka-sandbox"], (0o755, "binary".to_string()));
-        assert_eq!(entries["Dockerfile"].1, DOCKERFILE);
+        let recipe = &entries["Dockerfile"].1;
+        assert!(recipe.starts_with("FROM scratch\n"), "{recipe}");
+        assert!(
+            recipe.ends_with(
+                "LABEL io.kafka-sandbox.node=\"1\" io.kafka-sandbox.node.version=\"9.9.9\" \
+                 io.kafka-sandbox.node.sha256=\"abc123\"\n"
+            ),
+            "{recipe}"
+        );
         assert_eq!(entries["rootfs/etc/nsswitch.conf"].1, NSSWITCH);
         assert_eq!(entries["rootfs/tmp"].0, 0o1777);
         let parent = format!("rootfs{}", dir.display());
@@ -366,18 +433,20 @@ mod tests {
             Ok(Err(e)) => return eprintln!("skipped: no Docker engine ({e})"),
             Err(_) => return eprintln!("skipped: the Docker engine did not answer in 3 s"),
         }
-        let tag = format!("kafka-sandbox-node-test:{}", std::process::id());
         let container = format!("kafka-sandbox-image-test-{}", std::process::id());
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(120),
-            build_and_run(&docker, &tag, &container),
-        )
-        .await;
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(120), build_and_run(&docker, &container))
+                .await;
         let remove = RemoveContainerOptionsBuilder::default().force(true).build();
         let _ = docker.remove_container(&container, Some(remove)).await;
-        let remove = RemoveImageOptionsBuilder::default().force(true).build();
-        let _ = docker.remove_image(&tag, Some(remove), None).await;
-        outcome.expect("timed out after 120 s").unwrap();
+        if let Ok(Ok(tag)) | Ok(Err((_, Some(tag)))) = &outcome {
+            let remove = RemoveImageOptionsBuilder::default().force(true).build();
+            let _ = docker.remove_image(tag, Some(remove), None).await;
+        }
+        outcome
+            .expect("timed out after 120 s")
+            .map_err(|(e, _)| e)
+            .unwrap();
     }
 
     /// Why the built image did not do what the test expects.
@@ -403,16 +472,39 @@ mod tests {
         NotListed(String),
     }
 
-    async fn build_and_run(docker: &Docker, tag: &str, container: &str) -> Result<(), RunFailed> {
-        let exe = std::env::current_exe().map_err(RunFailed::Exe)?;
-        let id = build(docker, &exe, tag, &mut |line| eprintln!("{line}")).await?;
+    /// Builds (returning the tag, also on failure once built) and runs the image.
+    async fn build_and_run(
+        docker: &Docker,
+        container: &str,
+    ) -> Result<String, (RunFailed, Option<String>)> {
+        let exe = std::env::current_exe().map_err(|e| (RunFailed::Exe(e), None))?;
+        let built = build(docker, &exe, Tagging::ContentOnly, &mut |line| {
+            eprintln!("{line}")
+        })
+        .await
+        .map_err(|e| (e.into(), None))?;
+        let tag = built.tags[0].clone();
+        run_built(docker, &built, container)
+            .await
+            .map(|()| tag.clone())
+            .map_err(|e| (e, Some(tag)))
+    }
+
+    async fn run_built(docker: &Docker, built: &Built, container: &str) -> Result<(), RunFailed> {
+        let tag = built.tags[0].as_str();
+        let id = built.id.clone();
         let image = docker.inspect_image(tag).await?;
         let config = image.config.clone().unwrap_or_default();
         let labels = config.labels.unwrap_or_default();
         // Checked without panicking, so the caller still cleans up.
         if image.id.as_deref() != Some(id.as_str())
-            || labels.get(NODE_LABEL).map(String::as_str) != Some("1")
-            || labels.get(LABEL).map(String::as_str) != Some("image")
+            || built.tags.len() != 1
+            || Binary::read(&std::env::current_exe().map_err(RunFailed::Exe)?)
+                .map_err(RunFailed::Exe)?
+                .compare(&labels)
+                != super::super::identity::Holds::This
+            // Containers of the image must not look like the sandbox's own to `docker clean`.
+            || labels.contains_key(LABEL)
             || config.entrypoint != Some(vec![BINARY_PATH.to_string()])
         {
             return Err(RunFailed::UnexpectedImage {

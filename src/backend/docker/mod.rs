@@ -3,85 +3,147 @@
 //! sandbox's own node image ([`image`], [`sandbox_node`]).
 
 pub mod apache_kafka;
+pub mod clean;
 pub mod containers;
 pub mod driver;
 pub mod error;
+pub mod identity;
 pub mod image;
+pub mod ownership;
+mod pull;
 pub mod sandbox_node;
 pub mod spec;
 
-use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::remote::RemoteCluster;
-use super::ClusterError;
+use super::{ClusterError, NotReady};
 use crate::config::ClusterConfig;
+use clean::Scope;
 use containers::Engine;
 use driver::ContainerDriver;
 pub use error::{ContainerAction, DockerError};
-use spec::{ContainerSpec, SpecError, LABEL};
+use ownership::Run;
+use pull::ImageKind;
+use spec::{ContainerSpec, SpecError};
 
 /// How long the containers get to form a cluster (Apache Kafka's JVM takes a while).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How many of its last log lines each container that did not come up shows.
+const LOG_LINES: usize = 15;
 
-/// Starts the cluster in containers of `image` and waits until every broker is in the
-/// metadata. Whatever was created is removed again if that fails.
-pub async fn start(image: &str, config: ClusterConfig) -> Result<RemoteCluster, ClusterError> {
+/// How a docker run starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerOptions {
+    /// The image: Apache Kafka, or the sandbox's node image.
+    pub image: String,
+    /// Keep the containers when the cluster does not come up, for a look.
+    pub keep_on_failure: bool,
+}
+
+/// Starts the cluster in containers and waits until every broker is in the metadata. Whatever
+/// was created is removed again if that fails (unless `keep_on_failure`), also when a signal
+/// ([`crate::signals`]) ends the start.
+pub async fn start(
+    options: &DockerOptions,
+    config: ClusterConfig,
+) -> Result<RemoteCluster, ClusterError> {
     config.validate()?;
     let engine = Engine::connect().await?;
-    let inspect = engine
-        .docker()
-        .inspect_image(image)
-        .await
-        .map_err(|cause| DockerError::ImageMissing {
-            image: image.to_string(),
-            cause,
-        })?;
-    let sandbox_node = inspect
-        .config
-        .and_then(|c| c.labels)
-        .is_some_and(|l| l.contains_key(image::NODE_LABEL));
-    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-    let labels = BTreeMap::from([
-        (LABEL.to_string(), "network".to_string()),
-        (format!("{LABEL}.run"), run.clone()),
-    ]);
-    let network = format!("kafka-sandbox-{run}");
-    let prefix = engine.create_network(&network, &labels).await?;
-    let run_labels = BTreeMap::from([(format!("{LABEL}.run"), run.clone())]);
-    let specs = if sandbox_node {
-        sandbox_node::node_specs(image, &prefix, &config, &run_labels).map_err(ClusterError::from)
-    } else {
-        host_ports(&config).and_then(|host_ports| {
-            Ok(apache_kafka::broker_specs(
-                &apache_kafka::ApacheKafkaSettings {
-                    image: image.to_string(),
-                    brokers: config.brokers,
-                    host_ports,
-                    cluster_id: apache_kafka::kraft_cluster_id(&run),
-                    timings: config.timings.clone(),
-                    topic_defaults: config.topic_defaults.clone(),
-                    labels: run_labels.clone(),
-                },
-            )?)
-        })
+    let image = options.image.as_str();
+    let mut say = |line: &str| eprintln!("docker: {line}");
+    let kind = tokio::select! {
+        kind = pull::ensure(&engine, image, &mut say) => kind?,
+        ending = crate::signals::next() => return Err(DockerError::Interrupted(ending.name()).into()),
     };
-    let specs = match specs {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = engine.clean(Some(&run)).await;
-            return Err(e);
-        }
+    let run = Run::for_this_process();
+    eprintln!("docker: run {} ({})", run.id, run.network_name());
+    let started = tokio::select! {
+        started = create_and_wait(&engine, &run, image, kind, &config) => started,
+        ending = crate::signals::next() => Err(DockerError::Interrupted(ending.name()).into()),
     };
-    match launch(&engine, &run, &network, &specs, sandbox_node).await {
+    match started {
         Ok(cluster) => Ok(cluster),
+        Err(ClusterError::Docker(DockerError::NotReady {
+            run,
+            waited,
+            cause,
+            logs,
+            ..
+        })) if options.keep_on_failure => Err(DockerError::NotReady {
+            run,
+            waited,
+            cause,
+            logs,
+            kept: true,
+        }
+        .into()),
+        Err(e @ ClusterError::Docker(DockerError::ExitedWhileStarting { .. }))
+            if options.keep_on_failure =>
+        {
+            eprintln!(
+                "docker: keeping run {}'s containers for a look; remove them with `kafka-sandbox docker clean --run {}`",
+                run.id, run.id
+            );
+            Err(e)
+        }
         Err(e) => {
-            let _ = engine.clean(Some(&run)).await;
+            remove(&engine, &run).await;
             Err(e)
         }
     }
 }
 
+/// Removes everything of `run`. A create the engine was still processing when the start was
+/// given up may land just after the first pass, so a second pass follows.
+async fn remove(engine: &Engine, run: &Run) {
+    let scope = Scope::Runs(vec![run.id.clone()]);
+    for _ in 0..2 {
+        if let Err(e) = engine.clean(&scope).await {
+            eprintln!(
+                "kafka-sandbox: {e}; run `kafka-sandbox docker clean --run {}` to remove the rest",
+                run.id
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn create_and_wait(
+    engine: &Engine,
+    run: &Run,
+    image: &str,
+    kind: ImageKind,
+    config: &ClusterConfig,
+) -> Result<RemoteCluster, ClusterError> {
+    let network = run.network_name();
+    let prefix = engine
+        .create_network(&network, &run.labels("network"))
+        .await?;
+    let run_labels = run.owner_labels();
+    let mut specs = match kind {
+        ImageKind::SandboxNode => sandbox_node::node_specs(image, &prefix, config, &run_labels)?,
+        ImageKind::ApacheKafka => apache_kafka::broker_specs(&apache_kafka::ApacheKafkaSettings {
+            image: image.to_string(),
+            brokers: config.brokers,
+            host: config.host.clone(),
+            host_ports: host_ports(config)?,
+            cluster_id: apache_kafka::kraft_cluster_id(&run.id),
+            timings: config.timings.clone(),
+            topic_defaults: config.topic_defaults.clone(),
+            labels: run_labels,
+        })?,
+    };
+    // Per-run container names, so sandboxes can share an engine; inside the network each
+    // container keeps its plain name (`kafka-1`) as hostname and alias.
+    for spec in &mut specs {
+        spec.name = run.container_name(&spec.name);
+    }
+    launch(engine, run, &network, &specs, kind).await
+}
 /// One host port per broker: from `--port` on, or (with port 0) a free one each.
 fn host_ports(config: &ClusterConfig) -> Result<Vec<u16>, ClusterError> {
     (1..=config.brokers)
@@ -89,7 +151,7 @@ fn host_ports(config: &ClusterConfig) -> Result<Vec<u16>, ClusterError> {
             if config.base_port != 0 {
                 return Ok(config.broker_port(id)?);
             }
-            std::net::TcpListener::bind(("127.0.0.1", 0))
+            std::net::TcpListener::bind((config.host.as_str(), 0))
                 .and_then(|probe| probe.local_addr())
                 .map(|a| a.port())
                 .map_err(|e| SpecError::NoFreePort(e).into())
@@ -99,10 +161,10 @@ fn host_ports(config: &ClusterConfig) -> Result<Vec<u16>, ClusterError> {
 
 async fn launch(
     engine: &Engine,
-    run: &str,
+    run: &Run,
     network: &str,
     specs: &[ContainerSpec],
-    sandbox_node: bool,
+    kind: ImageKind,
 ) -> Result<RemoteCluster, ClusterError> {
     let started = Instant::now();
     for spec in specs {
@@ -112,8 +174,8 @@ async fn launch(
     let brokers: Vec<&ContainerSpec> = specs.iter().filter(|s| s.node_id > 0).collect();
     let bootstrap = brokers
         .iter()
-        .map(|s| match (sandbox_node, s.ports.first()) {
-            (false, Some(p)) => format!("{}:{}", p.host_ip, p.host_port),
+        .map(|s| match (kind, s.ports.first()) {
+            (ImageKind::ApacheKafka, Some(p)) => format!("{}:{}", p.host_ip, p.host_port),
             _ => format!(
                 "{}:{}",
                 s.ipv4_address.clone().unwrap_or_default(),
@@ -128,21 +190,35 @@ async fn launch(
         owned.len(),
         READY_TIMEOUT.as_secs()
     );
-    let driver = ContainerDriver::owned(engine.clone(), run.to_string(), network, &owned);
+    // Until the cluster is up, removing (or keeping) the containers is `start`'s decision.
+    let remove_at_shutdown = Arc::new(AtomicBool::new(false));
+    let driver = ContainerDriver::owned(
+        engine.clone(),
+        run.id.clone(),
+        network,
+        &owned,
+        remove_at_shutdown.clone(),
+    );
     let ready = RemoteCluster::start(bootstrap, Box::new(driver), READY_TIMEOUT);
     tokio::pin!(ready);
     let mut check = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             cluster = &mut ready => {
-                let cluster = cluster?;
-                eprintln!("docker: cluster ready in {:.1} s", started.elapsed().as_secs_f64());
-                return Ok(cluster);
+                return match cluster {
+                    Ok(cluster) => {
+                        remove_at_shutdown.store(true, Ordering::SeqCst);
+                        eprintln!("docker: cluster ready in {:.1} s", started.elapsed().as_secs_f64());
+                        Ok(cluster)
+                    }
+                    Err(ClusterError::NotReady(why)) => Err(not_ready(engine, run, specs, why).await),
+                    Err(e) => Err(e),
+                };
             }
             _ = check.tick() => {
                 for spec in specs {
                     if !engine.is_running(&spec.name).await? {
-                        let logs = engine.logs(&spec.name, 15).await.unwrap_or_default();
+                        let logs = engine.logs(&spec.name, LOG_LINES).await.unwrap_or_default();
                         return Err(DockerError::ExitedWhileStarting {
                             container: spec.name.clone(),
                             logs,
@@ -153,4 +229,37 @@ async fn launch(
             }
         }
     }
+}
+
+/// The readiness failure with the last log lines of the containers that did not come up
+/// (with no broker up, the controller's too: it is usually why).
+async fn not_ready(
+    engine: &Engine,
+    run: &Run,
+    specs: &[ContainerSpec],
+    why: NotReady,
+) -> ClusterError {
+    let missing: Vec<&ContainerSpec> = match &why {
+        NotReady::MissingBrokers { seen, .. } => specs
+            .iter()
+            .filter(|s| !seen.contains(&s.node_id) && (s.node_id > 0 || seen.is_empty()))
+            .collect(),
+        _ => specs.iter().collect(),
+    };
+    let mut logs = String::new();
+    for spec in missing {
+        let lines = engine
+            .logs(&spec.name, LOG_LINES)
+            .await
+            .unwrap_or_else(|e| format!("(no logs: {e})"));
+        logs.push_str(&format!("\n--- last lines of {} ---\n{lines}", spec.name));
+    }
+    DockerError::NotReady {
+        run: run.id.clone(),
+        waited: READY_TIMEOUT,
+        cause: Box::new(ClusterError::NotReady(why)),
+        logs,
+        kept: false,
+    }
+    .into()
 }

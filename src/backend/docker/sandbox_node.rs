@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::apache_kafka::container_name;
-use super::spec::{ContainerSpec, SpecError, LABEL};
+use super::ownership::LABEL;
+use super::spec::{ContainerSpec, SpecError};
 use crate::config::ClusterConfig;
 
 /// Port every sandbox node listens on inside its container.

@@ -3,9 +3,6 @@
 
 use std::collections::BTreeMap;
 
-/// The label every object the sandbox creates carries; `docker clean` removes what has it.
-pub const LABEL: &str = "io.kafka-sandbox";
-
 /// One port published on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedPort {
@@ -38,7 +35,7 @@ pub struct ContainerSpec {
     pub ipv4_address: Option<String>,
     /// Ports published on the host.
     pub ports: Vec<PublishedPort>,
-    /// Labels (always including [`LABEL`]).
+    /// Labels (always including the run's, see [`super::ownership`]).
     pub labels: BTreeMap<String, String>,
 }
 

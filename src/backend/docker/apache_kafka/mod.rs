@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::spec::{ContainerSpec, PublishedPort, SpecError, LABEL};
+use super::ownership::LABEL;
+use super::spec::{ContainerSpec, PublishedPort, SpecError};
 use crate::config::{Timings, TopicDefaults};
 
 /// The pinned default image.
@@ -23,8 +24,9 @@ pub(crate) const HOST_LISTENER_PORT: u16 = 9092;
 /// Controller quorum port.
 pub(crate) const CONTROLLER_PORT: u16 = 9093;
 
-/// Host address the published listener binds and advertises.
-const HOST_IP: &str = "127.0.0.1";
+/// A heap a laptop can give three brokers (the image's default is 1 GiB each); small heaps
+/// also keep GC pauses well inside the sandbox's short session timeouts.
+const HEAP_OPTS: &str = "-Xmx512m -Xms512m";
 /// Where each node keeps partition logs and KRaft metadata (the image's own choice).
 const LOG_DIRS: &str = "/tmp/kraft-combined-logs";
 /// Kafka's `replica.socket.timeout.ms`, which `replica.fetch.wait.max.ms` must not exceed.
@@ -39,8 +41,10 @@ pub(crate) struct ApacheKafkaSettings {
     pub image: String,
     /// Number of nodes; ids are `1..=brokers`, containers `kafka-1..kafka-N`.
     pub brokers: i32,
+    /// Host address the published listeners bind and advertise (`--host`, e.g. `127.0.0.1`).
+    pub host: String,
     /// Host port published for broker `i` at index `i - 1`, bound on and advertised as
-    /// `127.0.0.1:<port>`.
+    /// `<host>:<port>`.
     pub host_ports: Vec<u16>,
     /// KRaft cluster id: 16 bytes in URL-safe base64 without padding (see [`kraft_cluster_id`]).
     pub cluster_id: String,
@@ -126,7 +130,8 @@ pub(crate) fn broker_specs(
                 (
                     "KAFKA_ADVERTISED_LISTENERS",
                     format!(
-                        "PLAINTEXT://{name}:{INTERNAL_PORT},PLAINTEXT_HOST://{HOST_IP}:{host_port}"
+                        "PLAINTEXT://{name}:{INTERNAL_PORT},PLAINTEXT_HOST://{}:{host_port}",
+                        settings.host
                     ),
                 ),
                 (
@@ -138,6 +143,7 @@ pub(crate) fn broker_specs(
                 ("KAFKA_CONTROLLER_QUORUM_VOTERS", voters.clone()),
                 ("CLUSTER_ID", settings.cluster_id.clone()),
                 ("KAFKA_LOG_DIRS", LOG_DIRS.to_string()),
+                ("KAFKA_HEAP_OPTS", HEAP_OPTS.to_string()),
             ]
             .into_iter()
             .map(|(key, value)| (key.to_string(), value))
@@ -154,7 +160,7 @@ pub(crate) fn broker_specs(
                 ipv4_address: None,
                 ports: vec![PublishedPort {
                     container_port: HOST_LISTENER_PORT,
-                    host_ip: HOST_IP.to_string(),
+                    host_ip: settings.host.clone(),
                     host_port,
                 }],
                 labels: labels.clone(),

@@ -6,6 +6,7 @@ fn settings(brokers: i32, host_ports: &[u16]) -> ApacheKafkaSettings {
     ApacheKafkaSettings {
         image: DEFAULT_IMAGE.to_string(),
         brokers,
+        host: "127.0.0.1".to_string(),
         host_ports: host_ports.to_vec(),
         cluster_id: kraft_cluster_id("test-run"),
         timings: Timings::sandbox_defaults(),
@@ -47,11 +48,27 @@ fn property_name(env_name: &str) -> String {
     out
 }
 
+/// Variables the image reserves for the JVM and logging, never server properties.
+const RESERVED: [&str; 12] = [
+    "KAFKA_VERSION",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_LOG4J_OPTS",
+    "KAFKA_OPTS",
+    "KAFKA_JMX_OPTS",
+    "KAFKA_JVM_PERFORMANCE_OPTS",
+    "KAFKA_GC_LOG_OPTS",
+    "KAFKA_LOG4J_ROOT_LOGLEVEL",
+    "KAFKA_LOG4J_LOGGERS",
+    "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+    "KAFKA_JMX_HOSTNAME",
+    "KAFKA_JMX_PORT",
+];
+
 /// `server.properties` as the image would write it from the spec's environment.
 fn properties(spec: &ContainerSpec) -> BTreeMap<String, String> {
     spec.env
         .iter()
-        .filter(|(key, _)| key.starts_with("KAFKA_"))
+        .filter(|(key, _)| key.starts_with("KAFKA_") && !RESERVED.contains(&key.as_str()))
         .map(|(key, value)| (property_name(key), value.clone()))
         .collect()
 }
@@ -117,34 +134,22 @@ fn three_brokers_get_the_complete_documented_config() {
         .collect();
         assert_eq!(properties(spec), expected, "{}", spec.name);
         assert_eq!(env_map(spec)["CLUSTER_ID"], settings.cluster_id);
-        // Nothing else: every variable is either CLUSTER_ID or a server property.
-        assert_eq!(spec.env.len(), expected.len() + 1);
+        // A heap a laptop can give three JVMs.
+        assert_eq!(env_map(spec)["KAFKA_HEAP_OPTS"], "-Xmx512m -Xms512m");
+        // Nothing else: every variable is CLUSTER_ID, the heap or a server property.
+        assert_eq!(spec.env.len(), expected.len() + 2);
     }
 }
 
 #[test]
 fn env_names_use_the_documented_spelling() {
-    // Variables the image reserves for the JVM and logging, never server properties.
-    let reserved = [
-        "KAFKA_VERSION",
-        "KAFKA_HEAP_OPTS",
-        "KAFKA_LOG4J_OPTS",
-        "KAFKA_OPTS",
-        "KAFKA_JMX_OPTS",
-        "KAFKA_JVM_PERFORMANCE_OPTS",
-        "KAFKA_GC_LOG_OPTS",
-        "KAFKA_LOG4J_ROOT_LOGLEVEL",
-        "KAFKA_LOG4J_LOGGERS",
-        "KAFKA_TOOLS_LOG4J_LOGLEVEL",
-        "KAFKA_JMX_HOSTNAME",
-    ];
     let spec = &broker_specs(&settings(3, &PORTS)).unwrap()[0];
     for (key, _) in &spec.env {
-        if key == "CLUSTER_ID" {
+        if key == "CLUSTER_ID" || key == "KAFKA_HEAP_OPTS" {
             continue;
         }
         assert!(key.starts_with("KAFKA_"), "{key}");
-        assert!(!reserved.contains(&key.as_str()), "{key}");
+        assert!(!RESERVED.contains(&key.as_str()), "{key}");
         assert!(
             key.bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
@@ -354,4 +359,14 @@ fn bad_settings_are_refused_with_a_fix() {
         err.contains("num.partitions") && err.contains("at least 1"),
         "{err}"
     );
+}
+
+#[test]
+fn brokers_bind_and_advertise_the_host_asked_for() {
+    let mut settings = settings(1, &PORTS[..1]);
+    settings.host = "192.168.7.2".into();
+    let spec = &broker_specs(&settings).unwrap()[0];
+    assert_eq!(spec.ports[0].host_ip, "192.168.7.2");
+    assert!(env_map(spec)["KAFKA_ADVERTISED_LISTENERS"]
+        .ends_with(&format!("PLAINTEXT_HOST://192.168.7.2:{}", PORTS[0])));
 }

@@ -3,17 +3,20 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
-use crate::backend::{Backend, ClusterControl, ClusterError};
+mod session;
+
+use session::{start_session, Started};
+
+use crate::backend::{Backend, ClusterError};
 use crate::config::ClusterConfig;
 use crate::script::input::{LineInput, StdinLines};
 use crate::script::output::Output;
 use crate::script::{self, Session};
 use crate::view::report::WriteError;
-use crate::view::{web, View};
+use crate::view::web;
 
 /// Why a session could not start, or the REPL not run. Each wrapping variant's message is its
 /// inner error's, which already says why; it is not chained as a source, so that `main`'s `{:#}`
@@ -23,9 +26,9 @@ pub enum RunError {
     /// The cluster did not start.
     #[error("{0}")]
     Cluster(ClusterError),
-    /// Ctrl-C while the cluster was starting; what it started has been removed again.
-    #[error("interrupted while the cluster was starting")]
-    Interrupted,
+    /// A signal (named) while the cluster was starting; what it started has been removed.
+    #[error("{0} while the cluster was starting; what it started has been removed")]
+    Interrupted(&'static str),
     /// The page could not be served.
     #[error("{0}")]
     Web(web::WebError),
@@ -58,112 +61,6 @@ impl Default for ViewOptions {
     }
 }
 
-/// A started cluster with its view.
-struct Started {
-    cluster: Arc<dyn ClusterControl>,
-    view: Arc<View>,
-    /// Kept for as long as the session runs; dropping it stops the page.
-    web: Option<web::WebServer>,
-    banner: String,
-}
-
-/// Starts the cluster, its view and (unless turned off) the page. A page that cannot listen
-/// stops everything again, with the reason.
-fn start_session(
-    rt: &tokio::runtime::Runtime,
-    backend: &Backend,
-    config: ClusterConfig,
-    options: ViewOptions,
-) -> Result<Started, RunError> {
-    let started = Instant::now();
-    let settings = (!matches!(backend, Backend::Attach(_))).then(|| config.clone());
-    let cluster = rt.block_on(start(backend, config))?;
-    let _in_runtime = rt.enter();
-    let view = View::start(cluster.clone(), started);
-    if let Some(settings) = settings {
-        view.set_settings(settings);
-    }
-    let mut banner = ready_banner(cluster.as_ref(), started);
-    let web = match options.web {
-        None => None,
-        Some(port) => match web::serve(view.clone(), port) {
-            Ok(server) => {
-                banner.push_str(&format!("\nview: {}", server.url()));
-                Some(server)
-            }
-            Err(e) => {
-                rt.block_on(cluster.shutdown());
-                return Err(RunError::Web(e));
-            }
-        },
-    };
-    Ok(Started {
-        cluster,
-        view,
-        web,
-        banner,
-    })
-}
-
-/// Starts the cluster. A Ctrl-C meanwhile lets the start finish, then removes what it made
-/// (containers, child processes) before giving up, so nothing is left behind.
-async fn start(
-    backend: &Backend,
-    config: ClusterConfig,
-) -> Result<Arc<dyn ClusterControl>, RunError> {
-    let starting = backend.start(config);
-    tokio::pin!(starting);
-    tokio::select! {
-        result = &mut starting => result.map_err(RunError::Cluster),
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("kafka-sandbox: interrupted; cleaning up what was started…");
-            if let Ok(cluster) = starting.await {
-                cluster.shutdown().await;
-            }
-            Err(RunError::Interrupted)
-        }
-    }
-}
-
-/// The lines printed once the cluster is up: how many brokers, how fast, and where.
-fn ready_banner(cluster: &dyn ClusterControl, started: Instant) -> String {
-    format!(
-        "kafka-sandbox: {} brokers ready in {} ms\nbootstrap servers: {}  (kcat -b {} -L)",
-        cluster.brokers().len(),
-        started.elapsed().as_millis(),
-        cluster.bootstrap(),
-        cluster.bootstrap().split(',').next().unwrap_or_default()
-    )
-}
-
-/// A flag set by Ctrl-C, SIGTERM or SIGHUP: each interrupts the running script, which then
-/// closes its consumers and stops the cluster before the process exits.
-fn interrupt_on_signals(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    rt.spawn(async move {
-        let (Ok(mut term), Ok(mut hangup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            return;
-        };
-        loop {
-            let signal = tokio::select! {
-                _ = tokio::signal::ctrl_c() => None,
-                _ = term.recv() => Some("SIGTERM"),
-                _ = hangup.recv() => Some("SIGHUP"),
-            };
-            if let Some(name) = signal {
-                eprintln!("kafka-sandbox: {name} received; stopping the script and cleaning up");
-            }
-            flag.store(true, Ordering::SeqCst);
-        }
-    });
-    cancel
-}
-
 /// Starts a cluster and runs the REPL on it.
 pub fn repl(
     rt: &tokio::runtime::Runtime,
@@ -172,8 +69,12 @@ pub fn repl(
     options: ViewOptions,
 ) -> Result<(), RunError> {
     let Started {
-        view, web, banner, ..
+        cluster,
+        view,
+        web,
+        banner,
     } = start_session(rt, backend, config, options)?;
+    session::end_on_signals(rt, cluster, session::OnSignal::Repl);
     let banner = format!(
         "{banner}\ntype help() for the script API, Tab to complete, exit or Ctrl-D to quit"
     );
@@ -464,7 +365,12 @@ fn run_source(
         }
     };
     out.print(&banner);
-    let cancel = interrupt_on_signals(rt);
+    let cancel = Arc::new(AtomicBool::new(false));
+    session::end_on_signals(
+        rt,
+        cluster.clone(),
+        session::OnSignal::Script(cancel.clone()),
+    );
     let session = Session::new(rt.handle().clone(), view, out.clone(), cancel, input);
     let code = match session {
         Ok(session) => {
