@@ -231,6 +231,18 @@ async fn launch(
     }
 }
 
+/// The containers that did not come up: the brokers missing from the metadata, and the
+/// controller too when no broker made it; all of them when the failure names none.
+fn not_up<'a>(specs: &'a [ContainerSpec], why: &NotReady) -> Vec<&'a ContainerSpec> {
+    match why {
+        NotReady::MissingBrokers { seen, .. } => specs
+            .iter()
+            .filter(|s| !seen.contains(&s.node_id) && (s.node_id > 0 || seen.is_empty()))
+            .collect(),
+        _ => specs.iter().collect(),
+    }
+}
+
 /// The readiness failure with the last log lines of the containers that did not come up
 /// (with no broker up, the controller's too: it is usually why).
 async fn not_ready(
@@ -239,15 +251,8 @@ async fn not_ready(
     specs: &[ContainerSpec],
     why: NotReady,
 ) -> ClusterError {
-    let missing: Vec<&ContainerSpec> = match &why {
-        NotReady::MissingBrokers { seen, .. } => specs
-            .iter()
-            .filter(|s| !seen.contains(&s.node_id) && (s.node_id > 0 || seen.is_empty()))
-            .collect(),
-        _ => specs.iter().collect(),
-    };
     let mut logs = String::new();
-    for spec in missing {
+    for spec in not_up(specs, &why) {
         let lines = engine
             .logs(&spec.name, LOG_LINES)
             .await
@@ -262,4 +267,34 @@ async fn not_ready(
         kept: false,
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_readiness_timeout_shows_the_containers_that_did_not_come_up() {
+        let config = ClusterConfig::default();
+        let specs =
+            sandbox_node::node_specs("img", "10.1.2", &config, &Default::default()).unwrap();
+        let names = |why: NotReady| -> Vec<String> {
+            not_up(&specs, &why)
+                .iter()
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        let missing = |seen: Vec<i32>| NotReady::MissingBrokers {
+            waited: READY_TIMEOUT,
+            seen,
+            expected: vec![1, 2, 3],
+        };
+        assert_eq!(names(missing(vec![1, 3])), ["kafka-2"]);
+        assert_eq!(
+            names(missing(vec![])),
+            ["kafka-controller", "kafka-1", "kafka-2", "kafka-3"],
+            "with no broker up, the controller is likely why"
+        );
+        assert_eq!(names(NotReady::CreateTopicsRefused(READY_TIMEOUT)).len(), 4);
+    }
 }
