@@ -104,6 +104,10 @@ struct NodeArgs {
     /// [default: the sandbox defaults].
     #[arg(long)]
     config: Option<String>,
+    /// Directory a broker keeps its partition logs in, so a restarted broker comes back with
+    /// them [default: in memory, lost when the process ends].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl NodeArgs {
@@ -125,6 +129,7 @@ impl NodeArgs {
             listen: self.listen,
             advertise: self.advertise,
             cluster,
+            data_dir: self.data_dir,
         })
     }
 }

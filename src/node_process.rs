@@ -43,6 +43,9 @@ pub struct NodeSettings {
     pub advertise: Option<String>,
     /// Timings and topic defaults, shared by every node of the cluster.
     pub cluster: ClusterConfig,
+    /// Where a broker keeps its partition logs, so that it comes back with them after a
+    /// kill; `None` keeps them in memory (lost with the process).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// How long a restarted node keeps trying to bind its old port while the previous process's
@@ -106,7 +109,9 @@ pub async fn run(settings: NodeSettings) -> anyhow::Result<()> {
             let broker = BrokerHandle::start(
                 listener,
                 BrokerConfig::new(id, &cluster, &controller),
-                BrokerStorage::default(),
+                settings
+                    .data_dir
+                    .map_or_else(BrokerStorage::default, BrokerStorage::on_disk),
             )?;
             announce(addr)?;
             let mut isolate = signal(SignalKind::user_defined1())?;

@@ -93,6 +93,14 @@ pub enum ClusterError {
     /// A node process printed something other than its address.
     #[error("a node said {0:?} instead of its address; is the binary a kafka-sandbox of the same version?")]
     NodeAddress(String),
+    /// The directory for the nodes' partition logs could not be made.
+    #[error("cannot create {}, where the nodes keep their logs: {cause}; check that the temporary directory (TMPDIR) is writable", .dir.display())]
+    DataDir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Why not.
+        cause: std::io::Error,
+    },
     /// A signal could not be delivered to a node process.
     #[error("cannot signal node process {pid}: {cause}")]
     NodeSignal {

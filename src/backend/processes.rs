@@ -49,6 +49,39 @@ pub struct Processes {
     book: BrokerBook<NodeProcess>,
     /// Each broker's recent log lines; they outlive its process.
     logs: Mutex<BTreeMap<i32, LogRing>>,
+    /// The brokers' partition logs, one directory each; they outlive its process too.
+    data: DataDir,
+}
+
+/// A directory for this run's node data, removed with the run.
+struct DataDir(PathBuf);
+
+impl DataDir {
+    fn create() -> Result<Self, ClusterError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "kafka-sandbox-nodes-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|cause| ClusterError::DataDir {
+            dir: dir.clone(),
+            cause,
+        })?;
+        Ok(Self(dir))
+    }
+
+    /// Broker `id`'s directory.
+    fn broker(&self, id: i32) -> PathBuf {
+        self.0.join(format!("broker-{id}"))
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn signal(pid: i32, sig: i32) -> Result<(), ClusterError> {
@@ -153,6 +186,8 @@ impl Processes {
             self.controller_addr.clone(),
             "--config".into(),
             self.config_json(),
+            "--data-dir".into(),
+            self.data.broker(id).to_string_lossy().into_owned(),
         ]
     }
 
@@ -209,6 +244,7 @@ pub async fn start(exe: PathBuf, config: ClusterConfig) -> Result<RemoteCluster,
         controller: Mutex::new(Some(controller)),
         book: BrokerBook::default(),
         logs: Mutex::default(),
+        data: DataDir::create()?,
     };
     for id in 1..=processes.config.brokers {
         let listen = SocketAddr::new(host, processes.config.broker_port(id)?);
@@ -335,6 +371,7 @@ impl BrokerDriver for Processes {
             for p in &mut all {
                 let _ = p.child.kill().await;
             }
+            let _ = std::fs::remove_dir_all(&self.data.0);
         })
     }
 }

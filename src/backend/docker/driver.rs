@@ -1,6 +1,10 @@
 //! Broker control through the Docker API ([`BrokerDriver`]): stop is `docker stop`, kill is
-//! `docker kill` (SIGKILL), pause is `docker pause`, isolate is a network disconnect and heal
-//! a reconnect under the same aliases and address.
+//! `docker kill` (SIGKILL), pause is `docker pause`. Isolate, for the sandbox's own nodes, is
+//! SIGUSR1 to the node (SIGUSR2 heals), which cuts it off from its peers and the controller
+//! while clients still reach it — the meaning `isolate` has on every backend. For other
+//! containers it is a network disconnect (clients lose the broker too), and heal a reconnect
+//! under the same aliases and address; a broker stopped or killed while disconnected is
+//! reconnected, so it starts on its network again.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,9 +30,20 @@ struct Attachment {
     ipv4: Option<String>,
 }
 
+/// How a broker is cut off from its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// SIGUSR1/SIGUSR2 to a sandbox node, which flips its own isolation switch.
+    NodeSignal,
+    /// Disconnect from the network and reconnect.
+    Network,
+}
+
 /// Broker control through Docker, for containers the sandbox created (removed at shutdown) or
 /// adopted (left alone at shutdown).
 pub(crate) struct ContainerDriver {
+    /// How `isolate` works on these containers.
+    isolation: Isolation,
     engine: Engine,
     attachments: BTreeMap<i32, Attachment>,
     /// Which containers run, and which are paused or cut off.
@@ -48,6 +63,7 @@ impl ContainerDriver {
         network: &str,
         specs: &[ContainerSpec],
         remove_at_shutdown: Arc<AtomicBool>,
+        isolation: Isolation,
     ) -> Self {
         let book = BrokerBook::default();
         let attachments = specs
@@ -66,6 +82,7 @@ impl ContainerDriver {
             })
             .collect();
         Self {
+            isolation,
             engine,
             attachments,
             book,
@@ -135,6 +152,7 @@ impl ContainerDriver {
             );
         }
         Ok(Self {
+            isolation: Isolation::Network,
             engine,
             attachments,
             book,
@@ -151,6 +169,26 @@ impl ContainerDriver {
     fn running(&self, id: i32) -> Result<Attachment, ClusterError> {
         self.book.running(id, |()| ())?;
         self.attachment(id)
+    }
+
+    /// Whether broker `id` is off its network (isolated by disconnecting it).
+    fn disconnected(&self, id: i32) -> bool {
+        self.isolation == Isolation::Network
+            && self.book.with(id, |s| Ok(s.isolated)).unwrap_or(false)
+    }
+
+    /// Connects the container to its network again, under its aliases and address.
+    async fn reconnect(&self, a: &Attachment) -> Result<(), ClusterError> {
+        let request = NetworkConnectRequest {
+            container: Some(a.container.clone()),
+            endpoint_config: Some(endpoint(a.aliases.clone(), a.ipv4.clone())),
+        };
+        self.engine
+            .docker()
+            .connect_network(&a.network, request)
+            .await
+            .map_err(DockerError::on(ContainerAction::Reconnect, &a.container))?;
+        Ok(())
     }
 }
 
@@ -171,6 +209,7 @@ impl BrokerDriver for ContainerDriver {
         Box::pin(async move {
             self.book.stoppable(id)?;
             let a = self.attachment(id)?;
+            let disconnected = self.disconnected(id);
             let options = StopContainerOptionsBuilder::default()
                 .t(STOP_GRACE_SECS)
                 .build();
@@ -180,6 +219,9 @@ impl BrokerDriver for ContainerDriver {
                 .await
                 .map_err(DockerError::on(ContainerAction::Stop, &a.container))?;
             self.book.stopped(id);
+            if disconnected {
+                self.reconnect(&a).await?;
+            }
             Ok(())
         })
     }
@@ -187,6 +229,7 @@ impl BrokerDriver for ContainerDriver {
     fn kill(&self, id: i32) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
             let a = self.running(id)?;
+            let disconnected = self.disconnected(id);
             let options = KillContainerOptionsBuilder::default()
                 .signal("SIGKILL")
                 .build();
@@ -196,6 +239,9 @@ impl BrokerDriver for ContainerDriver {
                 .await
                 .map_err(DockerError::on(ContainerAction::Kill, &a.container))?;
             self.book.stopped(id);
+            if disconnected {
+                self.reconnect(&a).await?;
+            }
             Ok(())
         })
     }
@@ -249,25 +295,33 @@ impl BrokerDriver for ContainerDriver {
             if isolated == now {
                 return Ok(());
             }
-            let docker = self.engine.docker();
-            if isolated {
+            if self.isolation == Isolation::NodeSignal {
+                let signal = if isolated { "SIGUSR1" } else { "SIGUSR2" };
+                let options = KillContainerOptionsBuilder::default()
+                    .signal(signal)
+                    .build();
+                let action = if isolated {
+                    ContainerAction::Disconnect
+                } else {
+                    ContainerAction::Reconnect
+                };
+                self.engine
+                    .docker()
+                    .kill_container(&a.container, Some(options))
+                    .await
+                    .map_err(DockerError::on(action, &a.container))?;
+            } else if isolated {
                 let request = NetworkDisconnectRequest {
                     container: Some(a.container.clone()),
                     force: Some(true),
                 };
-                docker
+                self.engine
+                    .docker()
                     .disconnect_network(&a.network, request)
                     .await
                     .map_err(DockerError::on(ContainerAction::Disconnect, &a.container))?;
             } else {
-                let request = NetworkConnectRequest {
-                    container: Some(a.container.clone()),
-                    endpoint_config: Some(endpoint(a.aliases.clone(), a.ipv4.clone())),
-                };
-                docker
-                    .connect_network(&a.network, request)
-                    .await
-                    .map_err(DockerError::on(ContainerAction::Reconnect, &a.container))?;
+                self.reconnect(&a).await?;
             }
             self.book.flag(id, None, Some(isolated));
             Ok(())

@@ -192,12 +192,17 @@ async fn launch(
     );
     // Until the cluster is up, removing (or keeping) the containers is `start`'s decision.
     let remove_at_shutdown = Arc::new(AtomicBool::new(false));
+    let isolation = match kind {
+        ImageKind::SandboxNode => driver::Isolation::NodeSignal,
+        ImageKind::ApacheKafka => driver::Isolation::Network,
+    };
     let driver = ContainerDriver::owned(
         engine.clone(),
         run.id.clone(),
         network,
         &owned,
         remove_at_shutdown.clone(),
+        isolation,
     );
     let ready = RemoteCluster::start(bootstrap, Box::new(driver), READY_TIMEOUT);
     tokio::pin!(ready);

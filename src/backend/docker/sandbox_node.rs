@@ -13,6 +13,9 @@ use crate::config::ClusterConfig;
 
 /// Port every sandbox node listens on inside its container.
 pub(crate) const NODE_PORT: u16 = 9092;
+/// Where a broker container keeps its partition logs: in the container's own filesystem, which
+/// outlives a stop or kill of the container and goes with it when it is removed.
+pub(crate) const DATA_DIR: &str = "/tmp/kafka-sandbox-data";
 /// Container name of the controller.
 pub(crate) const CONTROLLER_NAME: &str = "kafka-controller";
 
@@ -70,6 +73,8 @@ pub(crate) fn node_specs(
                 address(prefix, id),
                 "--controller".into(),
                 controller.clone(),
+                "--data-dir".into(),
+                DATA_DIR.into(),
             ],
         ));
     }
@@ -95,6 +100,7 @@ mod tests {
         assert_eq!(arg("--advertise"), "10.213.5.12");
         assert_eq!(arg("--controller"), "10.213.5.10:9092");
         assert_eq!(arg("--id"), "2");
+        assert_eq!(arg("--data-dir"), DATA_DIR);
         let sent: ClusterConfig = serde_json::from_str(&arg("--config")).unwrap();
         assert_eq!(sent.timings, config.timings);
         assert_eq!(b2.labels.get(LABEL).map(String::as_str), Some("broker"));

@@ -35,33 +35,62 @@ use crate::protocol::server::{accept_loop, ConnectionLimits};
 use crate::protocol::ProtocolError;
 use partition::{IsrProposal, Partition};
 
-/// A broker's logs, keyed by (topic id, partition). It outlives the broker process the way a
-/// data directory outlives a container, so a restarted broker comes back with its data.
+/// A broker's logs, keyed by (topic id, partition). It outlives the broker the way a data
+/// directory outlives a Kafka process, so a restarted broker comes back with its data: in
+/// memory for the embedded cluster (the storage outlives the broker task), in a data
+/// directory for a node that is its own process or container (the files outlive it).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct BrokerStorage {
     logs: Arc<Mutex<HashMap<(Uuid, i32), SharedLog>>>,
+    /// Where each partition's log file lives (`<topic id>-<partition>/`), if on disk.
+    data_dir: Option<std::path::PathBuf>,
 }
 
 /// A partition log shared between the storage and the replica that writes it.
 pub(crate) type SharedLog = Arc<Mutex<PartitionLog>>;
 
 impl BrokerStorage {
-    /// The log of a partition, created empty if new.
+    /// Storage whose logs are files under `dir`, read back when a partition is opened.
+    pub fn on_disk(dir: std::path::PathBuf) -> Self {
+        Self {
+            logs: Arc::default(),
+            data_dir: Some(dir),
+        }
+    }
+
+    /// The log of a partition: what the data directory holds for it, or empty if new.
     pub fn open(&self, topic_id: Uuid, partition: i32) -> SharedLog {
         self.logs
             .lock()
             .expect("storage lock")
             .entry((topic_id, partition))
-            .or_default()
+            .or_insert_with(|| Arc::new(Mutex::new(self.load(topic_id, partition))))
             .clone()
     }
 
-    /// Deletes every log of a topic.
+    fn load(&self, topic_id: Uuid, partition: i32) -> PartitionLog {
+        let Some(dir) = &self.data_dir else {
+            return PartitionLog::default();
+        };
+        let dir = dir.join(format!("{topic_id}-{partition}"));
+        PartitionLog::on_disk(&dir).unwrap_or_else(|e| {
+            tracing::error!(
+                "cannot use the log in {}: {e}; keeping this partition in memory only",
+                dir.display()
+            );
+            PartitionLog::default()
+        })
+    }
+
+    /// Deletes every log of a topic, with its files.
     pub(crate) fn delete_topic(&self, topic_id: Uuid) {
-        self.logs
-            .lock()
-            .expect("storage lock")
-            .retain(|(id, _), _| *id != topic_id);
+        let mut logs = self.logs.lock().expect("storage lock");
+        if let Some(dir) = &self.data_dir {
+            for (_, partition) in logs.keys().filter(|(id, _)| *id == topic_id) {
+                let _ = std::fs::remove_dir_all(dir.join(format!("{topic_id}-{partition}")));
+            }
+        }
+        logs.retain(|(id, _), _| *id != topic_id);
     }
 
     /// (log end offset, high watermark) of a partition, if this broker has its log.

@@ -1,11 +1,16 @@
 //! One partition replica's log: record batches in offset order, the leader-epoch cache that
 //! makes truncation after a leader change exact, the idempotent-producer state, and the
-//! checkpointed high watermark. In memory; it outlives a broker restart like a disk would.
+//! checkpointed high watermark. In memory, where it outlives an embedded broker's restart
+//! like a disk would; a node running as its own process also writes it to a file ([`file`]).
 
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::RecordBatchDecoder;
+
+mod file;
+
+use file::LogFile;
 
 use crate::cluster::{KafkaError, ResponseError};
 use crate::protocol::records::{restamp, BatchHeader};
@@ -45,7 +50,7 @@ pub(crate) struct Appended {
 }
 
 /// A partition replica's log.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct PartitionLog {
     batches: Vec<StoredBatch>,
     log_end_offset: i64,
@@ -56,9 +61,44 @@ pub struct PartitionLog {
     size_bytes: usize,
     /// First offset a reader may ask for; moved only by DeleteRecords (no retention here).
     log_start_offset: i64,
+    /// The file every change is written to, for a node that is its own process.
+    file: Option<LogFile>,
 }
 
 impl PartitionLog {
+    /// The log kept in directory `dir` (created if new): what the file holds is read back —
+    /// batches, and from them the producer state and leader epochs — and every later change
+    /// is written to it. The high watermark starts at the log start; the leader's fetch
+    /// responses (or, as leader, the ISR) move it up again, as after a Kafka restart without
+    /// a recent checkpoint.
+    pub(crate) fn on_disk(dir: &std::path::Path) -> std::io::Result<Self> {
+        let (file, recovered) = LogFile::open(dir)?;
+        let first = recovered.batches.first().map(|(h, _)| h.base_offset);
+        let start = recovered.log_start.or(first).unwrap_or(0);
+        let mut log = Self {
+            log_start_offset: start,
+            log_end_offset: start,
+            high_watermark: start,
+            ..Self::default()
+        };
+        for (header, bytes) in recovered.batches {
+            log.note_epoch(header.partition_leader_epoch, header.base_offset);
+            log.push(header, bytes);
+        }
+        log.file = Some(file);
+        Ok(log)
+    }
+
+    /// Writes the whole log to its file again (after a change that is not an append).
+    fn rewrite_file(&mut self) {
+        if let Some(file) = &mut self.file {
+            file.rewrite(
+                self.log_start_offset,
+                self.batches.iter().map(|b| b.bytes.as_ref()),
+            );
+        }
+    }
+
     /// First offset a reader may ask for: 0 unless DeleteRecords moved it (the sandbox has no
     /// retention).
     pub(crate) fn log_start_offset(&self) -> i64 {
@@ -79,6 +119,7 @@ impl PartitionLog {
             .partition_point(|b| b.header.last_offset() < offset);
         self.batches.drain(..gone);
         self.size_bytes = self.batches.iter().map(|b| b.bytes.len()).sum();
+        self.rewrite_file();
     }
 
     /// Empties the log and starts it at `offset`: a follower whose log ends before the
@@ -91,6 +132,7 @@ impl PartitionLog {
         self.log_start_offset = offset;
         self.log_end_offset = offset;
         self.high_watermark = offset;
+        self.rewrite_file();
     }
 
     /// Offset the next record will get.
@@ -213,6 +255,9 @@ impl PartitionLog {
         }
         self.log_end_offset = header.last_offset() + 1;
         self.size_bytes += bytes.len();
+        if let Some(file) = &mut self.file {
+            file.append(&bytes);
+        }
         self.batches.push(StoredBatch { header, bytes });
     }
 
@@ -308,9 +353,13 @@ impl PartitionLog {
         let batches = std::mem::take(&mut self.batches);
         self.log_end_offset = self.log_start_offset;
         self.size_bytes = 0;
+        // Replayed for the producer state only: the file gets the kept batches once, below.
+        let file = self.file.take();
         for b in batches {
             self.push(b.header, b.bytes);
         }
+        self.file = file;
+        self.rewrite_file();
     }
 
     /// OffsetForLeaderEpoch: the largest epoch <= `epoch` this log knows, and the offset where
