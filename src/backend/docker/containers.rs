@@ -186,27 +186,6 @@ impl Engine {
         Ok(inspect.state.and_then(|s| s.running).unwrap_or(false))
     }
 
-    /// The container that publishes host port `port`, if any.
-    pub(crate) async fn container_publishing(&self, port: u16) -> Option<String> {
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().build()))
-            .await
-            .ok()?;
-        list.into_iter()
-            .find(|c| {
-                c.ports
-                    .iter()
-                    .flatten()
-                    .any(|p| p.public_port == Some(port))
-            })
-            .and_then(|c| {
-                c.names?
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-            })
-    }
-
     /// Removes every container and network labelled [`LABEL`] (with `run`: only that run's).
     /// Returns what was removed.
     pub async fn clean(&self, run: Option<&str>) -> Result<Vec<String>, ClusterError> {
