@@ -35,8 +35,8 @@
 //! - [`backend`] — cluster control surfaces behind [`backend::ClusterControl`]:
 //!   [`backend::embedded`] runs everything in-process; [`backend::remote`] watches a cluster
 //!   over the wire ([`backend::observer`]) and controls it through child processes
-//!   ([`backend::processes`]), containers ([`backend::docker`]) or not at all
-//!   ([`backend::attach`]). Every driver keeps its brokers in a [`backend::book::BrokerBook`];
+//!   ([`backend::processes`]), containers ([`backend::docker`]) or someone else's containers,
+//!   put back as found at exit ([`backend::attach`]; without Docker, not at all). Every driver keeps its brokers in a [`backend::book::BrokerBook`];
 //!   [`backend::drive`] holds what they do alike. [`backend::snapshot`] is the one view of a
 //!   cluster every output reads, [`backend::events`] the changes between two metadata images.
 //! - [`child`] — child processes in their own process group that die with the sandbox.

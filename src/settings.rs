@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use kafka_sandbox::backend::Backend;
+use kafka_sandbox::backend::{Backend, BackendError};
 use kafka_sandbox::config::{ClusterConfig, Timings, TopicDefaults};
 
 #[derive(Args, Debug)]
@@ -41,6 +41,10 @@ pub(crate) struct ServeArgs {
     /// which container publishes each broker's port).
     #[arg(long)]
     pub(crate) containers: Option<String>,
+    /// With attach: leave the containers as a script left them (paused, stopped, cut off)
+    /// instead of putting them back at exit.
+    #[arg(long)]
+    pub(crate) leave_as_is: bool,
     #[command(flatten)]
     pub(crate) timings: TimingArgs,
     #[command(flatten)]
@@ -192,6 +196,12 @@ impl ServeArgs {
                 anyhow::bail!("--keep-on-failure is for --cluster docker; leave it out here")
             }
             _ => {}
+        }
+        if self.leave_as_is {
+            match &mut backend {
+                Backend::Attach(spec) => spec.leave_as_is = true,
+                _ => return Err(BackendError::LeaveAsIsWithoutAttach.into()),
+            }
         }
         Ok(backend)
     }

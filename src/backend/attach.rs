@@ -1,14 +1,19 @@
 //! The attach backend: a cluster someone else started (the tutorial's docker-compose cluster,
 //! `kafka-sandbox serve`, a real Kafka), found by its bootstrap servers. With a container per
-//! broker (given, or found by asking Docker which container publishes each broker's port)
-//! broker control goes through Docker; without, the cluster is watched but not controlled.
+//! broker (given with `--containers`, or found by `discover`) broker control goes through
+//! Docker, and what it changes is put back at exit (`restore`); without, the cluster is
+//! watched but not controlled, and the reason is printed at start.
+
+mod discover;
+mod restore;
+mod seen;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::docker::containers::Engine;
-use super::docker::driver::ContainerDriver;
+use super::docker::DockerError;
 use super::remote::{BrokerDriver, RemoteCluster};
 use super::snapshot::BrokerState;
 use super::{BoxFuture, ClusterError};
@@ -44,15 +49,31 @@ pub enum NoControl {
         "{0} (give the brokers' containers with --containers 1=kafka-1,… once Docker is reachable)"
     )]
     NoDocker(Arc<ClusterError>),
-    /// No container publishes a broker's advertised port.
-    #[error(
-        "no container publishes broker {id}'s port {port}; name them with --containers 1=kafka-1,…"
-    )]
+    /// No running container has a broker's advertised address or publishes its port.
+    #[error("no running container has broker {id}'s address {addr} or publishes its port; name the brokers' containers with --containers {id}=NAME,…")]
     NoContainer {
         /// The broker.
         id: i32,
-        /// Its advertised port.
-        port: u16,
+        /// Its advertised `host:port`.
+        addr: String,
+    },
+    /// Several containers match one broker's advertised address.
+    #[error("broker {id} at {addr} could be any of the containers {}; name each broker's container with --containers {id}=NAME,…", .containers.join(", "))]
+    Ambiguous {
+        /// The broker.
+        id: i32,
+        /// Its advertised `host:port`.
+        addr: String,
+        /// The containers that match it.
+        containers: Vec<String>,
+    },
+    /// One container matches several brokers.
+    #[error("brokers {} all match container {container}; name each broker's container with --containers 1=NAME,2=NAME,…", super::list(.brokers))]
+    Shared {
+        /// The container.
+        container: String,
+        /// The brokers that match it.
+        brokers: Vec<i32>,
     },
     /// The named containers cannot be driven.
     #[error(transparent)]
@@ -66,6 +87,9 @@ pub struct AttachSpec {
     pub bootstrap: Vec<String>,
     /// Broker id → container name; empty asks Docker.
     pub containers: BTreeMap<i32, String>,
+    /// Leave the containers as a script left them (paused, stopped, cut off) instead of
+    /// putting them back at exit.
+    pub leave_as_is: bool,
 }
 
 impl AttachSpec {
@@ -89,6 +113,7 @@ impl AttachSpec {
         Ok(Self {
             bootstrap,
             containers: BTreeMap::new(),
+            leave_as_is: false,
         })
     }
 
@@ -129,6 +154,10 @@ impl BrokerDriver for Uncontrolled {
         "attach"
     }
 
+    fn uncontrolled(&self) -> Option<NoControl> {
+        Some(self.why.clone())
+    }
+
     fn brokers(&self) -> Vec<i32> {
         Vec::new()
     }
@@ -162,10 +191,11 @@ impl BrokerDriver for Uncontrolled {
 }
 
 /// Attaches to the cluster. Control goes through Docker when every broker has a container;
-/// otherwise control calls explain why they cannot act.
+/// otherwise control calls explain why they cannot act, and that reason is printed now, before
+/// a lesson or script gets half-way.
 pub async fn start(spec: AttachSpec) -> Result<RemoteCluster, ClusterError> {
     let bootstrap = spec.bootstrap.join(",");
-    // First watch without control, to learn the brokers and their advertised ports.
+    // First watch without control, to learn the brokers and their advertised addresses.
     let watched = RemoteCluster::start(
         bootstrap.clone(),
         Box::new(Uncontrolled {
@@ -177,41 +207,71 @@ pub async fn start(spec: AttachSpec) -> Result<RemoteCluster, ClusterError> {
     let advertised = watched.advertised();
     drop(watched);
     let driver: Box<dyn BrokerDriver> = match control(&spec, &advertised).await {
-        Ok(driver) => Box::new(driver),
-        Err(why) => Box::new(Uncontrolled { why }),
+        Ok((driver, names)) => {
+            let leave = if spec.leave_as_is {
+                "they are left as scripts leave them (--leave-as-is)"
+            } else {
+                "what scripts change (pause, stop, isolate) is put back at exit"
+            };
+            eprintln!("attach: brokers run in containers {names}; {leave}");
+            Box::new(driver)
+        }
+        Err(why) => {
+            eprintln!(
+                "attach: watching only, brokers cannot be stopped, paused or isolated: {why}"
+            );
+            Box::new(Uncontrolled { why })
+        }
     };
     RemoteCluster::start(bootstrap, driver, READY_TIMEOUT).await
 }
 
+/// The driver for the brokers' containers, and `1=name, 2=name, …` for people.
 async fn control(
     spec: &AttachSpec,
     advertised: &BTreeMap<i32, (String, u16)>,
-) -> Result<ContainerDriver, NoControl> {
+) -> Result<(restore::AdoptedDriver, String), NoControl> {
     let engine = Engine::connect()
         .await
         .map_err(|e| NoControl::NoDocker(Arc::new(e)))?;
-    let containers = if spec.containers.is_empty() {
-        let mut found = BTreeMap::new();
-        for (id, (_, port)) in advertised {
-            match engine.container_publishing(*port).await {
-                Some(name) => {
-                    found.insert(*id, name);
-                }
-                None => {
-                    return Err(NoControl::NoContainer {
-                        id: *id,
-                        port: *port,
-                    })
-                }
+    let docker = |e: DockerError| NoControl::Adopt(Arc::new(e.into()));
+    let mut found = BTreeMap::new();
+    if spec.containers.is_empty() {
+        let running = seen::running(&engine).await.map_err(docker)?;
+        for (id, name) in discover::match_brokers(advertised, &running)? {
+            if let Some(c) = running.iter().find(|c| c.name == name) {
+                found.insert(id, c.clone());
             }
         }
-        found
     } else {
-        spec.containers.clone()
-    };
-    ContainerDriver::adopt(engine, containers)
-        .await
-        .map_err(|e| NoControl::Adopt(Arc::new(e)))
+        for (id, name) in &spec.containers {
+            let c = seen::inspect(&engine, name)
+                .await
+                .map_err(|cause| DockerError::NoContainer {
+                    id: *id,
+                    container: name.clone(),
+                    cause,
+                })
+                .map_err(docker)?;
+            if let Some((other, _)) = found
+                .iter()
+                .find(|(_, f): &(_, &seen::Seen)| f.name == c.name)
+            {
+                return Err(NoControl::Shared {
+                    container: c.name,
+                    brokers: vec![*other, *id],
+                });
+            }
+            found.insert(*id, c);
+        }
+    }
+    let names = found
+        .iter()
+        .map(|(id, c)| format!("{id}={}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let driver = restore::AdoptedDriver::new(engine, found, spec.leave_as_is).map_err(docker)?;
+    Ok((driver, names))
 }
 
 #[cfg(test)]

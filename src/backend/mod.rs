@@ -198,6 +198,10 @@ pub trait ClusterControl: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Stop everything.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+    /// Why broker control is refused on this cluster (`None`: it is not), so that what needs
+    /// it can refuse to start instead of failing half-way. (No default: a wrapper that forgot
+    /// to pass it on would hide the reason.)
+    fn uncontrolled(&self) -> Option<attach::NoControl>;
 }
 
 impl ClusterControl for embedded::EmbeddedCluster {
@@ -253,6 +257,9 @@ impl ClusterControl for embedded::EmbeddedCluster {
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(embedded::EmbeddedCluster::shutdown(self))
     }
+    fn uncontrolled(&self) -> Option<attach::NoControl> {
+        None
+    }
 }
 
 /// Why `--cluster` (with `--image` or `--containers`) names no backend.
@@ -274,6 +281,9 @@ pub enum BackendError {
     /// `--containers` without `--cluster attach=…`.
     #[error("--containers is for --cluster attach=…; add --cluster attach=HOST:PORT, or leave --containers out")]
     ContainersWithoutAttach,
+    /// `--leave-as-is` without `--cluster attach=…`.
+    #[error("--leave-as-is is for --cluster attach=…; the other backends remove what they start, so leave it out")]
+    LeaveAsIsWithoutAttach,
     /// The servers or the container map cannot be read.
     #[error(transparent)]
     Attach(#[from] attach::AttachError),

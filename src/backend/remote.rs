@@ -44,8 +44,12 @@ pub trait BrokerDriver: Send + Sync {
             },
         )))
     }
-    /// Remove everything the driver started.
+    /// Remove everything the driver started (or, for adopted containers, put them back).
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+    /// Why this driver cannot control brokers at all (`None`: it can).
+    fn uncontrolled(&self) -> Option<super::attach::NoControl> {
+        None
+    }
 }
 
 /// A cluster watched over the wire and controlled through a driver.
@@ -268,5 +272,8 @@ impl ClusterControl for RemoteCluster {
     }
     fn kind(&self) -> &'static str {
         self.driver.kind()
+    }
+    fn uncontrolled(&self) -> Option<super::attach::NoControl> {
+        self.driver.uncontrolled()
     }
 }

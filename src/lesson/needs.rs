@@ -140,9 +140,53 @@ impl ClusterNeeds {
     }
 }
 
+/// What a script does to brokers that only a controlled cluster allows.
+const CONTROL_CALLS: [&str; 8] = [
+    "stop", "kill", "start", "restart", "pause", "resume", "isolate", "heal",
+];
+
+/// Whether a lesson stops, kills, starts, pauses, resumes, isolates or heals brokers (calls
+/// `cluster.kill(…)` and the like outside a comment). A cluster the sandbox can only watch
+/// (attach without Docker control) cannot run such a lesson, and is better refused at the
+/// start than at the first fault. Read from the source, so no lesson has to declare it.
+pub fn controls_brokers(source: &str) -> bool {
+    source
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .any(|code| {
+            code.match_indices("cluster.").any(|(at, dot)| {
+                let rest = &code[at + dot.len()..];
+                CONTROL_CALLS.iter().any(|call| {
+                    rest.strip_prefix(call)
+                        .is_some_and(|after| after.trim_start().starts_with('('))
+                })
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broker_control_is_read_from_the_calls_a_lesson_makes() {
+        assert!(controls_brokers("let x = 1;\ncluster.stop(2);"));
+        assert!(controls_brokers("if a { cluster.isolate (leader) }"));
+        assert!(!controls_brokers(
+            "// cluster.kill(2) would be too much\ncluster.status();"
+        ));
+        assert!(!controls_brokers(
+            "cluster.pause_controller(); cluster.brokers()"
+        ));
+        assert!(!controls_brokers("let started = cluster.bootstrap();"));
+        for lesson in ["broker-failover", "network-partition"] {
+            let source = crate::lesson::source(lesson).unwrap();
+            assert!(controls_brokers(&source), "{lesson}");
+        }
+        assert!(!controls_brokers(
+            &crate::lesson::source("pub-sub").unwrap()
+        ));
+    }
 
     #[test]
     fn a_declaration_is_read_and_applied_without_running_the_lesson() {

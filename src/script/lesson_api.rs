@@ -150,6 +150,13 @@ fn run_lesson(ctx: NativeCallContext, s: &Session, name: &str, opts: Map) -> Rha
             ));
         }
     }
+    if lesson::needs::controls_brokers(&source) {
+        if let Some(why) = s.cluster.uncontrolled() {
+            return fail(format!(
+                "lesson {name} stops, pauses or isolates brokers, but this cluster can be observed and not controlled: {why}"
+            ));
+        }
+    }
     *s.lesson.current.borrow_mut() = Some(LessonRun::new(&name, mode_of(&opts)));
     s.view.set_lesson(Some(&name));
     s.view.timeline.record(Happening::LessonStarted {

@@ -97,6 +97,9 @@ impl ClusterControl for Recorded {
     fn kind(&self) -> &'static str {
         self.inner().kind()
     }
+    fn uncontrolled(&self) -> Option<crate::backend::attach::NoControl> {
+        self.inner().uncontrolled()
+    }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         self.inner().shutdown()
     }

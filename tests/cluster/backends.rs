@@ -210,6 +210,21 @@ async fn attach_runs_a_lesson_on_a_cluster_started_separately_and_refuses_contro
         )
         .await;
         assert_lesson_passed("pub-sub", &out);
+        // A lesson that stops brokers is refused at its start, with the reason, which attach
+        // also printed as soon as it found it could not control the brokers.
+        let out = sandbox(
+            &["lesson", "broker-failover", "--auto", "--cluster", &attach],
+            Duration::from_secs(60),
+        )
+        .await;
+        let (stdout, stderr) = text(&out);
+        assert!(
+            !out.status.success()
+                && stderr.contains("lesson broker-failover stops, pauses or isolates brokers")
+                && stderr.contains("attach: watching only")
+                && !stdout.contains("── Who leads what ──"),
+            "{stdout}\n{stderr}"
+        );
 
         let dir = std::env::temp_dir().join(unique("attach-script"));
         std::fs::create_dir_all(&dir).unwrap();

@@ -2,6 +2,7 @@
 //! cluster, asserting outcomes — message sets, leaders, ISRs, offsets.
 
 mod api_docs;
+mod attach_docker;
 mod backends;
 mod basics;
 mod chrome;

@@ -9,9 +9,7 @@ use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
     NetworkCreateRequest, NetworkingConfig, PortBinding,
 };
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
 use bollard::Docker;
 use futures_util::StreamExt;
 
@@ -183,27 +181,6 @@ impl Engine {
             .await
             .map_err(DockerError::on(ContainerAction::Inspect, container))?;
         Ok(inspect.state.and_then(|s| s.running).unwrap_or(false))
-    }
-
-    /// The container that publishes host port `port`, if any.
-    pub(crate) async fn container_publishing(&self, port: u16) -> Option<String> {
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().build()))
-            .await
-            .ok()?;
-        list.into_iter()
-            .find(|c| {
-                c.ports
-                    .iter()
-                    .flatten()
-                    .any(|p| p.public_port == Some(port))
-            })
-            .and_then(|c| {
-                c.names?
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-            })
     }
 }
 

@@ -39,8 +39,27 @@ pub(crate) enum Isolation {
     Network,
 }
 
+/// An existing container for [`ContainerDriver::adopt`], as inspected.
+#[derive(Debug, Clone)]
+pub(crate) struct Adoptee {
+    /// The broker it runs.
+    pub id: i32,
+    /// Its name.
+    pub container: String,
+    /// Whether it runs.
+    pub running: bool,
+    /// Whether it is frozen.
+    pub paused: bool,
+    /// One network it is on, with its aliases and address there.
+    pub network: String,
+    /// Its aliases on `network`.
+    pub aliases: Vec<String>,
+    /// Its address on `network`.
+    pub ipv4: Option<String>,
+}
+
 /// Broker control through Docker, for containers the sandbox created (removed at shutdown) or
-/// adopted (left alone at shutdown).
+/// adopted (the attach backend, which wraps this driver, puts back what it changed).
 pub(crate) struct ContainerDriver {
     /// How `isolate` works on these containers.
     isolation: Isolation,
@@ -91,74 +110,40 @@ impl ContainerDriver {
         }
     }
 
-    /// Drives existing containers (broker id → container name), e.g. a docker-compose cluster.
-    pub(crate) async fn adopt(
-        engine: Engine,
-        containers: BTreeMap<i32, String>,
-    ) -> Result<Self, ClusterError> {
+    /// Drives existing containers, e.g. a docker-compose cluster, as the caller inspected
+    /// them. Only their first network is known here: the attach backend cuts and restores
+    /// every network itself, and puts back at exit what it changed (`backend::attach::restore`).
+    pub(crate) fn adopt(engine: Engine, containers: Vec<Adoptee>) -> Self {
         let book = BrokerBook::default();
         let mut attachments = BTreeMap::new();
-        for (id, name) in containers {
-            let inspect = engine
-                .docker()
-                .inspect_container(
-                    &name,
-                    None::<bollard::query_parameters::InspectContainerOptions>,
-                )
-                .await
-                .map_err(|cause| DockerError::NoContainer {
-                    id,
-                    container: name.clone(),
-                    cause,
-                })?;
-            let running = inspect
-                .state
-                .as_ref()
-                .and_then(|s| s.running)
-                .unwrap_or(false);
-            let paused = inspect
-                .state
-                .as_ref()
-                .and_then(|s| s.paused)
-                .unwrap_or(false);
-            let (network, settings) = inspect
-                .network_settings
-                .and_then(|n| n.networks)
-                .and_then(|n| n.into_iter().next())
-                .ok_or_else(|| DockerError::NoNetwork {
-                    container: name.clone(),
-                })?;
-            let mut aliases = settings.aliases.unwrap_or_default();
-            if !aliases.contains(&name) {
-                aliases.push(name.clone());
-            }
+        for c in containers {
             book.insert(
-                id,
+                c.id,
                 Slot {
-                    addr: name.clone(),
-                    node: running.then_some(()),
-                    paused,
+                    addr: c.container.clone(),
+                    node: c.running.then_some(()),
+                    paused: c.paused,
                     isolated: false,
                 },
             );
             attachments.insert(
-                id,
+                c.id,
                 Attachment {
-                    container: name,
-                    network,
-                    aliases,
-                    ipv4: None,
+                    container: c.container,
+                    network: c.network,
+                    aliases: c.aliases,
+                    ipv4: c.ipv4,
                 },
             );
         }
-        Ok(Self {
+        Self {
             isolation: Isolation::Network,
             engine,
             attachments,
             book,
             owned_run: None,
             remove_at_shutdown: Arc::new(AtomicBool::new(false)),
-        })
+        }
     }
 
     fn attachment(&self, id: i32) -> Result<Attachment, ClusterError> {
