@@ -117,7 +117,7 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
     let run = run_id("docker-lessons");
     let _clean = CleanOnDrop(vec![run.clone()]);
     let run = run.as_str();
-    tokio::time::timeout(Duration::from_secs(360), async {
+    tokio::time::timeout(Duration::from_secs(600), async {
         let image = node_image(&engine).await;
         let docker = ["--cluster", "docker", "--image", image.as_str(), "--no-web"];
 
@@ -144,15 +144,14 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
         }
         assert_eq!(run_containers(&engine, run).await, 0, "the lessons cleaned up");
 
-        let experiment = format!(
-            "{}/scripts/experiments/paused-vs-killed-broker.rhai",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let mut args = vec!["run", experiment.as_str()];
-        args.extend(docker);
-        let out = sandbox(run, &args, Duration::from_secs(90)).await;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("lost 0") && stdout.contains("Conclusion:"), "{stdout}");
+        // Every experiment's claims hold on containers too: the brokers keep their logs in
+        // the container, and isolation leaves them reachable by clients.
+        for name in crate::experiments::EXPERIMENTS {
+            let out = crate::experiments::experiment_on(name, &docker).await;
+            if name == "unclean-election" {
+                assert!(out.contains("lost 10"), "{out}");
+            }
+        }
 
         let dir = std::env::temp_dir().join(unique("docker-script"));
         std::fs::create_dir_all(&dir).unwrap();
