@@ -89,6 +89,20 @@ pub struct TopicDefaults {
     pub offsets_topic_partitions: i32,
     /// `offsets.topic.replication.factor` (Kafka: 3), capped at the number of brokers.
     pub offsets_topic_replication_factor: i16,
+    /// `transaction.state.log.num.partitions` (Kafka: 50).
+    #[serde(default = "default_transaction_state_partitions")]
+    pub transaction_state_partitions: i32,
+    /// `transaction.state.log.replication.factor` (Kafka: 3), capped at the number of brokers.
+    #[serde(default = "default_transaction_state_replication_factor")]
+    pub transaction_state_replication_factor: i16,
+}
+
+fn default_transaction_state_partitions() -> i32 {
+    50
+}
+
+fn default_transaction_state_replication_factor() -> i16 {
+    3
 }
 
 impl Default for TopicDefaults {
@@ -103,6 +117,8 @@ impl Default for TopicDefaults {
             leader_imbalance_per_broker_percentage: 10,
             offsets_topic_partitions: 50,
             offsets_topic_replication_factor: 3,
+            transaction_state_partitions: default_transaction_state_partitions(),
+            transaction_state_replication_factor: default_transaction_state_replication_factor(),
         }
     }
 }

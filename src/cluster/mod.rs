@@ -13,6 +13,7 @@ pub(crate) mod log_validator;
 pub mod metadata_log;
 pub mod node;
 pub(crate) mod topic_config;
+pub mod txn;
 
 pub use kafka_protocol::ResponseError;
 

@@ -29,6 +29,7 @@ use crate::cluster::group::types::GroupLimits;
 use crate::cluster::image::MetadataImage;
 use crate::cluster::log::PartitionLog;
 use crate::cluster::node::NodeControl;
+use crate::cluster::txn::coordinator::TxnCoordinator;
 use crate::config::{ClusterConfig, Timings, TopicDefaults};
 use crate::protocol::client::Connection;
 use crate::protocol::server::{accept_loop, ConnectionLimits};
@@ -175,7 +176,7 @@ pub struct Broker {
     broker_epoch: AtomicI64,
     incarnation: Uuid,
     isr_proposals: mpsc::UnboundedSender<IsrProposal>,
-    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    pub(crate) producer_ids: tokio::sync::Mutex<(i64, i64)>,
     fetchers: Mutex<HashMap<i32, watch::Sender<Vec<Arc<Partition>>>>>,
     fetch_sessions: fetch_session::FetchSessions,
     wants_shutdown: AtomicBool,
@@ -183,6 +184,8 @@ pub struct Broker {
     heartbeat_now: Notify,
     /// The consumer groups this broker coordinates.
     pub groups: GroupCoordinator,
+    /// The transactions this broker coordinates.
+    pub transactions: TxnCoordinator,
     /// Request counters.
     pub stats: BrokerStats,
 }
@@ -323,6 +326,7 @@ impl BrokerHandle {
                 max_session_timeout: config.timings.group_max_session_timeout,
                 initial_rebalance_delay: config.timings.group_initial_rebalance_delay,
             }),
+            transactions: TxnCoordinator::default(),
             config,
             stats: BrokerStats::default(),
         });
@@ -333,6 +337,7 @@ impl BrokerHandle {
         node.spawn(isr::run_shrink_checks(broker.clone()));
         node.spawn(isr::run_proposals(broker.clone(), isr_rx));
         node.spawn(crate::cluster::group::coordinator::run(broker.clone()));
+        node.spawn(crate::cluster::txn::coordinator::run(broker.clone()));
         Ok(Self { broker })
     }
 

@@ -1,4 +1,4 @@
-//! The classic consumer-group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+//! The classic consumer-group APIs: FindCoordinator (of groups and of transactional ids), JoinGroup, SyncGroup, Heartbeat,
 //! LeaveGroup, DescribeGroups, ListGroups, DeleteGroups. Each decodes the request, hands it
 //! to the group coordinator (which runs the group's transition and, for JoinGroup and
 //! SyncGroup, waits until the group can answer), and encodes the answer for the client's
@@ -26,6 +26,7 @@ use super::topics;
 use crate::cluster::broker::Broker;
 use crate::cluster::group::types::{JoinRequest, JoinResult, SyncRequest, SyncResult};
 use crate::cluster::group::{partition_for, OFFSETS_TOPIC};
+use crate::cluster::txn::TRANSACTION_STATE_TOPIC;
 
 /// Who sent a request, for DescribeGroups' client id and host.
 pub(crate) struct Caller {
@@ -44,18 +45,42 @@ fn code(e: Option<ResponseError>) -> i16 {
 }
 
 /// Creates `__consumer_offsets` the first time a coordinator is looked for, as Kafka does.
-async fn ensure_offsets_topic(broker: &Broker) {
+pub(crate) async fn ensure_offsets_topic(broker: &Broker) {
+    let defaults = &broker.config.topic_defaults;
+    ensure_internal_topic(
+        broker,
+        OFFSETS_TOPIC,
+        defaults.offsets_topic_partitions,
+        defaults.offsets_topic_replication_factor,
+    )
+    .await;
+}
+
+/// Creates `__transaction_state` the first time a transaction coordinator is looked for.
+async fn ensure_transaction_state_topic(broker: &Broker) {
+    let defaults = &broker.config.topic_defaults;
+    ensure_internal_topic(
+        broker,
+        TRANSACTION_STATE_TOPIC,
+        defaults.transaction_state_partitions,
+        defaults.transaction_state_replication_factor,
+    )
+    .await;
+}
+
+/// Creates a compacted internal topic if it does not exist, its replication factor capped at
+/// the number of brokers.
+async fn ensure_internal_topic(broker: &Broker, name: &str, partitions: i32, replication: i16) {
     let image = broker.image();
-    if image.topics.contains_key(OFFSETS_TOPIC) {
+    if image.topics.contains_key(name) {
         return;
     }
-    let defaults = &broker.config.topic_defaults;
-    let replication = i32::from(defaults.offsets_topic_replication_factor)
+    let replication = i32::from(replication)
         .min(image.brokers.len() as i32)
         .max(1);
     let topic = CreatableTopic::default()
-        .with_name(TopicName(s(OFFSETS_TOPIC)))
-        .with_num_partitions(defaults.offsets_topic_partitions)
+        .with_name(TopicName(s(name)))
+        .with_num_partitions(partitions)
         .with_replication_factor(replication as i16)
         .with_configs(vec![CreatableTopicConfig::default()
             .with_name(s("cleanup.policy"))
@@ -66,15 +91,20 @@ async fn ensure_offsets_topic(broker: &Broker) {
     let _ = topics::create(broker, request, 7).await;
 }
 
-/// Waits (briefly) until the offsets partition of `group` has a live leader in this broker's metadata.
-async fn coordinator_of(broker: &Broker, group: &str) -> Result<(i32, String, i32), ResponseError> {
+/// Waits (briefly) until the partition of `topic` that `key` maps to has a live leader in
+/// this broker's metadata: the coordinator of a group or transactional id.
+async fn coordinator_of(
+    broker: &Broker,
+    topic: &str,
+    key: &str,
+) -> Result<(i32, String, i32), ResponseError> {
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut images = broker.watch_image();
     loop {
         let image = images.borrow_and_update().clone();
-        if let Some(topic) = image.topics.get(OFFSETS_TOPIC) {
-            let p = partition_for(group, topic.partitions.len() as i32) as usize;
-            let leader = topic.partitions[p].leader;
+        if let Some(t) = image.topics.get(topic) {
+            let p = partition_for(key, t.partitions.len() as i32) as usize;
+            let leader = t.partitions[p].leader;
             if let Some(b) = image.brokers.get(&leader).filter(|b| !b.fenced) {
                 return Ok((b.id, b.host.clone(), i32::from(b.port)));
             }
@@ -98,21 +128,17 @@ pub(crate) async fn find_coordinator(
     } else {
         vec![r.key.to_string()]
     };
-    let transactional = r.key_type == 1;
-    if !transactional {
+    // key_type 1 looks for a transactional id's coordinator, 0 for a group's.
+    let topic = if r.key_type == 1 {
+        ensure_transaction_state_topic(broker).await;
+        TRANSACTION_STATE_TOPIC
+    } else {
         ensure_offsets_topic(broker).await;
-    }
+        OFFSETS_TOPIC
+    };
     let mut found = Vec::new();
     for key in &keys {
-        // No transaction coordinator exists. COORDINATOR_NOT_AVAILABLE would be retried until
-        // the client's transaction timeout; an authorization failure is fatal to the client,
-        // so `init_transactions()` fails at once with the message below.
-        let result = if transactional {
-            Err(ResponseError::TransactionalIdAuthorizationFailed)
-        } else {
-            coordinator_of(broker, key).await
-        };
-        found.push((key.clone(), result));
+        found.push((key.clone(), coordinator_of(broker, topic, key).await));
     }
     if version >= 4 {
         let coordinators = found
@@ -156,12 +182,7 @@ pub(crate) async fn find_coordinator(
 
 fn message_for(e: ResponseError) -> &'static str {
     match e {
-        ResponseError::CoordinatorNotAvailable => {
-            "the group coordinator is not available yet; retry"
-        }
-        ResponseError::TransactionalIdAuthorizationFailed => {
-            "kafka-sandbox has no transaction coordinator: transactions are not supported; use an idempotent producer (enable.idempotence=true) instead"
-        }
+        ResponseError::CoordinatorNotAvailable => "the coordinator is not available yet; retry",
         _ => "coordinator lookup failed",
     }
 }

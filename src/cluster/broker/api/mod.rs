@@ -15,6 +15,7 @@ mod offsets;
 pub(crate) mod produce;
 mod producer_id;
 mod topics;
+mod txn;
 
 use std::net::SocketAddr;
 
@@ -96,7 +97,20 @@ impl Dispatcher for Broker {
                 ResponseKind::ElectLeaders(admin::elect_leaders(self, r, version).await)
             }
             RequestKind::InitProducerId(r) => {
-                ResponseKind::InitProducerId(producer_id::init(self, r).await)
+                ResponseKind::InitProducerId(producer_id::init(self, r, version).await)
+            }
+            RequestKind::AddPartitionsToTxn(r) => {
+                ResponseKind::AddPartitionsToTxn(txn::add_partitions(self, r, version).await)
+            }
+            RequestKind::AddOffsetsToTxn(r) => {
+                ResponseKind::AddOffsetsToTxn(txn::add_offsets(self, r, version).await)
+            }
+            RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end(self, r, version).await),
+            RequestKind::DescribeTransactions(r) => {
+                ResponseKind::DescribeTransactions(txn::describe(self, r))
+            }
+            RequestKind::ListTransactions(r) => {
+                ResponseKind::ListTransactions(txn::list(self, r, version))
             }
             RequestKind::FindCoordinator(r) => {
                 ResponseKind::FindCoordinator(groups::find_coordinator(self, r, version).await)

@@ -48,11 +48,6 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
                     ResponseError::InvalidRequiredAcks,
                     "acks must be -1 (all), 0 or 1",
                 ))
-            } else if r.transactional_id.is_some() {
-                Err(KafkaError::new(
-                    ResponseError::TransactionalIdAuthorizationFailed,
-                    "kafka-sandbox does not implement transactions",
-                ))
             } else {
                 append(
                     broker,

@@ -1,5 +1,7 @@
-//! InitProducerId for idempotent producers. Ids come from blocks the controller hands out
-//! (AllocateProducerIds), so they are unique across the cluster and across restarts.
+//! InitProducerId. Ids come from blocks the controller hands out (AllocateProducerIds), so
+//! they are unique across the cluster and across restarts. A request with a transactional id
+//! goes to the transaction coordinator ([`super::txn::init`]), which takes its fresh ids from
+//! the same blocks.
 
 use std::time::Duration;
 
@@ -8,14 +10,16 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::ResponseError;
 
+use super::txn;
 use crate::cluster::broker::Broker;
 
-pub async fn init(broker: &Broker, r: InitProducerIdRequest) -> InitProducerIdResponse {
-    if r.transactional_id.is_some() {
-        return InitProducerIdResponse::default()
-            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
-            .with_producer_id((-1).into())
-            .with_producer_epoch(-1);
+pub async fn init(
+    broker: &Broker,
+    r: InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
+    if let Some(id) = &r.transactional_id {
+        return txn::init(broker, id, &r, version).await;
     }
     // An existing producer re-initialising keeps its id with a bumped epoch (KIP-360).
     if r.producer_id.0 >= 0 && r.producer_epoch >= 0 && r.producer_epoch < i16::MAX {
@@ -23,6 +27,20 @@ pub async fn init(broker: &Broker, r: InitProducerIdRequest) -> InitProducerIdRe
             .with_producer_id(r.producer_id)
             .with_producer_epoch(r.producer_epoch + 1);
     }
+    match allocate(broker).await {
+        Ok(id) => InitProducerIdResponse::default()
+            .with_producer_id(id.into())
+            .with_producer_epoch(0),
+        Err(e) => InitProducerIdResponse::default()
+            .with_error_code(e.code())
+            .with_producer_id((-1).into())
+            .with_producer_epoch(-1),
+    }
+}
+
+/// A producer id never handed out before, from this broker's block (asking the controller for
+/// a new block when it is used up).
+pub(crate) async fn allocate(broker: &Broker) -> Result<i64, ResponseError> {
     let mut block = broker.producer_ids.lock().await;
     if block.0 >= block.1 {
         let request = AllocateProducerIdsRequest::default()
@@ -38,17 +56,10 @@ pub async fn init(broker: &Broker, r: InitProducerIdRequest) -> InitProducerIdRe
                 let start = response.producer_id_start.0;
                 *block = (start, start + i64::from(response.producer_id_len));
             }
-            _ => {
-                return InitProducerIdResponse::default()
-                    .with_error_code(ResponseError::CoordinatorNotAvailable.code())
-                    .with_producer_id((-1).into())
-                    .with_producer_epoch(-1)
-            }
+            _ => return Err(ResponseError::CoordinatorNotAvailable),
         }
     }
     let id = block.0;
     block.0 += 1;
-    InitProducerIdResponse::default()
-        .with_producer_id(id.into())
-        .with_producer_epoch(0)
+    Ok(id)
 }
