@@ -262,43 +262,6 @@ print(len(values), sum(ends.values()), entries['min.insync.replicas'], by_time.o
     .await;
 }
 
-/// Until the sandbox has transactions, a transactional producer learns so at once rather
-/// than retrying a missing coordinator until its transaction timeout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_transactional_producer_fails_fast_with_a_clear_error() {
-    use rdkafka::producer::{BaseProducer, Producer};
-    bounded(async {
-        let cluster = TestCluster::start(3).await;
-        let bootstrap = cluster.bootstrap();
-        let (elapsed, result) = tokio::task::spawn_blocking(move || {
-            let producer: BaseProducer = rdkafka::ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("transactional.id", "tx-1")
-                .set("transaction.timeout.ms", "60000")
-                .create()
-                .expect("producer");
-            let started = std::time::Instant::now();
-            let result = producer.init_transactions(std::time::Duration::from_secs(30));
-            (started.elapsed(), result)
-        })
-        .await
-        .unwrap();
-        let err = result.expect_err("transactions are not supported");
-        assert!(
-            elapsed < std::time::Duration::from_secs(3),
-            "init_transactions took {elapsed:?}: {err}"
-        );
-        let text = err.to_string();
-        assert!(
-            text.contains("TRANSACTIONAL_ID_AUTHORIZATION_FAILED")
-                || text.contains("authorization")
-                || text.contains("Authorization"),
-            "{text}"
-        );
-    })
-    .await;
-}
-
 /// CreatePartitions through kafka-python's admin client, as a user's own tooling would call it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kafka_python_adds_partitions_to_a_topic() {

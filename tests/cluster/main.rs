@@ -25,5 +25,6 @@ mod report;
 mod robust;
 mod scripts;
 mod serve;
+mod transactions;
 mod util;
 mod view;

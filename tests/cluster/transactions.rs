@@ -1,0 +1,368 @@
+//! The transaction coordinator on the wire: rdkafka's transactional producer initialises,
+//! commits, aborts, is fenced by a newer producer with its id and by its own timeout, and
+//! carries on through the coordinator's broker being killed; DescribeTransactions and
+//! ListTransactions report what the coordinator holds.
+//!
+//! What a consumer then sees (read_committed) belongs to the partition logs; these tests check
+//! the coordinator's side: its recorded state, and that a decision completes once the
+//! partition leaders acknowledge its markers. Until the brokers answer WriteTxnMarkers, a
+//! decided transaction stays in PrepareCommit/PrepareAbort, its markers being retried, so the
+//! tests accept that state then and insist on completion once the API is declared.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::describe_transactions_response::TransactionState;
+use kafka_protocol::messages::{
+    ApiKey, DescribeTransactionsRequest, FindCoordinatorRequest, ListTransactionsRequest,
+    TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use kafka_sandbox::backend::snapshot::BrokerState;
+use kafka_sandbox::protocol::client::Connection;
+use kafka_sandbox::protocol::versions::BROKER_APIS;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, Producer};
+
+use crate::util::*;
+
+const CALL: Duration = Duration::from_secs(5);
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Whether brokers answer WriteTxnMarkers, so decided transactions must complete.
+fn markers_answered() -> bool {
+    BROKER_APIS.iter().any(|a| a.key == ApiKey::WriteTxnMarkers)
+}
+
+fn txn_producer(cluster: &TestCluster, id: &str, timeout_ms: u32) -> FutureProducer {
+    client_config(cluster)
+        .set("socket.timeout.ms", "2000")
+        .set("transactional.id", id)
+        .set("transaction.timeout.ms", timeout_ms.to_string())
+        .create()
+        .expect("transactional producer")
+}
+
+/// Runs one of rdkafka's blocking transaction calls off the runtime.
+async fn blocking<T: Send + 'static>(
+    producer: &FutureProducer,
+    call: impl FnOnce(&FutureProducer) -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, KafkaError> {
+    let producer = producer.clone();
+    tokio::task::spawn_blocking(move || call(&producer))
+        .await
+        .expect("the call does not panic")
+}
+
+async fn init(producer: &FutureProducer) -> Result<(), KafkaError> {
+    blocking(producer, |p| p.init_transactions(CALL * 3)).await
+}
+
+/// Some running broker.
+fn any_broker(cluster: &TestCluster) -> i32 {
+    cluster
+        .snapshot()
+        .brokers
+        .iter()
+        .find(|b| b.state == BrokerState::Up)
+        .expect("a running broker")
+        .id
+        .0
+}
+
+/// The coordinator of `id` as FindCoordinator(TRANSACTION) names it, and what it answers to
+/// DescribeTransactions; None while the coordinator cannot be found or reached (a failover).
+async fn try_describe(cluster: &TestCluster, id: &str) -> Option<(i32, TransactionState)> {
+    let addr = cluster.broker_addr(any_broker(cluster)).ok()?;
+    let mut conn = Connection::connect(&addr.to_string(), "txn-test", CALL)
+        .await
+        .ok()?;
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_key(StrBytes::from_string(id.to_string()));
+    let found = conn.call(&request, 3, CALL).await.ok()?;
+    if found.error_code != 0 {
+        return None;
+    }
+    let node = found.node_id.0;
+    let addr = cluster.broker_addr(node).ok()?;
+    let mut conn = Connection::connect(&addr.to_string(), "txn-test", CALL)
+        .await
+        .ok()?;
+    let request = DescribeTransactionsRequest::default()
+        .with_transactional_ids(vec![TransactionalId(StrBytes::from_string(id.to_string()))]);
+    let mut answer = conn.call(&request, 0, CALL).await.ok()?;
+    Some((node, answer.transaction_states.remove(0)))
+}
+
+/// The coordinator of `id`.
+async fn coordinator(cluster: &TestCluster, id: &str) -> i32 {
+    wait_for_async(
+        "a coordinator",
+        WAIT,
+        || try_describe(cluster, id),
+        Option::is_some,
+    )
+    .await
+    .map(|(node, _)| node)
+    .expect("found")
+}
+
+/// DescribeTransactions for `id`, asked of its coordinator.
+async fn describe(cluster: &TestCluster, id: &str) -> TransactionState {
+    let answered = |d: &Option<(i32, TransactionState)>| {
+        d.as_ref().is_some_and(|(_, t)| {
+            t.error_code != ResponseError::NotCoordinator.code()
+                && t.error_code != ResponseError::CoordinatorNotAvailable.code()
+        })
+    };
+    wait_for_async("an answer", WAIT, || try_describe(cluster, id), answered)
+        .await
+        .map(|(_, t)| t)
+        .expect("answered")
+}
+
+/// Waits until `id`'s state is one of `states`.
+async fn wait_state(cluster: &TestCluster, id: &str, states: &[&str]) -> TransactionState {
+    wait_for_async(
+        &format!("transaction {id} to reach one of {states:?}"),
+        WAIT,
+        || describe(cluster, id),
+        |t| states.contains(&t.transaction_state.as_str()),
+    )
+    .await
+}
+
+/// The state a decided transaction must reach: complete once markers are answered.
+async fn wait_decided(cluster: &TestCluster, id: &str, commit: bool) -> TransactionState {
+    let (prepare, complete) = if commit {
+        ("PrepareCommit", "CompleteCommit")
+    } else {
+        ("PrepareAbort", "CompleteAbort")
+    };
+    if markers_answered() {
+        wait_state(cluster, id, &[complete]).await
+    } else {
+        wait_state(cluster, id, &[prepare, complete]).await
+    }
+}
+
+async fn open_transaction(producer: &FutureProducer, topic: &str, records: usize) {
+    blocking(producer, |p| p.begin_transaction())
+        .await
+        .expect("begin");
+    for i in 0..records {
+        send(producer, topic, &format!("k{i}"), &format!("v{i}"))
+            .await
+            .expect("sent in the transaction");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_committed_transaction_is_recorded_and_listed() {
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("txn-commit");
+        create_topic(&cluster, &topic, 2, 3, &[]).await;
+        let id = unique("tx-commit");
+        let producer = txn_producer(&cluster, &id, 60_000);
+        init(&producer).await.expect("init_transactions");
+        let fresh = describe(&cluster, &id).await;
+        assert_eq!(fresh.transaction_state.as_str(), "Empty");
+        assert!(fresh.producer_id.0 >= 0);
+        assert_eq!(fresh.producer_epoch, 0);
+
+        open_transaction(&producer, &topic, 4).await;
+        let open = describe(&cluster, &id).await;
+        assert_eq!(open.transaction_state.as_str(), "Ongoing");
+        assert_eq!(open.transaction_timeout_ms, 60_000);
+        assert!(open.transaction_start_time_ms > 0);
+        assert_eq!(open.topics.len(), 1);
+        assert_eq!(open.topics[0].topic.as_str(), topic);
+
+        // The coordinator lists it; an unknown state filter is reported back.
+        let node = coordinator(&cluster, &id).await;
+        let mut conn = broker_connection(&cluster, node, "txn-test").await;
+        let listed = conn
+            .call(
+                &ListTransactionsRequest::default().with_state_filters(vec![
+                    StrBytes::from_static_str("Ongoing"),
+                    StrBytes::from_static_str("Sleeping"),
+                ]),
+                1,
+                CALL,
+            )
+            .await
+            .expect("ListTransactions");
+        assert_eq!(
+            listed.unknown_state_filters,
+            vec![StrBytes::from_static_str("Sleeping")]
+        );
+        assert!(
+            listed
+                .transaction_states
+                .iter()
+                .any(|t| t.transactional_id.as_str() == id && t.producer_id == open.producer_id),
+            "{listed:?}"
+        );
+
+        blocking(&producer, |p| p.commit_transaction(CALL * 3))
+            .await
+            .expect("commit_transaction");
+        let done = wait_decided(&cluster, &id, true).await;
+        assert_eq!(done.producer_id, open.producer_id);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_aborted_transaction_is_recorded_and_unknown_ids_are_not_found() {
+    bounded(async {
+        let cluster = TestCluster::start(1).await;
+        let topic = unique("txn-abort");
+        create_topic(&cluster, &topic, 1, 1, &[]).await;
+        let id = unique("tx-abort");
+        let producer = txn_producer(&cluster, &id, 60_000);
+        init(&producer).await.expect("init_transactions");
+        open_transaction(&producer, &topic, 2).await;
+        blocking(&producer, |p| p.abort_transaction(CALL * 3))
+            .await
+            .expect("abort_transaction");
+        wait_decided(&cluster, &id, false).await;
+
+        let unknown = describe(&cluster, &unique("tx-never")).await;
+        assert_eq!(
+            unknown.error_code,
+            ResponseError::TransactionalIdNotFound.code()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_producer_with_the_same_id_fences_the_first() {
+    bounded(async {
+        let cluster = TestCluster::start(1).await;
+        let topic = unique("txn-fence");
+        create_topic(&cluster, &topic, 1, 1, &[]).await;
+        let id = unique("tx-fence");
+        let zombie = txn_producer(&cluster, &id, 60_000);
+        init(&zombie).await.expect("first init");
+        let successor = txn_producer(&cluster, &id, 60_000);
+        init(&successor).await.expect("second init");
+        assert_eq!(describe(&cluster, &id).await.producer_epoch, 1);
+
+        blocking(&zombie, |p| p.begin_transaction())
+            .await
+            .expect("begin is local");
+        let sent = send(&zombie, &topic, "k", "zombie").await;
+        let committed = blocking(&zombie, |p| p.commit_transaction(CALL * 3)).await;
+        assert!(
+            sent.is_err() || committed.is_err(),
+            "the zombie got through"
+        );
+        let fatal = zombie.client().fatal_error();
+        let said = format!("{sent:?} {committed:?} {fatal:?}").to_lowercase();
+        assert!(said.contains("fenced"), "{said}");
+
+        // The successor works.
+        open_transaction(&successor, &topic, 1).await;
+        blocking(&successor, |p| p.commit_transaction(CALL * 3))
+            .await
+            .expect("the successor commits");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
+    bounded(async {
+        let cluster = TestCluster::start(1).await;
+        let topic = unique("txn-timeout");
+        create_topic(&cluster, &topic, 1, 1, &[]).await;
+        let id = unique("tx-timeout");
+        let producer = txn_producer(&cluster, &id, 3_000);
+        init(&producer).await.expect("init_transactions");
+        open_transaction(&producer, &topic, 1).await;
+        let aborted = wait_decided(&cluster, &id, false).await;
+        assert_eq!(aborted.producer_epoch, 1, "the abort bumped the epoch");
+        let committed = blocking(&producer, |p| p.commit_transaction(CALL * 3)).await;
+        assert!(committed.is_err(), "a timed-out transaction cannot commit");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_timeout_above_the_maximum_is_refused() {
+    bounded(async {
+        let cluster = TestCluster::start(1).await;
+        let producer = txn_producer(&cluster, &unique("tx-long"), 900_001);
+        let err = init(&producer)
+            .await
+            .expect_err("above transaction.max.timeout.ms");
+        // librdkafka words INVALID_TRANSACTION_TIMEOUT as below.
+        assert!(
+            err.to_string()
+                .contains("Transaction timeout is larger than the maximum"),
+            "{err}"
+        );
+    })
+    .await;
+}
+
+/// The coordinator's broker is killed with a transaction open: another broker takes over its
+/// `__transaction_state` partition, replays it, and the producer commits there. Then that
+/// coordinator is killed too while the decision is recorded, and the last one carries it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_survives_its_coordinators_broker_being_killed() {
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("txn-failover");
+        create_topic(&cluster, &topic, 3, 3, &[]).await;
+        let id = unique("tx-failover");
+        let producer = txn_producer(&cluster, &id, 60_000);
+        init(&producer).await.expect("init_transactions");
+        open_transaction(&producer, &topic, 6).await;
+        let before = describe(&cluster, &id).await;
+        assert_eq!(before.transaction_state.as_str(), "Ongoing");
+
+        let first = coordinator(&cluster, &id).await;
+        cluster.kill_broker(first).await.expect("killed");
+        let (_, replayed) = wait_for_async(
+            "another broker to coordinate the transaction",
+            WAIT,
+            || try_describe(&cluster, &id),
+            |d| {
+                d.as_ref()
+                    .is_some_and(|(node, t)| *node != first && t.error_code == 0)
+            },
+        )
+        .await
+        .expect("described");
+        assert_eq!(replayed.transaction_state.as_str(), "Ongoing");
+        assert_eq!(
+            (replayed.producer_id, replayed.producer_epoch),
+            (before.producer_id, before.producer_epoch)
+        );
+        assert_eq!(replayed.topics, before.topics);
+
+        blocking(&producer, |p| p.commit_transaction(CALL * 4))
+            .await
+            .expect("commit at the new coordinator");
+        let second = coordinator(&cluster, &id).await;
+        cluster.kill_broker(second).await.expect("killed");
+        wait_for_async(
+            "the last broker to coordinate the transaction",
+            WAIT,
+            || try_describe(&cluster, &id),
+            |d| {
+                d.as_ref()
+                    .is_some_and(|(node, t)| *node != first && *node != second && t.error_code == 0)
+            },
+        )
+        .await;
+        let decided = wait_decided(&cluster, &id, true).await;
+        assert_eq!(decided.producer_id, before.producer_id);
+    })
+    .await;
+}
