@@ -28,6 +28,10 @@
 //!     [`cluster::group::join`], [`cluster::group::sync`]), the `__consumer_offsets` records
 //!     and replay ([`cluster::group::record`]), one write lane per offsets partition
 //!     ([`cluster::group::writes`]), and the per-broker [`cluster::group::coordinator`];
+//!   - [`cluster::txn`] — transactions: the states and pure transitions
+//!     ([`cluster::txn::state`]), the `__transaction_state` records and replay
+//!     ([`cluster::txn::record`]), marker sending to partition leaders
+//!     ([`cluster::txn::markers`]), and the per-broker [`cluster::txn::coordinator`];
 //!   - [`cluster::log`] — a partition replica's log, epoch cache and producer state;
 //!   - [`cluster::assignment`] — Kafka-style replica placement;
 //!   - [`cluster::image`] / [`cluster::metadata_log`] — the metadata the controller publishes;

@@ -146,16 +146,17 @@ impl Transaction {
         fresh_id: Option<i64>,
         now_ms: i64,
     ) -> Result<InitOutcome, ResponseError> {
-        if self.state.is_deciding() {
-            return Err(ResponseError::ConcurrentTransactions);
-        }
         // A KIP-360 producer says which id and epoch it had: one that has been fenced since
-        // must not fence its successor in turn.
+        // must not fence its successor in turn. (Kafka also accepts the epoch before a bump
+        // whose answer was lost; the sandbox does not keep the previous epoch.)
         if request.producer_id >= 0
             && (request.producer_id != self.producer_id
                 || request.producer_epoch != self.producer_epoch)
         {
             return Err(ResponseError::ProducerFenced);
+        }
+        if self.state.is_deciding() {
+            return Err(ResponseError::ConcurrentTransactions);
         }
         if self.state == TxnState::Ongoing {
             return Ok(InitOutcome::AbortFirst(self.abort_fenced(now_ms)));
