@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use kafka_protocol::messages::describe_transactions_response::TransactionState;
 use kafka_protocol::messages::{
-    ApiKey, DescribeTransactionsRequest, FindCoordinatorRequest, ListTransactionsRequest,
+    AddOffsetsToTxnRequest, ApiKey, DescribeTransactionsRequest, EndTxnRequest,
+    FindCoordinatorRequest, GroupId, InitProducerIdRequest, ListTransactionsRequest,
     TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -363,6 +364,89 @@ async fn a_transaction_survives_its_coordinators_broker_being_killed() {
         .await;
         let decided = wait_decided(&cluster, &id, true).await;
         assert_eq!(decided.producer_id, before.producer_id);
+    })
+    .await;
+}
+
+/// A connection to the coordinator of `id`.
+async fn coordinator_connection(cluster: &TestCluster, id: &str) -> Connection {
+    let node = coordinator(cluster, id).await;
+    broker_connection(cluster, node, "txn-test").await
+}
+
+/// The raw requests rdkafka makes for us elsewhere, where the answer depends on the version:
+/// AddOffsetsToTxn adds the group's `__consumer_offsets` partition, an old epoch is
+/// PRODUCER_FENCED from v2 and INVALID_PRODUCER_EPOCH before; InitProducerId with the
+/// transaction open aborts it first (CONCURRENT_TRANSACTIONS), bumping the epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn add_offsets_and_a_reinit_during_a_transaction_follow_kafkas_rules() {
+    bounded(async {
+        let cluster = TestCluster::start(1).await;
+        let id = unique("tx-raw");
+        let txn_id = || TransactionalId(StrBytes::from_string(id.clone()));
+        let init = InitProducerIdRequest::default()
+            .with_transactional_id(Some(txn_id()))
+            .with_transaction_timeout_ms(60_000);
+        let mut conn = coordinator_connection(&cluster, &id).await;
+        let first = conn.call(&init, 4, CALL).await.expect("InitProducerId");
+        assert_eq!(first.error_code, 0);
+        let (pid, epoch) = (first.producer_id, first.producer_epoch);
+
+        let group = unique("txn-group");
+        let add = AddOffsetsToTxnRequest::default()
+            .with_transactional_id(txn_id())
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_group_id(GroupId(StrBytes::from_string(group.clone())));
+        let added = conn.call(&add, 3, CALL).await.expect("AddOffsetsToTxn");
+        assert_eq!(added.error_code, 0);
+        let open = describe(&cluster, &id).await;
+        assert_eq!(open.transaction_state.as_str(), "Ongoing");
+        let offsets_partitions = cluster
+            .snapshot()
+            .topic("__consumer_offsets")
+            .expect("created for the group")
+            .partitions
+            .len() as i32;
+        let expected = kafka_sandbox::cluster::group::partition_for(&group, offsets_partitions);
+        assert_eq!(open.topics.len(), 1);
+        assert_eq!(open.topics[0].topic.as_str(), "__consumer_offsets");
+        assert_eq!(open.topics[0].partitions, vec![expected]);
+
+        // A re-init aborts the open transaction first, with the epoch bumped.
+        let mut conn = coordinator_connection(&cluster, &id).await;
+        let second = conn.call(&init, 4, CALL).await.expect("InitProducerId");
+        assert_eq!(
+            second.error_code,
+            ResponseError::ConcurrentTransactions.code()
+        );
+        let aborting = wait_decided(&cluster, &id, false).await;
+        assert_eq!(aborting.producer_epoch, epoch + 1);
+
+        // The first producer is a zombie now: fenced, in each version's words.
+        let stale = add.clone().with_producer_epoch(epoch);
+        let fenced = conn
+            .call(&stale, 3, CALL)
+            .await
+            .expect("AddOffsetsToTxn v3");
+        let old = conn
+            .call(&stale, 1, CALL)
+            .await
+            .expect("AddOffsetsToTxn v1");
+        let end = EndTxnRequest::default()
+            .with_transactional_id(txn_id())
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_committed(true);
+        let ended = conn.call(&end, 3, CALL).await.expect("EndTxn");
+        assert_eq!(
+            (fenced.error_code, old.error_code, ended.error_code),
+            (
+                ResponseError::ProducerFenced.code(),
+                ResponseError::InvalidProducerEpoch.code(),
+                ResponseError::ProducerFenced.code()
+            )
+        );
     })
     .await;
 }

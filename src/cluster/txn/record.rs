@@ -9,7 +9,7 @@
 //! schema; nothing outside the coordinator reads these records, so the sandbox need not
 //! match it.) The topic is compacted: the last record of an id is its state.
 //!
-//! Replaying a partition ([`replay`]) keeps the last record of each id. Transactions replayed
+//! Replaying a partition (`replay`) keeps the last record of each id. Transactions replayed
 //! in PrepareCommit or PrepareAbort had their decision recorded but perhaps not all their
 //! markers written; the coordinator sends those markers again.
 
