@@ -422,6 +422,14 @@ async fn add_offsets_and_a_reinit_during_a_transaction_follow_kafkas_rules() {
         );
         let aborting = wait_decided(&cluster, &id, false).await;
         assert_eq!(aborting.producer_epoch, epoch + 1);
+        if markers_answered() {
+            // Once the abort is complete, the retried InitProducerId gets the next epoch.
+            let third = conn.call(&init, 4, CALL).await.expect("InitProducerId");
+            assert_eq!(
+                (third.error_code, third.producer_id, third.producer_epoch),
+                (0, pid, epoch + 2)
+            );
+        }
 
         // The first producer is a zombie now: fenced, in each version's words.
         let stale = add.clone().with_producer_epoch(epoch);
@@ -447,6 +455,39 @@ async fn add_offsets_and_a_reinit_during_a_transaction_follow_kafkas_rules() {
                 ResponseError::ProducerFenced.code()
             )
         );
+    })
+    .await;
+}
+
+/// A new producer with the id of one that has a transaction open: the coordinator aborts that
+/// transaction (its markers must be written, so this needs brokers that answer
+/// WriteTxnMarkers; without them it only says so), the new producer then gets the next epoch
+/// but one, and the old producer's commit is fenced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_producer_aborts_its_predecessors_open_transaction() {
+    if !markers_answered() {
+        eprintln!("skipped: the brokers do not answer WriteTxnMarkers yet");
+        return;
+    }
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let topic = unique("txn-takeover");
+        create_topic(&cluster, &topic, 2, 3, &[]).await;
+        let id = unique("tx-takeover");
+        let zombie = txn_producer(&cluster, &id, 60_000);
+        init(&zombie).await.expect("first init");
+        open_transaction(&zombie, &topic, 3).await;
+        let successor = txn_producer(&cluster, &id, 60_000);
+        init(&successor).await.expect("init after the abort");
+        let now = describe(&cluster, &id).await;
+        assert_eq!(now.transaction_state.as_str(), "Empty");
+        assert_eq!(
+            now.producer_epoch, 2,
+            "one bump to abort, one for the successor"
+        );
+        let committed = blocking(&zombie, |p| p.commit_transaction(CALL * 3)).await;
+        let said = format!("{committed:?}").to_lowercase();
+        assert!(said.contains("fenced"), "{said}");
     })
     .await;
 }
