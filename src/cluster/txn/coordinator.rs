@@ -203,7 +203,7 @@ impl TxnCoordinator {
     /// One housekeeping pass: load partitions this broker has come to lead, drop those it no
     /// longer leads, and return the decisions whose markers need a sender and the ids whose
     /// open transaction has timed out.
-    fn tick(&self, broker: &Broker, now_ms: i64) -> (Vec<(i32, Decision, String)>, Vec<String>) {
+    fn tick(&self, broker: &Broker, now_ms: i64) -> (Vec<Due>, Vec<String>) {
         let mut state = self.state.lock().expect("transactions lock");
         state
             .partitions
@@ -222,28 +222,7 @@ impl TxnCoordinator {
             sending,
             aborting,
         } = &mut *state;
-        let mut decisions = Vec::new();
-        let mut timed_out = Vec::new();
-        for (partition, loaded) in partitions.iter() {
-            for t in loaded.transactions.values() {
-                if t.state.is_deciding()
-                    && sending.insert((t.transactional_id.clone(), t.producer_epoch))
-                {
-                    let decision = Decision {
-                        producer_id: t.producer_id,
-                        producer_epoch: t.producer_epoch,
-                        coordinator_epoch: loaded.leader_epoch,
-                        commit: t.state == TxnState::PrepareCommit,
-                        partitions: t.partitions.clone(),
-                    };
-                    decisions.push((*partition, decision, t.transactional_id.clone()));
-                }
-                if t.timed_out(now_ms) && aborting.insert(t.transactional_id.clone()) {
-                    timed_out.push(t.transactional_id.clone());
-                }
-            }
-        }
-        (decisions, timed_out)
+        due(partitions, sending, aborting, now_ms)
     }
 
     /// Sends a decision's markers and, once all are written, records the transaction complete.
@@ -294,6 +273,43 @@ impl TxnCoordinator {
     }
 }
 
+/// A decision waiting for its markers: the partition, the decision, the transactional id.
+type Due = (i32, Decision, String);
+
+/// What the loaded partitions need done: the decisions without a marker sender yet (those
+/// replayed after a failover among them, now under the new leader's epoch) and the ids whose
+/// open transaction has outlived its timeout and is not already being aborted. Both are
+/// marked as taken care of in `sending` and `aborting`.
+fn due(
+    partitions: &HashMap<i32, Loaded>,
+    sending: &mut HashSet<(String, i16)>,
+    aborting: &mut HashSet<String>,
+    now_ms: i64,
+) -> (Vec<Due>, Vec<String>) {
+    let mut decisions = Vec::new();
+    let mut timed_out = Vec::new();
+    for (partition, loaded) in partitions {
+        for t in loaded.transactions.values() {
+            if t.state.is_deciding()
+                && sending.insert((t.transactional_id.clone(), t.producer_epoch))
+            {
+                let decision = Decision {
+                    producer_id: t.producer_id,
+                    producer_epoch: t.producer_epoch,
+                    coordinator_epoch: loaded.leader_epoch,
+                    commit: t.state == TxnState::PrepareCommit,
+                    partitions: t.partitions.clone(),
+                };
+                decisions.push((*partition, decision, t.transactional_id.clone()));
+            }
+            if t.timed_out(now_ms) && aborting.insert(t.transactional_id.clone()) {
+                timed_out.push(t.transactional_id.clone());
+            }
+        }
+    }
+    (decisions, timed_out)
+}
+
 /// This broker's leader epoch of a `__transaction_state` partition, if it leads it.
 fn leader_epoch(broker: &Broker, partition: i32) -> Option<i32> {
     let replica = broker.partition(TRANSACTION_STATE_TOPIC, partition)?;
@@ -328,5 +344,90 @@ pub async fn run(broker: Arc<Broker>) {
                 .node
                 .spawn(async move { b.transactions.abort_timed_out(&b, id).await });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn a_new_leader_carries_out_replayed_decisions_and_timeouts() {
+        let t0 = 1_000_000;
+        let part = |t: &str, p| vec![(t.to_string(), p)];
+        let open = |id: &str, pid| {
+            Transaction::new(id, pid, 10_000, t0)
+                .add_partitions(pid, 0, &part("t", 1), t0)
+                .unwrap()
+                .unwrap()
+        };
+        let committing = open("committing", 1)
+            .end(1, 0, true, t0 + 1)
+            .unwrap()
+            .unwrap();
+        let done = committing.complete(1, 0, t0 + 2).unwrap();
+        let aborting = open("aborting", 2)
+            .end(2, 0, false, t0 + 1)
+            .unwrap()
+            .unwrap();
+        let log = [
+            encode_batch(&[open("committing", 1), committing]),
+            encode_batch(&[aborting, open("stale", 3), open("fresh", 4)]),
+        ]
+        .concat();
+        // Replayed by the new leader of partition 3 at leader epoch 7.
+        let mut transactions = replay(decode_records(Bytes::from(log)));
+        transactions.get_mut("fresh").unwrap().start_ms = t0 + 9_000;
+        let partitions = HashMap::from([(
+            3,
+            Loaded {
+                leader_epoch: 7,
+                transactions,
+            },
+        )]);
+        let (mut sending, mut aborting) = (HashSet::new(), HashSet::new());
+        let (mut decisions, timed_out) = due(&partitions, &mut sending, &mut aborting, t0 + 10_001);
+        decisions.sort_by_key(|(_, d, _)| d.producer_id);
+        let summary: Vec<_> = decisions
+            .iter()
+            .map(|(p, d, id)| {
+                (
+                    *p,
+                    id.as_str(),
+                    d.commit,
+                    d.coordinator_epoch,
+                    d.partitions.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![(3, "committing", true, 7, 1), (3, "aborting", false, 7, 1)]
+        );
+        assert_eq!(
+            timed_out,
+            vec!["stale".to_string()],
+            "fresh is within its timeout"
+        );
+        // Already taken care of: the next pass starts nothing twice.
+        let again = due(&partitions, &mut sending, &mut aborting, t0 + 10_002);
+        assert_eq!((again.0.len(), again.1.len()), (0, 0));
+        // A completed transaction needs nothing.
+        let completed = HashMap::from([(
+            3,
+            Loaded {
+                leader_epoch: 7,
+                transactions: HashMap::from([("committing".to_string(), done)]),
+            },
+        )]);
+        let none = due(
+            &completed,
+            &mut HashSet::new(),
+            &mut HashSet::new(),
+            t0 + 99_999,
+        );
+        assert_eq!((none.0.len(), none.1.len()), (0, 0));
     }
 }
