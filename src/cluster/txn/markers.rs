@@ -7,8 +7,8 @@
 //! A partition whose leader is unknown, has moved (NOT_LEADER_OR_FOLLOWER), cannot be reached
 //! or fails otherwise is tried again after a backoff, at whichever broker leads it then — so a
 //! partition leader killed mid-commit delays the commit but does not lose it. A partition
-//! whose topic has been deleted (UNKNOWN_TOPIC_OR_PARTITION) needs no marker any more and
-//! counts as done, as in Kafka.
+//! whose topic has been deleted (gone from the metadata, or UNKNOWN_TOPIC_OR_PARTITION from its
+//! leader) needs no marker any more and counts as done, as in Kafka.
 //!
 //! Sending stops when this broker stops coordinating the transaction's `__transaction_state`
 //! partition: the new coordinator replays the decision and sends the markers again. Markers
@@ -57,11 +57,22 @@ pub struct Decision {
     pub partitions: BTreeSet<(String, i32)>,
 }
 
+/// Where a partition's marker can go now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// The address (`host:port`) of its leader.
+    Leader(String),
+    /// It has no live leader at the moment: wait.
+    Leaderless,
+    /// The metadata no longer has it (its topic was deleted): no marker is needed.
+    Gone,
+}
+
 /// Where markers go: what the coordinator needs from the cluster, so the sending rules can be
 /// tested against a fake.
 pub trait MarkerChannel: Send + Sync {
-    /// The address (`host:port`) of the current leader of `topic`-`partition`, if it has one.
-    fn leader_of(&self, topic: &str, partition: i32) -> Option<String>;
+    /// Where the marker of `topic`-`partition` can go now.
+    fn leader_of(&self, topic: &str, partition: i32) -> Placement;
     /// Sends one WriteTxnMarkers request to the broker at `addr`.
     fn send(
         &self,
@@ -120,10 +131,18 @@ pub async fn write_markers<C: MarkerChannel>(channel: &C, decision: &Decision) -
             return false;
         }
         let mut by_leader: BTreeMap<String, Vec<(String, i32)>> = BTreeMap::new();
+        let mut gone = Vec::new();
         for (topic, p) in &pending {
-            if let Some(addr) = channel.leader_of(topic, *p) {
-                by_leader.entry(addr).or_default().push((topic.clone(), *p));
+            match channel.leader_of(topic, *p) {
+                Placement::Leader(addr) => {
+                    by_leader.entry(addr).or_default().push((topic.clone(), *p))
+                }
+                Placement::Leaderless => {}
+                Placement::Gone => gone.push((topic.clone(), *p)),
             }
+        }
+        for p in gone {
+            pending.remove(&p);
         }
         for (addr, partitions) in by_leader {
             match channel.send(&addr, request(decision, &partitions)).await {
@@ -152,16 +171,20 @@ pub(crate) struct BrokerChannel {
 }
 
 impl MarkerChannel for BrokerChannel {
-    fn leader_of(&self, topic: &str, partition: i32) -> Option<String> {
+    fn leader_of(&self, topic: &str, partition: i32) -> Placement {
         let image = self.broker.image();
-        let leader = image
+        let Some(leader) = image
             .topics
-            .get(topic)?
-            .partitions
-            .get(usize::try_from(partition).ok()?)?
-            .leader;
-        let b = image.brokers.get(&leader).filter(|b| !b.fenced)?;
-        Some(format!("{}:{}", b.host, b.port))
+            .get(topic)
+            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
+            .map(|p| p.leader)
+        else {
+            return Placement::Gone;
+        };
+        match image.brokers.get(&leader).filter(|b| !b.fenced) {
+            Some(b) => Placement::Leader(format!("{}:{}", b.host, b.port)),
+            None => Placement::Leaderless,
+        }
     }
 
     async fn send(
@@ -210,9 +233,15 @@ mod tests {
     }
 
     impl MarkerChannel for Fake {
-        fn leader_of(&self, topic: &str, partition: i32) -> Option<String> {
+        fn leader_of(&self, topic: &str, partition: i32) -> Placement {
+            if topic.starts_with("deleted") {
+                return Placement::Gone;
+            }
             let leaders = self.leaders.lock().unwrap();
-            leaders.get(&(topic.to_string(), partition)).cloned()
+            match leaders.get(&(topic.to_string(), partition)) {
+                Some(addr) => Placement::Leader(addr.clone()),
+                None => Placement::Leaderless,
+            }
         }
 
         async fn send(
@@ -327,14 +356,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_leaderless_partition_waits_and_a_deleted_one_is_done() {
+    async fn a_leaderless_partition_waits_and_deleted_ones_are_done() {
         let fake = Fake::default();
         lead(&fake, "gone", 0, "b1:1");
         let key = ("gone".to_string(), 0);
         let unknown = ResponseError::UnknownTopicOrPartition.code();
         fake.script.lock().unwrap().insert(key, vec![unknown]);
-        // "later" has no leader at first.
-        let d = decision(&[("gone", 0), ("later", 0)]);
+        // "later" has no leader at first; "deleted" is no longer in the metadata at all.
+        let d = decision(&[("gone", 0), ("later", 0), ("deleted", 0)]);
         let sending = write_markers(&fake, &d);
         let electing = async {
             tokio::time::sleep(Duration::from_millis(200)).await;
