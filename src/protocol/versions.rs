@@ -51,6 +51,7 @@ pub const BROKER_APIS: &[ApiSupport] = &[
     api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
+    api(ApiKey::WriteTxnMarkers, 0, 1),
 ];
 
 /// APIs the controller answers; only brokers talk to it.

@@ -15,6 +15,7 @@ mod offsets;
 pub(crate) mod produce;
 mod producer_id;
 mod topics;
+mod txn_markers;
 
 use std::net::SocketAddr;
 
@@ -126,6 +127,9 @@ impl Dispatcher for Broker {
             }
             RequestKind::OffsetFetch(r) => {
                 ResponseKind::OffsetFetch(offsets::fetch(self, r, version))
+            }
+            RequestKind::WriteTxnMarkers(r) => {
+                ResponseKind::WriteTxnMarkers(txn_markers::write(self, r).await)
             }
             _ => return Reply::Close(format!("no handler for {api_key:?}")),
         };
