@@ -110,7 +110,12 @@ pub(crate) fn marker_batch(
         producer_id,
         producer_epoch,
         sequence: -1,
-        ..plain_record(0, timestamp, Some(Bytes::from(key)), Some(Bytes::from(value)))
+        ..plain_record(
+            0,
+            timestamp,
+            Some(Bytes::from(key)),
+            Some(Bytes::from(value)),
+        )
     };
     encode_batch(std::slice::from_ref(&record))
 }
@@ -347,7 +352,9 @@ pub(crate) mod tests {
         let (header, _) = split_batches(&data).unwrap()[0];
         assert!(header.is_transactional() && !header.is_control());
         assert_eq!(header.record_count, 2);
-        assert!(!split_batches(&batch_of(&["a"])).unwrap()[0].0.is_transactional());
+        assert!(!split_batches(&batch_of(&["a"])).unwrap()[0]
+            .0
+            .is_transactional());
     }
 
     #[test]

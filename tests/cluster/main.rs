@@ -25,5 +25,6 @@ mod report;
 mod robust;
 mod scripts;
 mod serve;
+mod txn_log;
 mod util;
 mod view;

@@ -120,7 +120,10 @@ mod tests {
                 last_offset: 10
             }]
         );
-        assert!(t.aborted_between(11, 20).is_empty(), "after the abort marker");
+        assert!(
+            t.aborted_between(11, 20).is_empty(),
+            "after the abort marker"
+        );
         assert!(t.aborted_between(0, 4).is_empty(), "before the transaction");
         t.forget_below(11);
         assert!(t.aborted_between(0, 20).is_empty());
