@@ -51,7 +51,8 @@ pub const BROKER_APIS: &[ApiSupport] = &[
     api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
-    api(ApiKey::WriteTxnMarkers, 0, 1),
+    api(ApiKey::WriteTxnMarkers, 1, 1),
+    api(ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// APIs the controller answers; only brokers talk to it.

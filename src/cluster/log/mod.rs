@@ -263,16 +263,18 @@ impl PartitionLog {
                 self.transactions
                     .on_marker(header.producer_id, header.base_offset, commit);
             }
+        } else if header.is_transactional() {
+            self.transactions
+                .on_data(header.producer_id, header.base_offset);
+        }
+        if header.is_idempotent() && (header.is_control() || header.base_sequence < 0) {
             let state = self.producers.entry(header.producer_id).or_default();
             if header.producer_epoch > state.epoch {
                 state.recent.clear();
                 state.epoch = header.producer_epoch;
             }
-        } else if header.is_transactional() {
-            self.transactions
-                .on_data(header.producer_id, header.base_offset);
         }
-        if header.is_idempotent() && !header.is_control() {
+        if header.is_idempotent() && !header.is_control() && header.base_sequence >= 0 {
             let state = self.producers.entry(header.producer_id).or_default();
             if header.producer_epoch != state.epoch {
                 state.recent.clear();
@@ -297,7 +299,7 @@ impl PartitionLog {
     }
 
     fn find_duplicate(&self, h: &BatchHeader) -> Option<ProducedBatch> {
-        if !h.is_idempotent() {
+        if !h.is_idempotent() || h.base_sequence < 0 {
             return None;
         }
         let state = self.producers.get(&h.producer_id)?;
@@ -318,15 +320,14 @@ impl PartitionLog {
         let Some(state) = self.producers.get(&h.producer_id) else {
             return Ok(());
         };
-        if h.is_control() {
-            // A marker from an older epoch than the producer has since written: fenced.
+        if h.is_control() || h.base_sequence < 0 {
+            // A marker, or a batch the broker wrote for the producer without a sequence
+            // (TxnOffsetCommit's offsets): only an older epoch than the producer has since
+            // written is refused, as fenced.
             if h.producer_epoch < state.epoch {
                 return Err(KafkaError::new(
                     ResponseError::InvalidProducerEpoch,
-                    format!(
-                        "marker epoch {} is older than {}",
-                        h.producer_epoch, state.epoch
-                    ),
+                    format!("epoch {} is older than {}", h.producer_epoch, state.epoch),
                 ));
             }
             return Ok(());

@@ -16,6 +16,7 @@ pub(crate) mod produce;
 mod producer_id;
 mod topics;
 mod txn_markers;
+mod txn_offsets;
 
 use std::net::SocketAddr;
 
@@ -127,6 +128,9 @@ impl Dispatcher for Broker {
             }
             RequestKind::OffsetFetch(r) => {
                 ResponseKind::OffsetFetch(offsets::fetch(self, r, version))
+            }
+            RequestKind::TxnOffsetCommit(r) => {
+                ResponseKind::TxnOffsetCommit(txn_offsets::commit(self, r).await)
             }
             RequestKind::WriteTxnMarkers(r) => {
                 ResponseKind::WriteTxnMarkers(txn_markers::write(self, r).await)

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
 use super::produce::append_and_replicate;
 use crate::cluster::broker::Broker;
+use crate::cluster::group::OFFSETS_TOPIC;
 use crate::protocol::records::{marker_batch, now_millis};
 
 /// How long a marker may take to reach the in-sync replicas.
@@ -42,7 +43,17 @@ pub(crate) async fn write(broker: &Broker, r: WriteTxnMarkersRequest) -> WriteTx
                 )
                 .await;
                 let error_code = match written {
-                    Ok(_) => 0,
+                    Ok(_) => {
+                        // Offsets the transaction committed for a group wait on this marker.
+                        if topic.name.as_str() == OFFSETS_TOPIC {
+                            broker.groups.end_txn(
+                                index,
+                                marker.producer_id.0,
+                                marker.transaction_result,
+                            );
+                        }
+                        0
+                    }
                     Err(e) => {
                         tracing::debug!(
                             "broker {}: marker for producer {} on {}-{index}: {}",
