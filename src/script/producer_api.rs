@@ -209,6 +209,35 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
         "send_offsets",
         |p: Producer, group: &str, offsets: rhai::Array| send_offsets(&p, group, offsets),
     );
+    let s = session.clone();
+    engine.register_fn("describe_transaction", move |id: &str| -> RhaiResult<Map> {
+        let d = s
+            .block_on(s.admin.describe_transaction(id))?
+            .or_else(|e| fail(e.to_string()))?;
+        s.out.print(&format!(
+            "transactional id {id}: {} (coordinator broker {}, producer id {} epoch {}, timeout {} ms){}",
+            d.state,
+            d.coordinator,
+            d.producer_id,
+            d.producer_epoch,
+            d.timeout_ms,
+            if d.partitions.is_empty() {
+                String::new()
+            } else {
+                format!(", partitions {}", d.partitions.join(", "))
+            }
+        ));
+        s.printed.set(true);
+        let mut m = Map::new();
+        m.insert("state".into(), Dynamic::from(d.state));
+        m.insert("coordinator".into(), Dynamic::from(i64::from(d.coordinator)));
+        m.insert("producer_id".into(), Dynamic::from(d.producer_id));
+        m.insert("epoch".into(), Dynamic::from(i64::from(d.producer_epoch)));
+        m.insert("timeout_ms".into(), Dynamic::from(i64::from(d.timeout_ms)));
+        let partitions: rhai::Array = d.partitions.into_iter().map(Dynamic::from).collect();
+        m.insert("partitions".into(), Dynamic::from(partitions));
+        Ok(m)
+    });
     // `try_send` records a refusal in the ledger and returns it instead of raising it.
     let s = session.clone();
     engine.register_fn(
