@@ -1,6 +1,10 @@
 //! The delivery ledger: what a script sent, what the brokers acknowledged, and what is really
 //! in the topic afterwards, read back from the beginning. From these it reports messages lost
 //! (acknowledged but gone), duplicated, and out of order within a partition.
+//!
+//! A send inside a transaction counts only as its transaction ends: committed values must be
+//! there for a read_committed reader (or they are lost), aborted ones must not be (or an abort
+//! leaked); both are in the log, which a read_uncommitted reader sees.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -20,6 +24,28 @@ pub(crate) struct Sent {
     pub value: String,
     /// Where it was acknowledged, or the error.
     pub result: Result<(i32, i64), String>,
+    /// The transaction it was sent in, if any, and how that ended.
+    pub txn: Option<TxnState>,
+}
+
+/// Where the transaction of a send stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TxnState {
+    /// Not ended yet (the transaction's number within the session).
+    Open(u64),
+    /// Committed: the value must be visible to read_committed readers.
+    Committed,
+    /// Aborted: the value must not be.
+    Aborted,
+}
+
+/// What the topic holds, as readers of each isolation level see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Readings {
+    /// What a read_committed reader gets (what counts as "in the topic").
+    pub committed: Vec<Stored>,
+    /// What a read_uncommitted reader gets, when any send was transactional.
+    pub uncommitted: Option<Vec<Stored>>,
 }
 
 /// One record read back: (partition, offset, value).
@@ -46,10 +72,28 @@ pub(crate) struct Ledger {
     pub out_of_order: Vec<String>,
     /// Distinct error messages of refused sends.
     pub errors: Vec<String>,
+    /// Transactional sends: how their transactions ended and what each reader sees of them.
+    pub transactions: Option<TxnCounts>,
 }
 
-/// Computes the ledger from what was sent and what is stored.
-pub(crate) fn reconcile(topic: &str, sent: &[Sent], stored: &[Stored]) -> Ledger {
+/// The transactional part of a ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct TxnCounts {
+    /// Acknowledged sends whose transaction committed.
+    pub committed: usize,
+    /// Acknowledged sends whose transaction aborted.
+    pub aborted: usize,
+    /// Sends whose transaction has not ended.
+    pub open: usize,
+    /// Aborted values a read_committed reader sees anyway (should be none).
+    pub aborted_visible: Vec<String>,
+    /// Records a read_uncommitted reader sees (aborted and open ones included).
+    pub uncommitted_in_log: usize,
+}
+
+/// Computes the ledger from what was sent and what readers see.
+pub(crate) fn reconcile(topic: &str, sent: &[Sent], readings: &Readings) -> Ledger {
+    let stored = &readings.committed;
     let order: HashMap<&str, usize> = sent
         .iter()
         .enumerate()
@@ -59,11 +103,36 @@ pub(crate) fn reconcile(topic: &str, sent: &[Sent], stored: &[Stored]) -> Ledger
     for (_, _, v) in stored {
         *counts.entry(v.as_str()).or_default() += 1;
     }
+    // Only a committed (or non-transactional) acknowledgement promises the value is there.
+    let promised = |s: &Sent| s.result.is_ok() && matches!(s.txn, None | Some(TxnState::Committed));
     let lost = sent
         .iter()
-        .filter(|s| s.result.is_ok() && !counts.contains_key(s.value.as_str()))
+        .filter(|s| promised(s) && !counts.contains_key(s.value.as_str()))
         .map(|s| s.value.clone())
         .collect();
+    let transactions = sent.iter().any(|s| s.txn.is_some()).then(|| {
+        let ended = |state: TxnState| {
+            sent.iter()
+                .filter(|s| s.result.is_ok() && s.txn == Some(state))
+                .count()
+        };
+        TxnCounts {
+            committed: ended(TxnState::Committed),
+            aborted: ended(TxnState::Aborted),
+            open: sent
+                .iter()
+                .filter(|s| matches!(s.txn, Some(TxnState::Open(_))))
+                .count(),
+            aborted_visible: sent
+                .iter()
+                .filter(|s| {
+                    s.txn == Some(TxnState::Aborted) && counts.contains_key(s.value.as_str())
+                })
+                .map(|s| s.value.clone())
+                .collect(),
+            uncommitted_in_log: readings.uncommitted.as_ref().map_or(0, Vec::len),
+        }
+    });
     let mut duplicated: Vec<String> = counts
         .iter()
         .filter(|(_, n)| **n > 1)
@@ -103,6 +172,7 @@ pub(crate) fn reconcile(topic: &str, sent: &[Sent], stored: &[Stored]) -> Ledger
         duplicated,
         out_of_order,
         errors,
+        transactions,
     }
 }
 
@@ -142,12 +212,33 @@ impl fmt::Display for Ledger {
         for e in self.errors.iter().take(3) {
             writeln!(f, "  refused with: {e}")?;
         }
+        if let Some(t) = &self.transactions {
+            writeln!(
+                f,
+                "  transactions: {} committed, {} aborted, {} not ended; a read_committed reader sees {} records, a read_uncommitted one {}",
+                t.committed, t.aborted, t.open, self.in_log, t.uncommitted_in_log
+            )?;
+            if !t.aborted_visible.is_empty() {
+                writeln!(
+                    f,
+                    "  aborted, yet visible to read_committed: {}",
+                    first(&t.aborted_visible)
+                )?;
+            }
+        }
         Ok(())
     }
 }
 
-/// Reads every record of `topic` from the beginning up to each partition's current end.
-pub(crate) fn read_back(bootstrap: &str, topic: &str) -> Result<Vec<Stored>, ClientError> {
+/// Reads every record of `topic` from the beginning up to each partition's current end, as a
+/// reader of `isolation` (`read_committed` or `read_uncommitted`) sees it: for read_committed
+/// the end is the last stable offset, and markers and aborted records are skipped, so progress
+/// is the reader's position, not the offsets of the records it got.
+pub(crate) fn read_back(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+) -> Result<Vec<Stored>, ClientError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set(
@@ -156,6 +247,7 @@ pub(crate) fn read_back(bootstrap: &str, topic: &str) -> Result<Vec<Stored>, Cli
         )
         .set("enable.auto.commit", "false")
         .set("enable.sparse.connections", "false")
+        .set("isolation.level", isolation)
         .create()?;
     let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
     let partitions: Vec<i32> = md
@@ -183,10 +275,21 @@ pub(crate) fn read_back(bootstrap: &str, topic: &str) -> Result<Vec<Stored>, Cli
         tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
     }
     consumer.assign(&tpl)?;
-    let mut positions: BTreeMap<i32, i64> = partitions.iter().map(|p| (*p, 0)).collect();
     let mut stored = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while positions.iter().any(|(p, pos)| *pos < ends[p]) {
+    let at_end = |consumer: &BaseConsumer| -> bool {
+        let Ok(positions) = consumer.position() else {
+            return false;
+        };
+        ends.iter().all(|(p, end)| {
+            *end <= 0
+                || positions
+                    .find_partition(topic, *p)
+                    .and_then(|e| e.offset().to_raw())
+                    .is_some_and(|pos| pos >= *end)
+        })
+    };
+    while !at_end(&consumer) {
         if Instant::now() > deadline {
             return Err(ClientError::Timeout {
                 what: format!("{topic} back to its end"),
@@ -194,7 +297,6 @@ pub(crate) fn read_back(bootstrap: &str, topic: &str) -> Result<Vec<Stored>, Cli
             });
         }
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            positions.insert(m.partition(), m.offset() + 1);
             stored.push((
                 m.partition(),
                 m.offset(),
@@ -217,7 +319,49 @@ mod tests {
             } else {
                 Err("NotEnoughReplicas".into())
             },
+            txn: None,
         }
+    }
+
+    fn readings(stored: Vec<Stored>) -> Readings {
+        Readings {
+            committed: stored,
+            uncommitted: None,
+        }
+    }
+
+    #[test]
+    fn transactional_sends_count_as_their_transactions_end() {
+        let in_txn = |value: &str, txn| Sent {
+            txn: Some(txn),
+            ..sent(value, true)
+        };
+        let sent = vec![
+            in_txn("c", TxnState::Committed),
+            in_txn("gone", TxnState::Committed),
+            in_txn("a", TxnState::Aborted),
+            in_txn("leak", TxnState::Aborted),
+            in_txn("o", TxnState::Open(3)),
+        ];
+        let stored = vec![(0, 0, "c".to_string()), (0, 3, "leak".to_string())];
+        let l = reconcile(
+            "t",
+            &sent,
+            &Readings {
+                committed: stored,
+                uncommitted: Some(vec![(0, 0, String::new()); 5]),
+            },
+        );
+        assert_eq!(l.lost, ["gone"], "only a committed value can be lost");
+        let t = l.transactions.clone().unwrap();
+        assert_eq!((t.committed, t.aborted, t.open), (2, 2, 1));
+        assert_eq!(t.aborted_visible, ["leak"]);
+        assert_eq!(t.uncommitted_in_log, 5);
+        assert!(
+            l.to_string()
+                .contains("2 committed, 2 aborted, 1 not ended"),
+            "{l}"
+        );
     }
 
     #[test]
@@ -233,7 +377,7 @@ mod tests {
             (0, 1, "a".to_string()),
             (0, 2, "b".to_string()),
         ];
-        let l = reconcile("t", &sent, &stored);
+        let l = reconcile("t", &sent, &readings(stored));
         assert_eq!((l.sent, l.acknowledged, l.refused, l.in_log), (4, 3, 1, 3));
         assert_eq!(l.lost, vec!["c".to_string()]);
         assert_eq!(l.duplicated, vec!["b".to_string()]);

@@ -36,6 +36,9 @@ pub enum ClientError {
     /// A broker answered a request without the part that names what was asked.
     #[error("the broker's answer about {0} was empty")]
     EmptyAnswer(String),
+    /// A transaction call on a producer made without `transactional_id`.
+    #[error("this producer is not transactional; make it with producer(#{{transactional_id: \"tx-1\"}})")]
+    NotTransactional,
     /// A child process could not be started.
     #[error("cannot start {program}: {cause}")]
     Spawn {

@@ -3,8 +3,13 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::ClientError;
 
@@ -19,6 +24,8 @@ pub(crate) struct ProducerOptions {
     pub timeout: Duration,
     /// Extra librdkafka settings.
     pub config: Vec<(String, String)>,
+    /// transactional.id: the producer runs transactions (and is idempotent).
+    pub transactional_id: Option<String>,
 }
 
 impl Default for ProducerOptions {
@@ -28,6 +35,7 @@ impl Default for ProducerOptions {
             idempotence: false,
             timeout: Duration::from_secs(10),
             config: Vec::new(),
+            transactional_id: None,
         }
     }
 }
@@ -36,6 +44,11 @@ impl Default for ProducerOptions {
 pub(crate) struct SandboxProducer {
     inner: FutureProducer,
     timeout: Duration,
+    transactional: bool,
+    /// For `send_offsets`: librdkafka takes a group's identity from a consumer of the group,
+    /// so one that never subscribes stands in for each group named.
+    groups: Mutex<HashMap<String, BaseConsumer>>,
+    bootstrap: String,
 }
 
 impl SandboxProducer {
@@ -63,13 +76,84 @@ impl SandboxProducer {
             // connection thread wakes from its reconnect back-off (up to 10 s by default):
             // a shorter back-off keeps `timeout_ms` what it says.
             .set("reconnect.backoff.max.ms", "500");
+        if let Some(id) = &options.transactional_id {
+            config.set("transactional.id", id);
+        }
         for (k, v) in &options.config {
             config.set(k, v);
         }
+        let inner: FutureProducer = config.create()?;
+        if options.transactional_id.is_some() {
+            // Registers the transactional id with its coordinator, fencing any older producer
+            // with the same id and ending the transaction it left open.
+            inner.init_transactions(options.timeout.max(Duration::from_secs(10)))?;
+        }
         Ok(Self {
-            inner: config.create()?,
+            inner,
             timeout: options.timeout,
+            transactional: options.transactional_id.is_some(),
+            groups: Mutex::default(),
+            bootstrap: bootstrap.to_string(),
         })
+    }
+
+    fn transactional(&self) -> Result<&FutureProducer, ClientError> {
+        if self.transactional {
+            Ok(&self.inner)
+        } else {
+            Err(ClientError::NotTransactional)
+        }
+    }
+
+    /// Starts a transaction.
+    pub fn begin(&self) -> Result<(), ClientError> {
+        Ok(self.transactional()?.begin_transaction()?)
+    }
+
+    /// Commits the transaction: flushes its sends, then asks the coordinator to commit.
+    pub fn commit(&self) -> Result<(), ClientError> {
+        Ok(self
+            .transactional()?
+            .commit_transaction(self.txn_timeout())?)
+    }
+
+    /// Aborts the transaction.
+    pub fn abort(&self) -> Result<(), ClientError> {
+        Ok(self
+            .transactional()?
+            .abort_transaction(self.txn_timeout())?)
+    }
+
+    /// Adds `group`'s offsets `(topic, partition, next offset to read)` to the transaction,
+    /// committed with it.
+    pub fn send_offsets(
+        &self,
+        group: &str,
+        offsets: &[(String, i32, i64)],
+    ) -> Result<(), ClientError> {
+        let producer = self.transactional()?;
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, offset) in offsets {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+        }
+        let mut groups = self.groups.lock().expect("groups lock");
+        let member = match groups.entry(group.to_string()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                ClientConfig::new()
+                    .set("bootstrap.servers", &self.bootstrap)
+                    .set("group.id", group)
+                    .create()?,
+            ),
+        };
+        let metadata = member
+            .group_metadata()
+            .ok_or_else(|| ClientError::EmptyAnswer(format!("group {group}")))?;
+        Ok(producer.send_offsets_to_transaction(&list, &metadata, self.txn_timeout())?)
+    }
+
+    fn txn_timeout(&self) -> Duration {
+        self.timeout.max(Duration::from_secs(10))
     }
 
     /// Sends one message and waits for the broker's answer: (partition, offset).

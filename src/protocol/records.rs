@@ -69,6 +69,71 @@ impl BatchHeader {
     pub(crate) fn is_idempotent(&self) -> bool {
         self.producer_id >= 0
     }
+
+    /// True if the batch belongs to a transaction (attribute bit 4).
+    pub(crate) fn is_transactional(&self) -> bool {
+        self.attributes & (1 << 4) != 0
+    }
+
+    /// True if the batch is a control batch: a transaction marker (attribute bit 5).
+    pub(crate) fn is_control(&self) -> bool {
+        self.attributes & (1 << 5) != 0
+    }
+}
+
+/// Control record type of a commit marker (Kafka's `ControlRecordType.COMMIT`).
+const COMMIT_MARKER: i16 = 1;
+/// Control record type of an abort marker.
+const ABORT_MARKER: i16 = 0;
+
+/// A transaction marker as a control batch, the way a partition leader writes it for the
+/// transaction coordinator: one record whose key is (version 0, type) and whose value is
+/// (version 0, coordinator epoch), in a transactional control batch of the producer's id and
+/// epoch, with no sequence.
+pub(crate) fn marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Bytes {
+    let kind = if commit { COMMIT_MARKER } else { ABORT_MARKER };
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&kind.to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let record = kafka_protocol::records::Record {
+        transactional: true,
+        control: true,
+        producer_id,
+        producer_epoch,
+        sequence: -1,
+        ..plain_record(
+            0,
+            timestamp,
+            Some(Bytes::from(key)),
+            Some(Bytes::from(value)),
+        )
+    };
+    encode_batch(std::slice::from_ref(&record))
+}
+
+/// Whether the control batch `batch` is a commit (`Some(true)`) or abort (`Some(false)`)
+/// marker; `None` if its first record is no marker this broker knows.
+pub(crate) fn marker_commits(batch: &Bytes) -> Option<bool> {
+    let mut bytes = batch.clone();
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).ok()?;
+    let key = set.records.first()?.key.clone()?;
+    if key.len() < 4 {
+        return None;
+    }
+    match i16::from_be_bytes([key[2], key[3]]) {
+        COMMIT_MARKER => Some(true),
+        ABORT_MARKER => Some(false),
+        _ => None,
+    }
 }
 
 fn i16_at(b: &[u8], at: usize) -> i16 {
@@ -245,6 +310,51 @@ pub(crate) mod tests {
             })
             .collect();
         encode_batch(&records)
+    }
+
+    /// Encodes `values` as one transactional batch of producer `producer_id`.
+    pub(crate) fn transactional_batch_of(
+        values: &[&str],
+        producer_id: i64,
+        producer_epoch: i16,
+        first_sequence: i32,
+    ) -> Bytes {
+        let records: Vec<_> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| kafka_protocol::records::Record {
+                transactional: true,
+                producer_id,
+                producer_epoch,
+                sequence: first_sequence + i as i32,
+                ..plain_record(
+                    i as i64,
+                    1_000 + i as i64,
+                    None,
+                    Some(Bytes::copy_from_slice(v.as_bytes())),
+                )
+            })
+            .collect();
+        encode_batch(&records)
+    }
+
+    #[test]
+    fn markers_are_transactional_control_batches_that_say_commit_or_abort() {
+        for commit in [true, false] {
+            let batch = marker_batch(7, 3, commit, 0, 1_000);
+            let (header, _) = split_batches(&batch).unwrap()[0];
+            assert!(header.is_control() && header.is_transactional());
+            assert_eq!((header.producer_id, header.producer_epoch), (7, 3));
+            assert_eq!(header.base_sequence, -1);
+            assert_eq!(marker_commits(&batch), Some(commit));
+        }
+        let data = transactional_batch_of(&["a", "b"], 7, 3, 0);
+        let (header, _) = split_batches(&data).unwrap()[0];
+        assert!(header.is_transactional() && !header.is_control());
+        assert_eq!(header.record_count, 2);
+        assert!(!split_batches(&batch_of(&["a"])).unwrap()[0]
+            .0
+            .is_transactional());
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub const BROKER_APIS: &[ApiSupport] = &[
     api(ApiKey::EndTxn, 0, 3),
     api(ApiKey::DescribeTransactions, 0, 0),
     api(ApiKey::ListTransactions, 0, 1),
+    api(ApiKey::WriteTxnMarkers, 1, 1),
+    api(ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// APIs the controller answers; only brokers talk to it.

@@ -39,6 +39,15 @@ fn spawn(s: &Session, topic: &str, opts: &Map) -> RhaiResult<Arc<ConsumerHandle>
                     .ok_or("processing_ms must be a number of milliseconds, 0 or more")?;
                 processing = Duration::from_millis(ms as u64);
             }
+            "isolation" => {
+                let level = v.to_string();
+                if !matches!(level.as_str(), "read_committed" | "read_uncommitted") {
+                    return fail(format!(
+                        "isolation must be \"read_committed\" (librdkafka's default) or \"read_uncommitted\", not \"{level}\""
+                    ));
+                }
+                config.push(("isolation.level".to_string(), level));
+            }
             "commit" => {
                 commit = CommitPolicy::parse(&v.to_string()).ok_or_else(|| {
                     format!("commit must be \"auto\", \"before\" or \"after\", not \"{v}\"")
@@ -56,7 +65,7 @@ fn spawn(s: &Session, topic: &str, opts: &Map) -> RhaiResult<Arc<ConsumerHandle>
             }
             other => {
                 return fail(format!(
-                    "unknown consumer option '{other}'; use group, from, name, processing_ms, commit or config"
+                    "unknown consumer option '{other}'; use group, from, name, processing_ms, commit, isolation or config"
                 ))
             }
         }

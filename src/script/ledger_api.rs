@@ -6,7 +6,7 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::{fail, RhaiResult, Session};
-use crate::client::ledger::{read_back, reconcile};
+use crate::client::ledger::{read_back, reconcile, Readings};
 
 fn strings(list: &[String]) -> Array {
     list.iter().map(|s| Dynamic::from(s.clone())).collect()
@@ -15,9 +15,26 @@ fn strings(list: &[String]) -> Array {
 pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
     let s = session.clone();
     engine.register_fn("ledger", move |topic: &str| -> RhaiResult<Map> {
-        let stored = read_back(&s.cluster.bootstrap(), topic).or_else(|e| fail(e.to_string()))?;
+        let bootstrap = s.cluster.bootstrap();
         let sent = s.sends.borrow().get(topic).cloned().unwrap_or_default();
-        let l = reconcile(topic, &sent, &stored);
+        let committed =
+            read_back(&bootstrap, topic, "read_committed").or_else(|e| fail(e.to_string()))?;
+        let uncommitted = if sent.iter().any(|s| s.txn.is_some()) {
+            Some(
+                read_back(&bootstrap, topic, "read_uncommitted")
+                    .or_else(|e| fail(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let l = reconcile(
+            topic,
+            &sent,
+            &Readings {
+                committed,
+                uncommitted,
+            },
+        );
         s.view.ledger_computed(&l);
         s.out.print(&l.to_string());
         s.printed.set(true);
@@ -46,6 +63,17 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
         }
         m.insert("received".into(), Dynamic::from(received as i64));
         m.insert("redelivered".into(), Dynamic::from(redelivered as i64));
+        if let Some(t) = &l.transactions {
+            for (k, v) in [
+                ("committed", t.committed),
+                ("aborted", t.aborted),
+                ("open", t.open),
+                ("aborted_visible", t.aborted_visible.len()),
+                ("in_log_uncommitted", t.uncommitted_in_log),
+            ] {
+                m.insert(k.into(), Dynamic::from(v as i64));
+            }
+        }
         m.insert("lost_values".into(), Dynamic::from(strings(&l.lost)));
         m.insert("errors".into(), Dynamic::from(strings(&l.errors)));
         Ok(m)

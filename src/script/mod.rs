@@ -220,6 +220,15 @@ impl Session {
             .push(sent);
     }
 
+    /// Transaction `txn` ended: its sends count as committed or aborted in the ledger.
+    pub(crate) fn end_transaction(&self, txn: u64, state: crate::client::ledger::TxnState) {
+        for sent in self.sends.borrow_mut().values_mut().flatten() {
+            if sent.txn == Some(crate::client::ledger::TxnState::Open(txn)) {
+                sent.txn = Some(state);
+            }
+        }
+    }
+
     fn track(&self, consumer: Arc<ConsumerHandle>) {
         self.view.timeline.record(Happening::ConsumerStarted {
             consumer: consumer.name.clone(),

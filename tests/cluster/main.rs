@@ -26,5 +26,6 @@ mod robust;
 mod scripts;
 mod serve;
 mod transactions;
+mod txn_log;
 mod util;
 mod view;

@@ -7,6 +7,7 @@
 
 pub mod groups;
 pub mod layout;
+pub mod transactions;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -41,6 +41,8 @@ pub(crate) struct Group {
     pub members: Vec<Member>,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Offsets committed inside transactions that have not ended yet.
+    pub txn_offsets: super::txn_offsets::TxnOffsets,
     /// Member ids handed out with MEMBER_ID_REQUIRED, not yet rejoined, with when each
     /// expires (its JoinGroup's session timeout after it was handed out, as in Kafka).
     pub(super) pending: HashMap<String, Instant>,
@@ -60,6 +62,7 @@ impl Group {
             leader: None,
             members: Vec::new(),
             offsets: BTreeMap::new(),
+            txn_offsets: Default::default(),
             pending: HashMap::new(),
             rebalance_started: None,
         }

@@ -23,7 +23,8 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
 use super::classic::Group;
-use super::record::{decode_records, replay, StoredRecord};
+use super::record::{decode_log, encode_txn_batch, replay, StoredRecord};
+use super::types::CommittedOffset;
 use super::types::{
     GroupLimits, GroupState, JoinRequest, JoinResult, Reply, RequestToken, SyncRequest, SyncResult,
 };
@@ -299,7 +300,7 @@ impl GroupCoordinator {
                 let log = replica.log();
                 log.read(0, log.log_end_offset(), usize::MAX)
             };
-            groups = replay(decode_records(bytes), Instant::now());
+            groups = replay(decode_log(&bytes), Instant::now());
             tracing::info!(
                 "broker {}: coordinating {} group(s) of {OFFSETS_TOPIC}-{partition} (leader epoch {leader_epoch})",
                 broker.id(),
@@ -338,6 +339,60 @@ impl GroupCoordinator {
                 })
         };
         self.lanes.write(partition, snapshot, append).await
+    }
+
+    /// TxnOffsetCommit: writes `offsets` in producer `(producer_id, producer_epoch)`'s
+    /// transaction to the group's partition (in the group's write lane, so after the group's
+    /// earlier writes) and holds them pending until the transaction's marker arrives there.
+    pub(crate) async fn commit_in_txn(
+        &self,
+        broker: &Broker,
+        group: &str,
+        producer: (i64, i16),
+        offsets: Vec<(String, i32, CommittedOffset)>,
+    ) -> Result<(), ResponseError> {
+        let (partition, _) = Self::owned_partition(broker, group)?;
+        self.with_group(broker, group, true, |_, _| ())?;
+        let records: Vec<StoredRecord> = offsets
+            .iter()
+            .map(|(topic, p, o)| {
+                StoredRecord::Offset(group.to_string(), topic.clone(), *p, Some(o.clone()))
+            })
+            .collect();
+        let batch = encode_txn_batch(&records, producer.0, producer.1);
+        self.lanes
+            .write_batch(partition, batch, |batch| async move {
+                append_and_replicate(broker, OFFSETS_TOPIC, partition, batch, WRITE_TIMEOUT)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| match e.code {
+                        ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+                        ResponseError::RequestTimedOut
+                        | ResponseError::NotEnoughReplicas
+                        | ResponseError::NotEnoughReplicasAfterAppend => {
+                            ResponseError::CoordinatorNotAvailable
+                        }
+                        other => other,
+                    })
+            })
+            .await?;
+        self.with_group(broker, group, true, |g, _| {
+            for (topic, p, o) in offsets {
+                g.txn_offsets.add(producer.0, topic, p, o);
+            }
+        })
+    }
+
+    /// A transaction marker of `producer_id` reached `__consumer_offsets` partition
+    /// `partition` (WriteTxnMarkers): the offsets its groups hold for that transaction become
+    /// committed, or are dropped.
+    pub(crate) fn end_txn(&self, partition: i32, producer_id: i64, commit: bool) {
+        let mut locked = self.groups.lock().expect("groups lock");
+        if let Some(loaded) = locked.partitions.get_mut(&partition) {
+            for g in loaded.groups.values_mut() {
+                g.end_txn(producer_id, commit);
+            }
+        }
     }
 
     /// Persists the group's membership record.

@@ -12,6 +12,7 @@
 //! - [`join`] — JoinGroup, completing a rebalance's join phase, the initial delay;
 //! - [`sync`] — SyncGroup, Heartbeat, the OffsetCommit check, LeaveGroup, session expiry;
 //! - [`offset_delete`] — which committed offsets OffsetDelete may remove;
+//! - [`txn_offsets`] — offsets committed inside a transaction, pending until its marker;
 //! - [`record`] — the records in `__consumer_offsets` and replaying them on a new coordinator;
 //! - [`writes`] — the write path to `__consumer_offsets`, one lane per partition;
 //! - [`coordinator`] — the coordinator in each broker: loads partitions, runs transitions,
@@ -23,6 +24,7 @@ pub mod join;
 pub mod offset_delete;
 pub mod record;
 pub mod sync;
+pub mod txn_offsets;
 pub mod types;
 pub mod writes;
 

@@ -119,36 +119,92 @@ impl Group {
     }
 }
 
-/// Rebuilds the groups of one `__consumer_offsets` partition from its records, in log order:
-/// later records win, tombstones delete.
-pub(crate) fn replay(records: Vec<StoredRecord>, now: Instant) -> HashMap<String, Group> {
+/// One batch of a `__consumer_offsets` partition, as replay needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LogEntry {
+    /// The coordinator's own records: they count at once.
+    Plain(Vec<StoredRecord>),
+    /// Offsets a producer committed inside its transaction: pending until its marker.
+    Transactional(i64, Vec<StoredRecord>),
+    /// The end of a producer's transaction: commit (true) or abort.
+    Marker(i64, bool),
+}
+
+/// Rebuilds the groups of one `__consumer_offsets` partition from its batches, in log order:
+/// later records win, tombstones delete, transactional offsets wait for their marker.
+pub(crate) fn replay(entries: Vec<LogEntry>, now: Instant) -> HashMap<String, Group> {
     let mut groups: HashMap<String, Group> = HashMap::new();
-    for record in records {
-        match record {
-            StoredRecord::Offset(g, topic, p, Some(offset)) => {
-                groups
-                    .entry(g.clone())
-                    .or_insert_with(|| Group::new(&g))
-                    .offsets
-                    .insert((topic, p), offset);
-            }
-            StoredRecord::Offset(g, topic, p, None) => {
-                if let Some(group) = groups.get_mut(&g) {
-                    group.offsets.remove(&(topic, p));
+    for entry in entries {
+        match entry {
+            LogEntry::Plain(records) => {
+                for record in records {
+                    apply(&mut groups, record, now);
                 }
             }
-            StoredRecord::Group(g, Some(rec)) => {
-                groups
-                    .entry(g.clone())
-                    .or_insert_with(|| Group::new(&g))
-                    .restore(rec, now);
+            LogEntry::Transactional(producer_id, records) => {
+                for record in records {
+                    if let StoredRecord::Offset(g, topic, p, Some(offset)) = record {
+                        groups
+                            .entry(g.clone())
+                            .or_insert_with(|| Group::new(&g))
+                            .txn_offsets
+                            .add(producer_id, topic, p, offset);
+                    }
+                }
             }
-            StoredRecord::Group(g, None) => {
-                groups.remove(&g);
+            LogEntry::Marker(producer_id, commit) => {
+                for group in groups.values_mut() {
+                    group.end_txn(producer_id, commit);
+                }
             }
         }
     }
     groups
+}
+
+fn apply(groups: &mut HashMap<String, Group>, record: StoredRecord, now: Instant) {
+    match record {
+        StoredRecord::Offset(g, topic, p, Some(offset)) => {
+            groups
+                .entry(g.clone())
+                .or_insert_with(|| Group::new(&g))
+                .offsets
+                .insert((topic, p), offset);
+        }
+        StoredRecord::Offset(g, topic, p, None) => {
+            if let Some(group) = groups.get_mut(&g) {
+                group.offsets.remove(&(topic, p));
+            }
+        }
+        StoredRecord::Group(g, Some(rec)) => {
+            groups
+                .entry(g.clone())
+                .or_insert_with(|| Group::new(&g))
+                .restore(rec, now);
+        }
+        StoredRecord::Group(g, None) => {
+            groups.remove(&g);
+        }
+    }
+}
+
+/// The batches of a run read from the log, as replay entries.
+pub(crate) fn decode_log(bytes: &Bytes) -> Vec<LogEntry> {
+    records::split_trusted(bytes)
+        .into_iter()
+        .filter_map(|(header, batch)| {
+            if header.is_control() {
+                let commit = records::marker_commits(&batch)?;
+                return Some(LogEntry::Marker(header.producer_id, commit));
+            }
+            let decoded = decode_records(batch);
+            Some(if header.is_transactional() {
+                LogEntry::Transactional(header.producer_id, decoded)
+            } else {
+                LogEntry::Plain(decoded)
+            })
+        })
+        .collect()
 }
 
 /// The key of a record in `__consumer_offsets`.
@@ -182,6 +238,20 @@ pub enum StoredRecord {
 
 /// Encodes records as one v2 batch (offsets are assigned by the leader on append).
 pub(crate) fn encode_batch(records: &[StoredRecord]) -> Bytes {
+    encode_batch_of(records, None)
+}
+
+/// Encodes records as one batch of producer `(id, epoch)`'s transaction (TxnOffsetCommit),
+/// with no sequence, as Kafka's coordinator writes them.
+pub(crate) fn encode_txn_batch(
+    records: &[StoredRecord],
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Bytes {
+    encode_batch_of(records, Some((producer_id, producer_epoch)))
+}
+
+fn encode_batch_of(records: &[StoredRecord], producer: Option<(i64, i16)>) -> Bytes {
     let now = now_millis();
     let encoded: Vec<_> = records
         .iter()
@@ -203,7 +273,17 @@ pub(crate) fn encode_batch(records: &[StoredRecord]) -> Bytes {
                     value.as_ref().map(json),
                 ),
             };
-            plain_record(i as i64, now, Some(json(&key)), value)
+            let record = plain_record(i as i64, now, Some(json(&key)), value);
+            match producer {
+                Some((producer_id, producer_epoch)) => kafka_protocol::records::Record {
+                    transactional: true,
+                    producer_id,
+                    producer_epoch,
+                    sequence: -1,
+                    ..record
+                },
+                None => record,
+            }
         })
         .collect();
     records::encode_batch(&encoded)
@@ -290,7 +370,10 @@ mod tests {
         let _ = g.sync(sync_request(&a, 1, vec![]), token(), t0);
         let restored_at = t0 + Duration::from_secs(10);
         let mut groups = replay(
-            vec![StoredRecord::Group("g".into(), Some(g.to_record()))],
+            vec![LogEntry::Plain(vec![StoredRecord::Group(
+                "g".into(),
+                Some(g.to_record()),
+            )])],
             restored_at,
         );
         let copy = groups.get_mut("g").expect("replayed");
@@ -304,14 +387,14 @@ mod tests {
     fn replay_keeps_the_last_word_and_honours_tombstones() {
         let now = Instant::now();
         let groups = replay(
-            vec![
+            vec![LogEntry::Plain(vec![
                 StoredRecord::Offset("g".into(), "t".into(), 0, offset(5)),
                 StoredRecord::Offset("g".into(), "t".into(), 0, offset(9)),
                 StoredRecord::Offset("g".into(), "t".into(), 1, offset(7)),
                 StoredRecord::Offset("g".into(), "t".into(), 1, None),
                 StoredRecord::Offset("gone".into(), "t".into(), 0, offset(1)),
                 StoredRecord::Group("gone".into(), None),
-            ],
+            ])],
             now,
         );
         assert_eq!(groups.keys().collect::<Vec<_>>(), vec!["g"]);
@@ -324,5 +407,34 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![("t", 0, 9)]
         );
+    }
+
+    #[test]
+    fn replay_applies_transactional_offsets_at_their_commit_marker_only() {
+        let offsets = |o| vec![StoredRecord::Offset("g".into(), "in".into(), 0, offset(o))];
+        let mut bytes = bytes::BytesMut::new();
+        bytes.extend_from_slice(&encode_batch(&offsets(3)));
+        bytes.extend_from_slice(&encode_txn_batch(&offsets(10), 7, 0));
+        bytes.extend_from_slice(&encode_txn_batch(&offsets(20), 8, 0));
+        let entries_before_markers = decode_log(&bytes.clone().freeze());
+        assert_eq!(
+            entries_before_markers[1],
+            LogEntry::Transactional(7, offsets(10))
+        );
+        let g = &replay(entries_before_markers, Instant::now())["g"];
+        assert_eq!(
+            g.offsets[&("in".to_string(), 0)].offset,
+            3,
+            "nothing decided yet"
+        );
+        bytes.extend_from_slice(&records::marker_batch(8, 0, false, 0, 1));
+        bytes.extend_from_slice(&records::marker_batch(7, 0, true, 0, 1));
+        let g = &replay(decode_log(&bytes.freeze()), Instant::now())["g"];
+        assert_eq!(
+            g.offsets[&("in".to_string(), 0)].offset,
+            10,
+            "the committed transaction's offset counts, the aborted one's does not"
+        );
+        assert!(!g.txn_offsets.is_pending("in", 0));
     }
 }

@@ -52,6 +52,23 @@ impl WriteLanes {
         append(encode_batch(&records)).await
     }
 
+    /// Appends an already encoded `batch` to `partition` in its lane (a transactional batch
+    /// of TxnOffsetCommit, which is not a snapshot of the group).
+    pub async fn write_batch<A, F>(
+        &self,
+        partition: i32,
+        batch: Bytes,
+        append: A,
+    ) -> Result<(), ResponseError>
+    where
+        A: FnOnce(Bytes) -> F,
+        F: Future<Output = Result<(), ResponseError>>,
+    {
+        let lane = self.lane(partition);
+        let _in_order = lane.lock().await;
+        append(batch).await
+    }
+
     fn lane(&self, partition: i32) -> Arc<tokio::sync::Mutex<()>> {
         self.lanes
             .lock()

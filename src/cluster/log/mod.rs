@@ -9,8 +9,11 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::RecordBatchDecoder;
 
 mod file;
+mod txn;
 
 use file::LogFile;
+pub use txn::AbortedTxn;
+use txn::Transactions;
 
 use crate::cluster::{KafkaError, ResponseError};
 use crate::protocol::records::{restamp, BatchHeader};
@@ -63,6 +66,8 @@ pub struct PartitionLog {
     log_start_offset: i64,
     /// The file every change is written to, for a node that is its own process.
     file: Option<LogFile>,
+    /// Open and aborted transactions, from the transactional batches and markers.
+    transactions: Transactions,
 }
 
 impl PartitionLog {
@@ -119,6 +124,7 @@ impl PartitionLog {
             .partition_point(|b| b.header.last_offset() < offset);
         self.batches.drain(..gone);
         self.size_bytes = self.batches.iter().map(|b| b.bytes.len()).sum();
+        self.transactions.forget_below(offset);
         self.rewrite_file();
     }
 
@@ -127,6 +133,7 @@ impl PartitionLog {
     pub(crate) fn restart_at(&mut self, offset: i64) {
         self.batches.clear();
         self.producers.clear();
+        self.transactions = Transactions::default();
         self.epochs.clear();
         self.size_bytes = 0;
         self.log_start_offset = offset;
@@ -148,6 +155,18 @@ impl PartitionLog {
     /// Sets the high watermark, never beyond the log end.
     pub(crate) fn set_high_watermark(&mut self, hw: i64) {
         self.high_watermark = hw.clamp(0, self.log_end_offset);
+        self.transactions.settle(self.high_watermark);
+    }
+
+    /// The end of what a read_committed consumer may read: the first offset of a transaction
+    /// not yet decided on the in-sync replicas, else the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.transactions.last_stable_offset(self.high_watermark)
+    }
+
+    /// The aborted transactions whose records lie in `[from, upper)`.
+    pub(crate) fn aborted_between(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        self.transactions.aborted_between(from, upper)
     }
 
     /// The newest leader epoch in the cache.
@@ -182,7 +201,7 @@ impl PartitionLog {
         batches: &[(BatchHeader, Bytes)],
         leader_epoch: i32,
     ) -> Result<Appended, KafkaError> {
-        if let Some((h, _)) = batches.first() {
+        if let Some((h, _)) = batches.first().filter(|(h, _)| !h.is_control()) {
             if let Some(original) = self.find_duplicate(h) {
                 return Ok(Appended {
                     base_offset: original.base_offset,
@@ -237,7 +256,25 @@ impl PartitionLog {
     }
 
     fn push(&mut self, header: BatchHeader, bytes: Bytes) {
-        if header.is_idempotent() {
+        if header.is_control() {
+            // A marker ends the producer's transaction and carries its (possibly bumped)
+            // epoch; it has no sequence, so the producer's sequence state is left alone.
+            if let Some(commit) = crate::protocol::records::marker_commits(&bytes) {
+                self.transactions
+                    .on_marker(header.producer_id, header.base_offset, commit);
+            }
+        } else if header.is_transactional() {
+            self.transactions
+                .on_data(header.producer_id, header.base_offset);
+        }
+        if header.is_idempotent() && (header.is_control() || header.base_sequence < 0) {
+            let state = self.producers.entry(header.producer_id).or_default();
+            if header.producer_epoch > state.epoch {
+                state.recent.clear();
+                state.epoch = header.producer_epoch;
+            }
+        }
+        if header.is_idempotent() && !header.is_control() && header.base_sequence >= 0 {
             let state = self.producers.entry(header.producer_id).or_default();
             if header.producer_epoch != state.epoch {
                 state.recent.clear();
@@ -262,7 +299,7 @@ impl PartitionLog {
     }
 
     fn find_duplicate(&self, h: &BatchHeader) -> Option<ProducedBatch> {
-        if !h.is_idempotent() {
+        if !h.is_idempotent() || h.base_sequence < 0 {
             return None;
         }
         let state = self.producers.get(&h.producer_id)?;
@@ -283,6 +320,18 @@ impl PartitionLog {
         let Some(state) = self.producers.get(&h.producer_id) else {
             return Ok(());
         };
+        if h.is_control() || h.base_sequence < 0 {
+            // A marker, or a batch the broker wrote for the producer without a sequence
+            // (TxnOffsetCommit's offsets): only an older epoch than the producer has since
+            // written is refused, as fenced.
+            if h.producer_epoch < state.epoch {
+                return Err(KafkaError::new(
+                    ResponseError::InvalidProducerEpoch,
+                    format!("epoch {} is older than {}", h.producer_epoch, state.epoch),
+                ));
+            }
+            return Ok(());
+        }
         if h.producer_epoch < state.epoch {
             return Err(KafkaError::new(
                 ResponseError::InvalidProducerEpoch,
@@ -350,6 +399,7 @@ impl PartitionLog {
         self.epochs.retain(|(_, start)| *start < end);
         self.high_watermark = self.high_watermark.min(end);
         self.producers.clear();
+        self.transactions = Transactions::default();
         let batches = std::mem::take(&mut self.batches);
         self.log_end_offset = self.log_start_offset;
         self.size_bytes = 0;
@@ -359,6 +409,7 @@ impl PartitionLog {
             self.push(b.header, b.bytes);
         }
         self.file = file;
+        self.transactions.settle(self.high_watermark);
         self.rewrite_file();
     }
 

@@ -134,3 +134,83 @@ fn finds_offsets_by_timestamp() {
     assert_eq!(log.offset_for_timestamp(5000, 3), None);
     assert_eq!(log.max_timestamp(3), Some((2, 1002)));
 }
+
+/// Appends `batch` (one transactional or control batch) as leader in epoch 0.
+fn append_raw(log: &mut PartitionLog, batch: Bytes) -> Appended {
+    let batches = split_batches(&batch).unwrap();
+    log.append_as_leader(&batches, 0).unwrap()
+}
+
+#[test]
+fn transactions_hold_back_the_stable_offset_and_aborts_are_indexed() {
+    use crate::protocol::records::{marker_batch, tests::transactional_batch_of};
+    let mut log = PartitionLog::default();
+    leader_append(&mut log, &["plain"], 0);
+    let committed = append_raw(&mut log, transactional_batch_of(&["c1", "c2"], 7, 0, 0));
+    let aborted = append_raw(&mut log, transactional_batch_of(&["a1"], 8, 0, 0));
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(
+        log.last_stable_offset(),
+        committed.base_offset,
+        "an open transaction holds the stable offset at its first record"
+    );
+    let commit = append_raw(&mut log, marker_batch(7, 0, true, 0, 1));
+    let abort = append_raw(&mut log, marker_batch(8, 0, false, 0, 1));
+    assert_eq!(
+        log.last_stable_offset(),
+        committed.base_offset,
+        "markers above the high watermark decide nothing yet"
+    );
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+    assert_eq!(
+        log.aborted_between(0, log.log_end_offset()),
+        [AbortedTxn {
+            producer_id: 8,
+            first_offset: aborted.base_offset,
+            last_offset: abort.base_offset,
+        }]
+    );
+    assert!(log.aborted_between(commit.base_offset + 2, 100).is_empty());
+
+    // A retried marker is appended but changes nothing; a marker of an older epoch is fenced.
+    append_raw(&mut log, marker_batch(7, 0, true, 0, 1));
+    let stale = split_batches(&marker_batch(7, 0, true, 0, 1)).unwrap();
+    append_raw(&mut log, marker_batch(7, 1, false, 0, 1));
+    let err = log.append_as_leader(&stale, 0).unwrap_err();
+    assert_eq!(err.code, ResponseError::InvalidProducerEpoch);
+    // The producer's next transaction (epoch 1 after the bump) starts its sequence at 0.
+    append_raw(&mut log, transactional_batch_of(&["next"], 7, 1, 0));
+
+    // Truncating below the abort marker reopens that transaction, as on a follower that
+    // lost the marker with its leader.
+    let mut follower = PartitionLog::default();
+    follower
+        .append_as_follower(split_trusted(&log.read(0, abort.base_offset, 1 << 20)))
+        .unwrap();
+    follower.set_high_watermark(follower.log_end_offset());
+    assert_eq!(follower.last_stable_offset(), aborted.base_offset);
+    follower.truncate_to(commit.base_offset);
+    follower.set_high_watermark(follower.log_end_offset());
+    assert_eq!(follower.last_stable_offset(), committed.base_offset);
+}
+
+#[test]
+fn a_log_read_back_from_its_file_keeps_its_transactions() {
+    use crate::protocol::records::{marker_batch, tests::transactional_batch_of};
+    let dir = std::env::temp_dir().join(format!("ksb-log-txn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut log = PartitionLog::on_disk(&dir).unwrap();
+    let open = append_raw(&mut log, transactional_batch_of(&["o"], 5, 0, 0));
+    append_raw(&mut log, transactional_batch_of(&["x"], 6, 0, 0));
+    append_raw(&mut log, marker_batch(6, 0, false, 0, 1));
+    let end = log.log_end_offset();
+    drop(log);
+
+    let mut back = PartitionLog::on_disk(&dir).unwrap();
+    assert_eq!(back.log_end_offset(), end);
+    back.set_high_watermark(end);
+    assert_eq!(back.last_stable_offset(), open.base_offset);
+    assert_eq!(back.aborted_between(0, end).len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -13,13 +13,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::cluster::broker::fetch_session::{FetchSessions, Key, Mode, Sent, Wanted};
-use crate::cluster::broker::partition::Partition;
+use crate::cluster::broker::partition::{Partition, Reading};
 use crate::cluster::broker::Broker;
 
 pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResponse {
@@ -40,6 +42,7 @@ pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResp
         // Whether the controller counts the follower in the cluster: one look per request.
         alive: follower.is_some_and(|id| broker.image().is_alive(id)),
         max_bytes: r.max_bytes,
+        isolation_level: r.isolation_level,
     };
     let deadline = Instant::now() + Duration::from_millis(r.max_wait_ms.max(0) as u64);
     let mut changes = broker.watch_data();
@@ -154,6 +157,8 @@ struct Reader<'a> {
     replica_id: i32,
     alive: bool,
     max_bytes: i32,
+    /// 0: read_uncommitted, 1: read_committed.
+    isolation_level: i8,
 }
 
 impl Reader<'_> {
@@ -256,12 +261,27 @@ impl Reader<'_> {
             }
         }
         let max = (p.partition_max_bytes.max(0) as usize).min(budget).max(1);
-        let data = match partition.read(p.fetch_offset, follower, max) {
+        let reading = match (follower, self.isolation_level) {
+            (true, _) => Reading::Follower,
+            (false, 1) => Reading::Committed,
+            (false, _) => Reading::Uncommitted,
+        };
+        let data = match partition.read(p.fetch_offset, reading, max) {
             Ok(read) => PartitionData::default()
                 .with_partition_index(*index)
                 .with_high_watermark(read.high_watermark)
-                .with_last_stable_offset(read.high_watermark)
+                .with_last_stable_offset(read.last_stable_offset)
                 .with_log_start_offset(read.log_start_offset)
+                .with_aborted_transactions(read.aborted.map(|aborted| {
+                    aborted
+                        .into_iter()
+                        .map(|t| {
+                            AbortedTransaction::default()
+                                .with_producer_id(t.producer_id.into())
+                                .with_first_offset(t.first_offset)
+                        })
+                        .collect()
+                }))
                 .with_records(Some(read.records)),
             // Say where the log starts, so a reader (or a follower) below it knows where to go.
             Err(code) => error(code).with_log_start_offset(partition.log_start_offset()),

@@ -67,7 +67,13 @@ pub fn handle(broker: &Broker, r: ListOffsetsRequest, version: i16) -> ListOffse
                     };
                     let epoch = partition.state().leader_epoch;
                     let log = partition.log();
-                    let hw = log.high_watermark();
+                    // A read_committed client sees up to the last stable offset (Kafka's
+                    // ListOffsets with isolation level 1), others up to the high watermark.
+                    let hw = if r.isolation_level == 1 {
+                        log.last_stable_offset()
+                    } else {
+                        log.high_watermark()
+                    };
                     let (offset, timestamp) = match p.timestamp {
                         LATEST => (hw, -1),
                         EARLIEST => (log.log_start_offset(), -1),

@@ -16,6 +16,8 @@ pub(crate) mod produce;
 mod producer_id;
 mod topics;
 mod txn;
+mod txn_markers;
+mod txn_offsets;
 
 use std::net::SocketAddr;
 
@@ -140,6 +142,12 @@ impl Dispatcher for Broker {
             }
             RequestKind::OffsetFetch(r) => {
                 ResponseKind::OffsetFetch(offsets::fetch(self, r, version))
+            }
+            RequestKind::TxnOffsetCommit(r) => {
+                ResponseKind::TxnOffsetCommit(txn_offsets::commit(self, r).await)
+            }
+            RequestKind::WriteTxnMarkers(r) => {
+                ResponseKind::WriteTxnMarkers(txn_markers::write(self, r).await)
             }
             _ => return Reply::Close(format!("no handler for {api_key:?}")),
         };

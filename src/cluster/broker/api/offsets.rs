@@ -150,6 +150,21 @@ fn lookup(broker: &Broker, group: &str, topics: Option<Vec<(String, Vec<i32>)>>)
     }
 }
 
+/// The partitions of `group` whose offset a transaction has committed but not ended: an
+/// OffsetFetch with `require_stable` (a read_committed consumer) gets UNSTABLE_OFFSET_COMMIT
+/// for them and asks again, rather than starting from an offset that may still be rolled back.
+fn unstable(broker: &Broker, group: &str, require_stable: bool) -> impl Fn(&str, i32) -> bool {
+    let pending: Vec<(String, i32)> = if require_stable {
+        broker
+            .groups
+            .with_group(broker, group, false, |g, _| g.txn_offsets.partitions())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    move |t: &str, p: i32| pending.iter().any(|(pt, pp)| pt == t && *pp == p)
+}
+
 pub fn fetch(broker: &Broker, r: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let name = |t: &str| TopicName(StrBytes::from_string(t.to_string()));
     if version >= 8 {
@@ -163,6 +178,7 @@ pub fn fetch(broker: &Broker, r: OffsetFetchRequest, version: i16) -> OffsetFetc
                         .collect()
                 });
                 let out = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                let unstable = unstable(broker, g.group_id.as_str(), r.require_stable);
                 match lookup(broker, g.group_id.as_str(), wanted) {
                     Ok(topics) => out.with_topics(
                         topics
@@ -178,6 +194,15 @@ pub fn fetch(broker: &Broker, r: OffsetFetchRequest, version: i16) -> OffsetFetc
                                                     leader_epoch: -1,
                                                     metadata: None,
                                                 });
+                                                if unstable(&t, p) {
+                                                    return OffsetFetchResponsePartitions::default(
+                                                    )
+                                                    .with_partition_index(p)
+                                                    .with_committed_offset(-1)
+                                                    .with_error_code(
+                                                        ResponseError::UnstableOffsetCommit.code(),
+                                                    );
+                                                }
                                                 OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(p)
                                                     .with_committed_offset(o.offset)
@@ -202,6 +227,11 @@ pub fn fetch(broker: &Broker, r: OffsetFetchRequest, version: i16) -> OffsetFetc
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
+    let unstable = unstable(
+        broker,
+        r.group_id.as_str(),
+        version >= 7 && r.require_stable,
+    );
     match lookup(broker, r.group_id.as_str(), wanted) {
         Ok(topics) => OffsetFetchResponse::default().with_topics(
             topics
@@ -217,6 +247,14 @@ pub fn fetch(broker: &Broker, r: OffsetFetchRequest, version: i16) -> OffsetFetc
                                         leader_epoch: -1,
                                         metadata: None,
                                     });
+                                    if unstable(&t, p) {
+                                        return OffsetFetchResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(-1)
+                                            .with_error_code(
+                                                ResponseError::UnstableOffsetCommit.code(),
+                                            );
+                                    }
                                     let out = OffsetFetchResponsePartition::default()
                                         .with_partition_index(p)
                                         .with_committed_offset(o.offset)

@@ -55,6 +55,7 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
                     p.index,
                     p.records.as_ref(),
                     acks,
+                    Origin::Client,
                 )
             };
             pending.push(Pending {
@@ -134,7 +135,7 @@ pub(crate) async fn append_and_replicate(
     let mut pending = vec![Pending {
         topic_index: 0,
         partition,
-        outcome: append(broker, topic, partition, Some(&batch), -1),
+        outcome: append(broker, topic, partition, Some(&batch), -1, Origin::Broker),
     }];
     broker.notify_data_changed();
     wait_for_replication(broker, &mut pending, timeout).await;
@@ -144,12 +145,22 @@ pub(crate) async fn append_and_replicate(
     p.outcome.map(|w| w.write.base_offset)
 }
 
+/// Who wrote a batch: clients may not write control batches (transaction markers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A producer's Produce request.
+    Client,
+    /// The broker itself: group records, offsets, transaction markers.
+    Broker,
+}
+
 fn append(
     broker: &Broker,
     topic: &str,
     index: i32,
     records: Option<&bytes::Bytes>,
     acks: i16,
+    origin: Origin,
 ) -> Result<Waiting, KafkaError> {
     let Some(partition) = broker.partition(topic, index) else {
         let known = broker.image().topics.contains_key(topic);
@@ -192,6 +203,12 @@ fn append(
     let compacted =
         config("cleanup.policy").is_some_and(|p| p.split(',').any(|p| p.trim() == "compact"));
     for (header, bytes) in &batches {
+        if origin == Origin::Client && header.is_control() {
+            return Err(KafkaError::new(
+                ResponseError::InvalidRecord,
+                "clients cannot write control batches; transaction markers come from the transaction coordinator",
+            ));
+        }
         crate::cluster::log_validator::validate(header, bytes, compacted)?;
     }
     let log_append_time = config("message.timestamp.type")

@@ -84,6 +84,18 @@ pub(crate) struct FollowerFetch {
     pub proposal: Option<IsrProposal>,
 }
 
+/// Who reads, which decides how far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// A follower: up to the log end.
+    Follower,
+    /// A consumer with isolation.level=read_uncommitted: up to the high watermark.
+    Uncommitted,
+    /// A consumer with isolation.level=read_committed: up to the last stable offset, told
+    /// which transactions in that range were aborted.
+    Committed,
+}
+
 /// What a read returns.
 #[derive(Debug, Clone)]
 pub struct Read {
@@ -91,8 +103,12 @@ pub struct Read {
     pub records: Bytes,
     /// The high watermark at the time of the read.
     pub high_watermark: i64,
+    /// The last stable offset at the time of the read.
+    pub last_stable_offset: i64,
     /// The log start offset.
     pub log_start_offset: i64,
+    /// For a read_committed reader: the aborted transactions among the records.
+    pub aborted: Option<Vec<crate::cluster::log::AbortedTxn>>,
 }
 
 /// One partition hosted on a broker: identity, state and log.
@@ -423,11 +439,12 @@ impl Partition {
         }
     }
 
-    /// Reads from `offset`: a consumer up to the high watermark, a follower up to the log end.
+    /// Reads from `offset`: a follower up to the log end, a consumer up to the high watermark
+    /// or (read_committed) the last stable offset.
     pub fn read(
         &self,
         offset: i64,
-        follower: bool,
+        reading: Reading,
         max_bytes: usize,
     ) -> Result<Read, ResponseError> {
         let log = self.log();
@@ -436,11 +453,25 @@ impl Partition {
             return Err(ResponseError::OffsetOutOfRange);
         }
         let hw = log.high_watermark();
-        let upper = if follower { leo } else { hw };
+        let lso = log.last_stable_offset();
+        let upper = match reading {
+            Reading::Follower => leo,
+            Reading::Uncommitted => hw,
+            Reading::Committed => lso,
+        };
+        let records = log.read(offset, upper, max_bytes);
+        let aborted = (reading == Reading::Committed).then(|| {
+            let end = crate::protocol::records::split_trusted(&records)
+                .last()
+                .map_or(offset, |(h, _)| h.last_offset() + 1);
+            log.aborted_between(offset, end)
+        });
         Ok(Read {
-            records: log.read(offset, upper, max_bytes),
+            records,
             high_watermark: hw,
+            last_stable_offset: lso,
             log_start_offset: log.log_start_offset(),
+            aborted,
         })
     }
 
