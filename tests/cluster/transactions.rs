@@ -586,3 +586,60 @@ async fn read_committed_consumers_see_exactly_the_committed_transactions() {
     })
     .await;
 }
+
+/// Offsets sent to a transaction (AddOffsetsToTxn, then TxnOffsetCommit to the group
+/// coordinator) become the group's committed offsets when the transaction commits, and are
+/// dropped when it aborts — which takes markers on the group's `__consumer_offsets` partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offsets_sent_to_a_transaction_are_committed_with_it() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    if !markers_answered() {
+        eprintln!("skipped: the brokers do not answer WriteTxnMarkers yet");
+        return;
+    }
+    bounded(async {
+        let cluster = TestCluster::start(1).await;
+        let topic = unique("txn-offsets");
+        create_topic(&cluster, &topic, 1, 1, &[]).await;
+        let group = unique("txn-offsets-group");
+        let consumer: BaseConsumer = client_config(&cluster)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let producer = txn_producer(&cluster, &unique("tx-offsets"), 60_000);
+        init(&producer).await.expect("init_transactions");
+        let at = |offset| {
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(offset))
+                .expect("partition");
+            tpl
+        };
+        for (offset, commit) in [(5, true), (9, false)] {
+            let offsets = at(offset);
+            let metadata = consumer.group_metadata().expect("group metadata");
+            blocking(&producer, move |p| {
+                p.begin_transaction()?;
+                p.send_offsets_to_transaction(&offsets, &metadata, CALL * 3)?;
+                if commit {
+                    p.commit_transaction(CALL * 3)
+                } else {
+                    p.abort_transaction(CALL * 3)
+                }
+            })
+            .await
+            .expect("the transaction ends");
+        }
+        let committed = tokio::task::block_in_place(|| {
+            consumer
+                .committed_offsets(at(0), CALL)
+                .expect("OffsetFetch")
+        });
+        assert_eq!(
+            committed.elements()[0].offset(),
+            rdkafka::Offset::Offset(5),
+            "the committed transaction's offset, not the aborted one's"
+        );
+    })
+    .await;
+}
