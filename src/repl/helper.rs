@@ -204,7 +204,11 @@ mod tests {
             (start, c),
             (
                 0,
-                vec!["describe".to_string(), "describe_group".to_string()]
+                vec![
+                    "describe".to_string(),
+                    "describe_group".to_string(),
+                    "describe_transaction".to_string()
+                ]
             )
         );
         let (start, c) = complete("cluster.st", 10, &known);
