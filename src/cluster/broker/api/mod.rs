@@ -160,11 +160,14 @@ impl Dispatcher for Broker {
     }
 }
 
-/// Requests only other brokers send: follower fetches and divergence checks.
+/// Requests only other brokers send: follower fetches, divergence checks and transaction
+/// markers.
 fn is_peer_request(body: &RequestKind) -> bool {
     match body {
         RequestKind::Fetch(r) => r.replica_id.0 >= 0 || r.replica_state.replica_id.0 >= 0,
         RequestKind::OffsetForLeaderEpoch(r) => r.replica_id.0 >= 0,
+        // Only a transaction coordinator, on another broker, writes markers.
+        RequestKind::WriteTxnMarkers(_) => true,
         _ => false,
     }
 }
