@@ -123,13 +123,23 @@ pub(crate) fn reconcile(topic: &str, sent: &[Sent], readings: &Readings) -> Ledg
                 .iter()
                 .filter(|s| matches!(s.txn, Some(TxnState::Open(_))))
                 .count(),
-            aborted_visible: sent
-                .iter()
-                .filter(|s| {
-                    s.txn == Some(TxnState::Aborted) && counts.contains_key(s.value.as_str())
-                })
-                .map(|s| s.value.clone())
-                .collect(),
+            // A value may be sent again after an abort (the restarted app writes the same
+            // receipt): it leaked only if readers see more copies than were promised.
+            aborted_visible: {
+                let mut leaked: Vec<String> = sent
+                    .iter()
+                    .filter(|s| s.txn == Some(TxnState::Aborted))
+                    .map(|s| s.value.as_str())
+                    .filter(|v| {
+                        let promised_copies =
+                            sent.iter().filter(|s| s.value == *v && promised(s)).count();
+                        counts.get(v).copied().unwrap_or(0) > promised_copies
+                    })
+                    .map(str::to_string)
+                    .collect();
+                leaked.dedup();
+                leaked
+            },
             uncommitted_in_log: readings.uncommitted.as_ref().map_or(0, Vec::len),
         }
     });
@@ -342,8 +352,15 @@ mod tests {
             in_txn("a", TxnState::Aborted),
             in_txn("leak", TxnState::Aborted),
             in_txn("o", TxnState::Open(3)),
+            // Aborted, then sent again and committed: one visible copy is the committed one.
+            in_txn("again", TxnState::Aborted),
+            in_txn("again", TxnState::Committed),
         ];
-        let stored = vec![(0, 0, "c".to_string()), (0, 3, "leak".to_string())];
+        let stored = vec![
+            (0, 0, "c".to_string()),
+            (0, 3, "leak".to_string()),
+            (0, 6, "again".to_string()),
+        ];
         let l = reconcile(
             "t",
             &sent,
@@ -354,12 +371,12 @@ mod tests {
         );
         assert_eq!(l.lost, ["gone"], "only a committed value can be lost");
         let t = l.transactions.clone().unwrap();
-        assert_eq!((t.committed, t.aborted, t.open), (2, 2, 1));
+        assert_eq!((t.committed, t.aborted, t.open), (3, 3, 1));
         assert_eq!(t.aborted_visible, ["leak"]);
         assert_eq!(t.uncommitted_in_log, 5);
         assert!(
             l.to_string()
-                .contains("2 committed, 2 aborted, 1 not ended"),
+                .contains("3 committed, 3 aborted, 1 not ended"),
             "{l}"
         );
     }

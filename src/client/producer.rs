@@ -61,7 +61,11 @@ impl SandboxProducer {
         config
             .set("bootstrap.servers", bootstrap)
             .set("acks", &options.acks)
-            .set("enable.idempotence", options.idempotence.to_string())
+            // A transactional producer is always idempotent (librdkafka insists, as Kafka does).
+            .set(
+                "enable.idempotence",
+                (options.idempotence || options.transactional_id.is_some()).to_string(),
+            )
             .set(
                 "message.timeout.ms",
                 options.timeout.as_millis().to_string(),

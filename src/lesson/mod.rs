@@ -135,6 +135,12 @@ pub(crate) const LESSONS: &[Lesson] = &[
         source: include_str!("../../scripts/lessons/idempotence.rhai"),
     },
     Lesson {
+        name: "exactly-once",
+        summary: "consume-transform-produce in transactions: a crash, a zombie fenced, a coordinator lost",
+        track: PRODUCING,
+        source: include_str!("../../scripts/lessons/exactly-once.rhai"),
+    },
+    Lesson {
         name: "delivery-semantics",
         summary: "commit before or after processing: at most once, at least once, duplicates",
         track: CONSUMING,

@@ -82,6 +82,8 @@ pub struct Session {
     /// Every consumer started in this session, in start order (ended ones included).
     consumers: RefCell<Vec<Arc<ConsumerHandle>>>,
     lesson: lesson_api::LessonSlot,
+    /// The open transaction of each transactional id, by its number.
+    open_transactions: RefCell<std::collections::HashMap<String, u64>>,
     sends: RefCell<std::collections::BTreeMap<String, Vec<crate::client::ledger::Sent>>>,
     group_sizes: RefCell<std::collections::BTreeMap<String, usize>>,
     solo_count: Cell<usize>,
@@ -131,6 +133,7 @@ impl Session {
             consumers: RefCell::new(Vec::new()),
             lesson: Default::default(),
             sends: RefCell::new(Default::default()),
+            open_transactions: RefCell::new(Default::default()),
             group_sizes: RefCell::new(Default::default()),
             solo_count: Cell::new(0),
         }))
@@ -220,8 +223,28 @@ impl Session {
             .push(sent);
     }
 
+    /// A producer registered transactional id `id`: the transaction an earlier producer with
+    /// that id left open is aborted by the coordinator (and that producer fenced), as
+    /// `init_transactions` does in Kafka; its sends count as aborted.
+    pub(crate) fn transactional_id_registered(&self, id: &str) {
+        let left_open = self.open_transactions.borrow_mut().remove(id);
+        if let Some(txn) = left_open {
+            self.end_transaction(txn, crate::client::ledger::TxnState::Aborted);
+        }
+    }
+
+    /// Transaction `txn` of transactional id `id` began.
+    pub(crate) fn transaction_began(&self, id: &str, txn: u64) {
+        self.open_transactions
+            .borrow_mut()
+            .insert(id.to_string(), txn);
+    }
+
     /// Transaction `txn` ended: its sends count as committed or aborted in the ledger.
     pub(crate) fn end_transaction(&self, txn: u64, state: crate::client::ledger::TxnState) {
+        self.open_transactions
+            .borrow_mut()
+            .retain(|_, open| *open != txn);
         for sent in self.sends.borrow_mut().values_mut().flatten() {
             if sent.txn == Some(crate::client::ledger::TxnState::Open(txn)) {
                 sent.txn = Some(state);

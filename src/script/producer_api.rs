@@ -13,10 +13,15 @@ use crate::client::ledger::TxnState;
 use crate::client::producer::{ProducerOptions, SandboxProducer};
 use crate::view::timeline::Happening;
 
-/// A producer handle in scripts, with its label on the page (`p1`, `p2`, …) and the number of
-/// the transaction it has open, if any.
+/// A producer handle in scripts, with its label on the page (`p1`, `p2`, …), the number of
+/// the transaction it has open, if any, and its transactional id.
 #[derive(Clone)]
-pub struct Producer(Rc<SandboxProducer>, Rc<str>, Rc<Cell<Option<u64>>>);
+pub struct Producer(
+    Rc<SandboxProducer>,
+    Rc<str>,
+    Rc<Cell<Option<u64>>>,
+    Option<Rc<str>>,
+);
 
 /// Numbers transactions across the session, so the ledger can tell them apart.
 static TRANSACTIONS: AtomicU64 = AtomicU64::new(1);
@@ -100,11 +105,19 @@ fn create(s: &Session, options: &ProducerOptions) -> RhaiResult<Producer> {
     let p =
         SandboxProducer::new(&s.cluster.bootstrap(), options).or_else(|e| fail(e.to_string()))?;
     let name = s.view.clients.producer_created(&options.acks);
-    Ok(Producer(Rc::new(p), name.into(), Rc::new(Cell::new(None))))
+    if let Some(id) = &options.transactional_id {
+        s.transactional_id_registered(id);
+    }
+    Ok(Producer(
+        Rc::new(p),
+        name.into(),
+        Rc::new(Cell::new(None)),
+        options.transactional_id.as_deref().map(Rc::from),
+    ))
 }
 
 /// `begin()`: starts a transaction; sends until `commit()` or `abort()` belong to it.
-fn begin(p: &Producer) -> RhaiResult<()> {
+fn begin(s: &Session, p: &Producer) -> RhaiResult<()> {
     if p.2.get().is_some() {
         return fail(format!(
             "{} already has a transaction open; commit() or abort() it first",
@@ -112,7 +125,11 @@ fn begin(p: &Producer) -> RhaiResult<()> {
         ));
     }
     p.0.begin().or_else(|e| fail(e.to_string()))?;
-    p.2.set(Some(TRANSACTIONS.fetch_add(1, Ordering::Relaxed)));
+    let txn = TRANSACTIONS.fetch_add(1, Ordering::Relaxed);
+    p.2.set(Some(txn));
+    if let Some(id) = &p.3 {
+        s.transaction_began(id, txn);
+    }
     Ok(())
 }
 
@@ -200,7 +217,8 @@ pub(crate) fn register(engine: &mut Engine, session: &Rc<Session>) {
             send(&s, &p, topic, Some(&key.to_string()), &value.to_string())
         },
     );
-    engine.register_fn("begin", |p: Producer| begin(&p));
+    let s = session.clone();
+    engine.register_fn("begin", move |p: Producer| begin(&s, &p));
     let s = session.clone();
     engine.register_fn("commit", move |p: Producer| end(&s, &p, true));
     let s = session.clone();
