@@ -106,6 +106,7 @@ passes_in_auto_mode! {
     high_watermark_passes_in_auto_mode => "high-watermark",
     unclean_election_passes_in_auto_mode => "unclean-election",
     idempotence_passes_in_auto_mode => "idempotence",
+    exactly_once_passes_in_auto_mode => "exactly-once",
     delivery_semantics_passes_in_auto_mode => "delivery-semantics",
     slow_consumers_passes_in_auto_mode => "slow-consumers",
     rebalance_protocols_passes_in_auto_mode => "rebalance-protocols",
@@ -298,6 +299,27 @@ async fn every_bundled_lesson_can_be_graded_from_an_answers_file() {
             verdicts(&out),
             ["Q1: incorrect", "Q2: correct", "Q3: correct"],
             "{out}"
+        );
+
+        // Two predictions, then the two questions judged by meaning.
+        let out = graded(
+            "exactly-once",
+            &[
+                "no",
+                "yes",
+                "the broker deleted the duplicate receipt",
+                "the restart got a higher epoch for the same transactional id so the coordinator fenced the old one",
+            ],
+        )
+        .await;
+        assert_eq!(
+            verdicts(&out),
+            ["Q1: correct", "Q2: incorrect", "Q3: incorrect", "Q4: correct"],
+            "{out}"
+        );
+        assert!(
+            out.contains("nothing was deleted"),
+            "the misconception gets its feedback: {out}"
         );
     })
     .await;
