@@ -2,26 +2,20 @@
 //! commits, aborts, is fenced by a newer producer with its id and by its own timeout, and
 //! carries on through the coordinator's broker being killed; DescribeTransactions and
 //! ListTransactions report what the coordinator holds.
-//!
-//! What a consumer then sees (read_committed) belongs to the partition logs; these tests check
-//! the coordinator's side: its recorded state, and that a decision completes once the
-//! partition leaders acknowledge its markers. Until the brokers answer WriteTxnMarkers, a
-//! decided transaction stays in PrepareCommit/PrepareAbort, its markers being retried, so the
-//! tests accept that state then and insist on completion once the API is declared.
+//! A decided transaction must complete: its markers are written by the partition leaders
+//! (WriteTxnMarkers), after which read_committed consumers see exactly the committed records.
 
 use std::time::Duration;
 
 use kafka_protocol::messages::describe_transactions_response::TransactionState;
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, ApiKey, DescribeTransactionsRequest, EndTxnRequest,
-    FindCoordinatorRequest, GroupId, InitProducerIdRequest, ListTransactionsRequest,
-    TransactionalId,
+    AddOffsetsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest,
+    GroupId, InitProducerIdRequest, ListTransactionsRequest, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use kafka_sandbox::backend::snapshot::BrokerState;
 use kafka_sandbox::protocol::client::Connection;
-use kafka_sandbox::protocol::versions::BROKER_APIS;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, Producer};
 
@@ -29,11 +23,6 @@ use crate::util::*;
 
 const CALL: Duration = Duration::from_secs(5);
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Whether brokers answer WriteTxnMarkers, so decided transactions must complete.
-fn markers_answered() -> bool {
-    BROKER_APIS.iter().any(|a| a.key == ApiKey::WriteTxnMarkers)
-}
 
 fn txn_producer(cluster: &TestCluster, id: &str, timeout_ms: u32) -> FutureProducer {
     client_config(cluster)
@@ -136,16 +125,12 @@ async fn wait_state(cluster: &TestCluster, id: &str, states: &[&str]) -> Transac
 
 /// The state a decided transaction must reach: complete once markers are answered.
 async fn wait_decided(cluster: &TestCluster, id: &str, commit: bool) -> TransactionState {
-    let (prepare, complete) = if commit {
-        ("PrepareCommit", "CompleteCommit")
+    let complete = if commit {
+        "CompleteCommit"
     } else {
-        ("PrepareAbort", "CompleteAbort")
+        "CompleteAbort"
     };
-    if markers_answered() {
-        wait_state(cluster, id, &[complete]).await
-    } else {
-        wait_state(cluster, id, &[prepare, complete]).await
-    }
+    wait_state(cluster, id, &[complete]).await
 }
 
 async fn open_transaction(producer: &FutureProducer, topic: &str, records: usize) {
@@ -422,14 +407,12 @@ async fn add_offsets_and_a_reinit_during_a_transaction_follow_kafkas_rules() {
         );
         let aborting = wait_decided(&cluster, &id, false).await;
         assert_eq!(aborting.producer_epoch, epoch + 1);
-        if markers_answered() {
-            // Once the abort is complete, the retried InitProducerId gets the next epoch.
-            let third = conn.call(&init, 4, CALL).await.expect("InitProducerId");
-            assert_eq!(
-                (third.error_code, third.producer_id, third.producer_epoch),
-                (0, pid, epoch + 2)
-            );
-        }
+        // Once the abort is complete, the retried InitProducerId gets the next epoch.
+        let third = conn.call(&init, 4, CALL).await.expect("InitProducerId");
+        assert_eq!(
+            (third.error_code, third.producer_id, third.producer_epoch),
+            (0, pid, epoch + 2)
+        );
 
         // The first producer is a zombie now: fenced, in each version's words.
         let stale = add.clone().with_producer_epoch(epoch);
@@ -460,15 +443,10 @@ async fn add_offsets_and_a_reinit_during_a_transaction_follow_kafkas_rules() {
 }
 
 /// A new producer with the id of one that has a transaction open: the coordinator aborts that
-/// transaction (its markers must be written, so this needs brokers that answer
-/// WriteTxnMarkers; without them it only says so), the new producer then gets the next epoch
+/// transaction (its markers written), the new producer then gets the next epoch
 /// but one, and the old producer's commit is fenced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_new_producer_aborts_its_predecessors_open_transaction() {
-    if !markers_answered() {
-        eprintln!("skipped: the brokers do not answer WriteTxnMarkers yet");
-        return;
-    }
     bounded(async {
         let cluster = TestCluster::start(3).await;
         let topic = unique("txn-takeover");
@@ -533,15 +511,11 @@ fn read_values(
     values
 }
 
-/// End to end, once the brokers write markers: committed transactions are visible to
+/// End to end: committed transactions are visible to
 /// read_committed consumers and aborted ones never are, including one committed after its
 /// coordinator's broker was killed mid-transaction; read_uncommitted consumers see everything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn read_committed_consumers_see_exactly_the_committed_transactions() {
-    if !markers_answered() {
-        eprintln!("skipped: the brokers do not answer WriteTxnMarkers yet");
-        return;
-    }
     bounded(async {
         let cluster = TestCluster::start(3).await;
         let topic = unique("txn-e2e");
@@ -593,10 +567,6 @@ async fn read_committed_consumers_see_exactly_the_committed_transactions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offsets_sent_to_a_transaction_are_committed_with_it() {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    if !markers_answered() {
-        eprintln!("skipped: the brokers do not answer WriteTxnMarkers yet");
-        return;
-    }
     bounded(async {
         let cluster = TestCluster::start(1).await;
         let topic = unique("txn-offsets");
