@@ -9,6 +9,7 @@ mod chrome;
 mod configs;
 mod docker;
 mod docker_runs;
+mod exactly_once;
 mod experiments;
 mod failover;
 mod fetch_sessions;
