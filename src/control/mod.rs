@@ -159,6 +159,63 @@ pub enum ControlError {
     },
 }
 
+/// Why a control line did not parse: one sentence saying what to type instead, which `serve`
+/// prints after "error: ". Where clap's own words are the clearest, its error is kept as the
+/// source.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlParseError {
+    /// The first word is no command.
+    #[error("unknown command '{verb}'; type 'help' for the list")]
+    UnknownCommand {
+        /// The word as typed (lower-cased).
+        verb: String,
+    },
+    /// An argument is missing.
+    #[error("'{verb}' needs more: {usage}")]
+    MissingArgument {
+        /// The command.
+        verb: String,
+        /// Its usage line ("kill N").
+        usage: String,
+    },
+    /// A word where a number belongs.
+    #[error("'{word}' is not a number; {usage}")]
+    NotANumber {
+        /// The word.
+        word: String,
+        /// The command's usage line.
+        usage: String,
+    },
+    /// Arguments to a command that takes none.
+    #[error("'{verb}' takes no arguments")]
+    TakesNoArguments {
+        /// The command.
+        verb: String,
+    },
+    /// More arguments than the command takes.
+    #[error("too many arguments for '{verb}'; {usage}")]
+    TooManyArguments {
+        /// The command.
+        verb: String,
+        /// Its usage line.
+        usage: String,
+    },
+    /// A value clap refused for another reason than not being a number.
+    #[error("{}; {usage}", first_line(.source))]
+    InvalidValue {
+        /// Clap's error, whose first line says what is wrong.
+        source: clap::Error,
+        /// The command's usage line.
+        usage: String,
+    },
+    /// Anything else clap refused.
+    #[error("{}; type 'help' for the list", first_line(.source))]
+    Unparsed {
+        /// Clap's error, whose first line says what is wrong.
+        source: clap::Error,
+    },
+}
+
 /// Every command with its arguments and one line on what it does, for `help` and `--help`.
 pub fn help() -> String {
     let command = ControlLine::command();
@@ -208,7 +265,7 @@ fn usage(verb: &str) -> String {
 
 /// Parses one control line; `Ok(None)` for a blank line. Errors are one sentence saying what
 /// to type instead.
-pub fn parse(line: &str) -> Result<Option<Control>, String> {
+pub fn parse(line: &str) -> Result<Option<Control>, ControlParseError> {
     let mut words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
     let Some(first) = words.first_mut() else {
         return Ok(None);
@@ -219,34 +276,36 @@ pub fn parse(line: &str) -> Result<Option<Control>, String> {
         Ok(parsed) => Ok(Some(parsed.control)),
         Err(e) => {
             use clap::error::ErrorKind;
-            let example = usage(&verb);
+            let usage = usage(&verb);
             Err(match e.kind() {
-                ErrorKind::InvalidSubcommand => {
-                    format!("unknown command '{verb}'; type 'help' for the list")
-                }
+                ErrorKind::InvalidSubcommand => ControlParseError::UnknownCommand { verb },
                 ErrorKind::MissingRequiredArgument => {
-                    format!("'{verb}' needs more: {example}")
+                    ControlParseError::MissingArgument { verb, usage }
                 }
                 ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
                     let bad = words.iter().skip(1).find(|w| w.parse::<i64>().is_err());
                     match bad {
-                        Some(bad) => format!("'{bad}' is not a number; {example}"),
-                        None => format!("{}; {example}", first_line(&e)),
+                        Some(bad) => ControlParseError::NotANumber {
+                            word: bad.clone(),
+                            usage,
+                        },
+                        None => ControlParseError::InvalidValue { source: e, usage },
                     }
                 }
                 ErrorKind::UnknownArgument | ErrorKind::TooManyValues => {
-                    if example == verb {
-                        format!("'{verb}' takes no arguments")
+                    if usage == verb {
+                        ControlParseError::TakesNoArguments { verb }
                     } else {
-                        format!("too many arguments for '{verb}'; {example}")
+                        ControlParseError::TooManyArguments { verb, usage }
                     }
                 }
-                _ => format!("{}; type 'help' for the list", first_line(&e)),
+                _ => ControlParseError::Unparsed { source: e },
             })
         }
     }
 }
 
+/// The first line of clap's rendered error, without its "error: " prefix.
 fn first_line(e: &clap::Error) -> String {
     e.to_string()
         .lines()
@@ -367,34 +426,37 @@ mod tests {
 
     #[test]
     fn parses_control_lines_and_explains_mistakes() {
-        assert_eq!(parse("kill 2"), Ok(Some(Control::Kill { id: 2 })));
-        assert_eq!(parse("  STATUS "), Ok(Some(Control::Status)));
-        assert_eq!(parse("heal"), Ok(Some(Control::Heal { id: None })));
-        assert_eq!(parse("unpause 3"), Ok(Some(Control::Resume { id: 3 })));
+        assert_eq!(parse("kill 2").unwrap(), Some(Control::Kill { id: 2 }));
+        assert_eq!(parse("  STATUS ").unwrap(), Some(Control::Status));
+        assert_eq!(parse("heal").unwrap(), Some(Control::Heal { id: None }));
+        assert_eq!(parse("unpause 3").unwrap(), Some(Control::Resume { id: 3 }));
         assert_eq!(
-            parse("create failsafe-test-topic 8 3"),
-            Ok(Some(Control::Create {
+            parse("create failsafe-test-topic 8 3").unwrap(),
+            Some(Control::Create {
                 topic: "failsafe-test-topic".into(),
                 partitions: 8,
                 replication: 3
-            }))
+            })
         );
-        assert_eq!(parse(""), Ok(None));
-        assert_eq!(parse("kill").unwrap_err(), "'kill' needs more: kill N");
+        assert_eq!(parse("").unwrap(), None);
         assert_eq!(
-            parse("kill two").unwrap_err(),
+            parse("kill").unwrap_err().to_string(),
+            "'kill' needs more: kill N"
+        );
+        assert_eq!(
+            parse("kill two").unwrap_err().to_string(),
             "'two' is not a number; kill N"
         );
         assert_eq!(
-            parse("reboot 1").unwrap_err(),
+            parse("reboot 1").unwrap_err().to_string(),
             "unknown command 'reboot'; type 'help' for the list"
         );
         assert_eq!(
-            parse("status now").unwrap_err(),
+            parse("status now").unwrap_err().to_string(),
             "'status' takes no arguments"
         );
         assert_eq!(
-            parse("create t 8").unwrap_err(),
+            parse("create t 8").unwrap_err().to_string(),
             "'create' needs more: create TOPIC PARTITIONS RF"
         );
     }
