@@ -3,13 +3,15 @@
 //! run them the same way against any backend, with the same words for the outcome. The help
 //! `serve` prints, in `--help` and for `help`, is generated from this one definition.
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::Subcommand;
 
 use crate::backend::{ClusterControl, ClusterError};
 use crate::client::admin::Admin;
 use crate::client::ClientError;
 
+mod parse;
 mod topics;
+pub use parse::{help, parse, ControlParseError};
 pub use topics::{create_topic, Shortfall};
 
 /// One control command.
@@ -100,20 +102,6 @@ pub enum Control {
     Quit,
 }
 
-/// A control line: one command, no program name.
-#[derive(Parser, Debug)]
-#[command(
-    name = "",
-    no_binary_name = true,
-    disable_help_flag = true,
-    disable_help_subcommand = true,
-    disable_version_flag = true
-)]
-struct ControlLine {
-    #[command(subcommand)]
-    control: Control,
-}
-
 /// Why a command failed, in the words of the layer that refused it.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -157,103 +145,6 @@ pub enum ControlError {
         /// Replication factor asked for.
         replication: i64,
     },
-}
-
-/// Every command with its arguments and one line on what it does, for `help` and `--help`.
-pub fn help() -> String {
-    let command = ControlLine::command();
-    let rows: Vec<(String, String)> = command
-        .get_subcommands()
-        .map(|c| {
-            let args: Vec<String> = c
-                .get_arguments()
-                .map(|a| {
-                    let name = a
-                        .get_value_names()
-                        .and_then(|n| n.first().map(|s| s.to_string()))
-                        .unwrap_or_else(|| a.get_id().to_string().to_uppercase());
-                    if a.is_required_set() {
-                        name
-                    } else {
-                        format!("[{name}]")
-                    }
-                })
-                .collect();
-            let usage = std::iter::once(c.get_name().to_string())
-                .chain(args)
-                .collect::<Vec<_>>()
-                .join(" ");
-            let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
-            (usage, about)
-        })
-        .collect();
-    let width = rows.iter().map(|(u, _)| u.len()).max().unwrap_or(0);
-    let mut out = String::from("commands:\n");
-    for (usage, about) in rows {
-        out.push_str(&format!("  {usage:<width$}  {about}\n"));
-    }
-    out.trim_end().to_string()
-}
-
-/// The usage line of one command ("stop N").
-fn usage(verb: &str) -> String {
-    let line = help();
-    line.lines()
-        .skip(1)
-        .map(str::trim)
-        .find(|l| l.split_whitespace().next() == Some(verb))
-        .map(|l| l.split("  ").next().unwrap_or(verb).trim().to_string())
-        .unwrap_or_else(|| verb.to_string())
-}
-
-/// Parses one control line; `Ok(None)` for a blank line. Errors are one sentence saying what
-/// to type instead.
-pub fn parse(line: &str) -> Result<Option<Control>, String> {
-    let mut words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-    let Some(first) = words.first_mut() else {
-        return Ok(None);
-    };
-    *first = first.to_ascii_lowercase();
-    let verb = first.clone();
-    match ControlLine::try_parse_from(&words) {
-        Ok(parsed) => Ok(Some(parsed.control)),
-        Err(e) => {
-            use clap::error::ErrorKind;
-            let example = usage(&verb);
-            Err(match e.kind() {
-                ErrorKind::InvalidSubcommand => {
-                    format!("unknown command '{verb}'; type 'help' for the list")
-                }
-                ErrorKind::MissingRequiredArgument => {
-                    format!("'{verb}' needs more: {example}")
-                }
-                ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
-                    let bad = words.iter().skip(1).find(|w| w.parse::<i64>().is_err());
-                    match bad {
-                        Some(bad) => format!("'{bad}' is not a number; {example}"),
-                        None => format!("{}; {example}", first_line(&e)),
-                    }
-                }
-                ErrorKind::UnknownArgument | ErrorKind::TooManyValues => {
-                    if example == verb {
-                        format!("'{verb}' takes no arguments")
-                    } else {
-                        format!("too many arguments for '{verb}'; {example}")
-                    }
-                }
-                _ => format!("{}; type 'help' for the list", first_line(&e)),
-            })
-        }
-    }
-}
-
-fn first_line(e: &clap::Error) -> String {
-    e.to_string()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("error: ")
-        .to_string()
 }
 
 /// "1 partition", "8 partitions".
@@ -358,68 +249,5 @@ impl Control {
             Control::Help => help(),
             Control::Quit => String::new(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_control_lines_and_explains_mistakes() {
-        assert_eq!(parse("kill 2"), Ok(Some(Control::Kill { id: 2 })));
-        assert_eq!(parse("  STATUS "), Ok(Some(Control::Status)));
-        assert_eq!(parse("heal"), Ok(Some(Control::Heal { id: None })));
-        assert_eq!(parse("unpause 3"), Ok(Some(Control::Resume { id: 3 })));
-        assert_eq!(
-            parse("create failsafe-test-topic 8 3"),
-            Ok(Some(Control::Create {
-                topic: "failsafe-test-topic".into(),
-                partitions: 8,
-                replication: 3
-            }))
-        );
-        assert_eq!(parse(""), Ok(None));
-        assert_eq!(parse("kill").unwrap_err(), "'kill' needs more: kill N");
-        assert_eq!(
-            parse("kill two").unwrap_err(),
-            "'two' is not a number; kill N"
-        );
-        assert_eq!(
-            parse("reboot 1").unwrap_err(),
-            "unknown command 'reboot'; type 'help' for the list"
-        );
-        assert_eq!(
-            parse("status now").unwrap_err(),
-            "'status' takes no arguments"
-        );
-        assert_eq!(
-            parse("create t 8").unwrap_err(),
-            "'create' needs more: create TOPIC PARTITIONS RF"
-        );
-    }
-
-    #[test]
-    fn help_lists_every_command_the_parser_knows() {
-        let text = help();
-        for verb in [
-            "status", "stop", "kill", "start", "restart", "pause", "resume", "isolate", "heal",
-            "elect", "create", "logs", "help", "quit",
-        ] {
-            assert!(
-                text.lines().any(|l| l.trim_start().starts_with(verb)),
-                "{verb} missing from:\n{text}"
-            );
-            assert!(
-                parse(
-                    &usage(verb)
-                        .replace(" N", " 1")
-                        .replace("[N]", "")
-                        .replace("TOPIC PARTITIONS RF", "t 1 1")
-                )
-                .is_ok(),
-                "{verb}'s own usage does not parse"
-            );
-        }
     }
 }

@@ -1,9 +1,8 @@
-//! Word classes the judge's patterns refer to as `@name`: the many ways learners say the same
-//! thing about Kafka ("crashed", "killed", "pressed Ctrl-C"; "kept flowing", "still got").
-//! Entries are phrases; they are stemmed like answers, so one form covers its inflections.
+//! The word table: each class the judge's patterns can name as `@name`, with its phrases.
+//! Data only; the lookup is in `mod.rs`.
 
 /// (class name, phrases).
-pub(crate) const CLASSES: &[(&str, &[&str])] = &[
+pub(super) const CLASSES: &[(&str, &[&str])] = &[
     (
         "consumer",
         &[
@@ -502,13 +501,3 @@ pub(crate) const CLASSES: &[(&str, &[&str])] = &[
         ],
     ),
 ];
-
-/// The phrases of a class.
-pub fn class(name: &str) -> Option<&'static [&'static str]> {
-    CLASSES.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
-}
-
-/// Every class name, for error messages.
-pub fn names() -> Vec<&'static str> {
-    CLASSES.iter().map(|(n, _)| *n).collect()
-}
