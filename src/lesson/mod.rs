@@ -136,7 +136,7 @@ pub(crate) const LESSONS: &[Lesson] = &[
     },
     Lesson {
         name: "exactly-once",
-        summary: "consume-transform-produce in transactions: a crash, a zombie fenced, a coordinator lost",
+        summary: "transactions: a crash mid-transaction, a zombie fenced, a coordinator lost",
         track: PRODUCING,
         source: include_str!("../../scripts/lessons/exactly-once.rhai"),
     },

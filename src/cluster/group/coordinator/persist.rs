@@ -49,20 +49,7 @@ impl GroupCoordinator {
     ) -> Result<(), ResponseError> {
         let (partition, _) = Self::owned_partition(broker, group)?;
         let snapshot = || self.with_group(broker, group, false, |g, _| records(g));
-        let append = |batch| async move {
-            append_and_replicate(broker, OFFSETS_TOPIC, partition, batch, WRITE_TIMEOUT)
-                .await
-                .map(|_| ())
-                .map_err(|e| match e.code {
-                    ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-                    ResponseError::RequestTimedOut
-                    | ResponseError::NotEnoughReplicas
-                    | ResponseError::NotEnoughReplicasAfterAppend => {
-                        ResponseError::CoordinatorNotAvailable
-                    }
-                    other => other,
-                })
-        };
+        let append = |batch| async move { append_to_offsets(broker, partition, batch).await };
         self.lanes.write(partition, snapshot, append).await
     }
 
@@ -87,18 +74,7 @@ impl GroupCoordinator {
         let batch = encode_txn_batch(&records, producer.0, producer.1);
         self.lanes
             .write_batch(partition, batch, |batch| async move {
-                append_and_replicate(broker, OFFSETS_TOPIC, partition, batch, WRITE_TIMEOUT)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| match e.code {
-                        ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-                        ResponseError::RequestTimedOut
-                        | ResponseError::NotEnoughReplicas
-                        | ResponseError::NotEnoughReplicasAfterAppend => {
-                            ResponseError::CoordinatorNotAvailable
-                        }
-                        other => other,
-                    })
+                append_to_offsets(broker, partition, batch).await
             })
             .await?;
         self.with_group(broker, group, true, |g, _| {
@@ -131,4 +107,25 @@ impl GroupCoordinator {
         })
         .await
     }
+}
+
+/// Appends a batch to `__consumer_offsets` partition `partition` and waits for its ISR, with
+/// the append's failure said as a coordinator would to a client: a partition this broker no
+/// longer leads is NOT_COORDINATOR, an ISR that cannot confirm is COORDINATOR_NOT_AVAILABLE
+/// (both make the client find the coordinator again and retry).
+async fn append_to_offsets(
+    broker: &Broker,
+    partition: i32,
+    batch: bytes::Bytes,
+) -> Result<(), ResponseError> {
+    append_and_replicate(broker, OFFSETS_TOPIC, partition, batch, WRITE_TIMEOUT)
+        .await
+        .map(|_| ())
+        .map_err(|e| match e.code {
+            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+            ResponseError::RequestTimedOut
+            | ResponseError::NotEnoughReplicas
+            | ResponseError::NotEnoughReplicasAfterAppend => ResponseError::CoordinatorNotAvailable,
+            other => other,
+        })
 }
