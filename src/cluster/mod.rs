@@ -48,4 +48,18 @@ impl KafkaError {
             message: message.into(),
         }
     }
+
+    /// A coordinator's failed write to its internal topic, as the coordinator answers its
+    /// client: a partition this broker no longer leads is NOT_COORDINATOR, an ISR that cannot
+    /// confirm is COORDINATOR_NOT_AVAILABLE; both make the client look the coordinator up
+    /// again and retry.
+    pub(crate) fn as_coordinator_error(&self) -> ResponseError {
+        match self.code {
+            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+            ResponseError::RequestTimedOut
+            | ResponseError::NotEnoughReplicas
+            | ResponseError::NotEnoughReplicasAfterAppend => ResponseError::CoordinatorNotAvailable,
+            other => other,
+        }
+    }
 }

@@ -157,13 +157,7 @@ impl TxnCoordinator {
             WRITE_TIMEOUT,
         )
         .await
-        .map_err(|e| match e.code {
-            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-            ResponseError::RequestTimedOut
-            | ResponseError::NotEnoughReplicas
-            | ResponseError::NotEnoughReplicasAfterAppend => ResponseError::CoordinatorNotAvailable,
-            other => other,
-        })?;
+        .map_err(|e| e.as_coordinator_error())?;
         let deciding = next.state.is_deciding();
         {
             let mut state = self.state.lock().expect("transactions lock");

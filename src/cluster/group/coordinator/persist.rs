@@ -110,9 +110,7 @@ impl GroupCoordinator {
 }
 
 /// Appends a batch to `__consumer_offsets` partition `partition` and waits for its ISR, with
-/// the append's failure said as a coordinator would to a client: a partition this broker no
-/// longer leads is NOT_COORDINATOR, an ISR that cannot confirm is COORDINATOR_NOT_AVAILABLE
-/// (both make the client find the coordinator again and retry).
+/// the append's failure said as a coordinator would to a client.
 async fn append_to_offsets(
     broker: &Broker,
     partition: i32,
@@ -121,11 +119,5 @@ async fn append_to_offsets(
     append_and_replicate(broker, OFFSETS_TOPIC, partition, batch, WRITE_TIMEOUT)
         .await
         .map(|_| ())
-        .map_err(|e| match e.code {
-            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-            ResponseError::RequestTimedOut
-            | ResponseError::NotEnoughReplicas
-            | ResponseError::NotEnoughReplicasAfterAppend => ResponseError::CoordinatorNotAvailable,
-            other => other,
-        })
+        .map_err(|e| e.as_coordinator_error())
 }
