@@ -13,6 +13,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::ClientError;
 
+/// How long `commit()` and `abort()` keep resuming a call that timed out.
+const END_LIMIT: Duration = Duration::from_secs(60);
+
 /// Producer settings a script can pass.
 #[derive(Debug, Clone)]
 pub(crate) struct ProducerOptions {
@@ -79,7 +82,11 @@ impl SandboxProducer {
             // librdkafka finds timed-out messages of a dead leader only when that broker's
             // connection thread wakes from its reconnect back-off (up to 10 s by default):
             // a shorter back-off keeps `timeout_ms` what it says.
-            .set("reconnect.backoff.max.ms", "500");
+            .set("reconnect.backoff.max.ms", "500")
+            // A killed container's address stops answering rather than refusing: give up on a
+            // connection attempt after 5 s (librdkafka waits 30 s), so a coordinator or leader
+            // that moved is found again in lesson time.
+            .set("socket.connection.setup.timeout.ms", "5000");
         if let Some(id) = &options.transactional_id {
             config.set("transactional.id", id);
         }
@@ -116,16 +123,34 @@ impl SandboxProducer {
 
     /// Commits the transaction: flushes its sends, then asks the coordinator to commit.
     pub fn commit(&self) -> Result<(), ClientError> {
-        Ok(self
-            .transactional()?
-            .commit_transaction(self.txn_timeout())?)
+        let producer = self.transactional()?;
+        self.until_ended(|timeout| producer.commit_transaction(timeout))
     }
 
     /// Aborts the transaction.
     pub fn abort(&self) -> Result<(), ClientError> {
-        Ok(self
-            .transactional()?
-            .abort_transaction(self.txn_timeout())?)
+        let producer = self.transactional()?;
+        self.until_ended(|timeout| producer.abort_transaction(timeout))
+    }
+
+    /// Calls `end` again while librdkafka says the call timed out but may be resumed (a
+    /// coordinator moving after its broker died can take longer than one call's timeout, e.g.
+    /// while connections to a killed container time out), for at most [`END_LIMIT`].
+    fn until_ended(
+        &self,
+        end: impl Fn(Duration) -> rdkafka::error::KafkaResult<()>,
+    ) -> Result<(), ClientError> {
+        let deadline = std::time::Instant::now() + END_LIMIT;
+        loop {
+            match end(self.txn_timeout()) {
+                Err(rdkafka::error::KafkaError::Transaction(e))
+                    if e.is_retriable() && std::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!("transaction end will be retried: {e}");
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Adds `group`'s offsets `(topic, partition, next offset to read)` to the transaction,

@@ -78,6 +78,11 @@ async fn idempotence_passes_on_the_processes_backend() {
     bounded(lesson_on_processes("idempotence")).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_passes_on_the_processes_backend() {
+    bounded(lesson_on_processes("exactly-once")).await;
+}
+
 /// The controller lesson pauses the controller process (SIGSTOP) and the racks lesson starts
 /// six broker processes in racks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,8 +130,9 @@ async fn lessons_and_experiments_run_on_sandbox_node_containers() {
         assert_eq!(run_containers(&engine, run).await, 0, "the lesson cleaned up");
 
         // Curriculum lessons whose faults the containers can play: pause (idempotence), six
-        // brokers in racks, and the stale replica of an unclean election.
-        for lesson in ["idempotence", "racks", "unclean-election"] {
+        // brokers in racks, the stale replica of an unclean election, and a transaction
+        // coordinator's container killed mid-transaction.
+        for lesson in ["idempotence", "racks", "unclean-election", "exactly-once"] {
             let mut args = vec!["lesson", lesson, "--auto"];
             args.extend(docker);
             let out = sandbox(run, &args, Duration::from_secs(90)).await;
