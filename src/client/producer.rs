@@ -77,6 +77,14 @@ impl SandboxProducer {
                 "request.timeout.ms",
                 options.timeout.as_millis().min(5000).to_string(),
             )
+            // Any request (metadata too) to a broker that stopped answering without closing
+            // its connections — a paused process or container — is given up after as long as
+            // a produce request, so the producer asks another broker where the leaders went
+            // (librdkafka waits 60 s by default).
+            .set(
+                "socket.timeout.ms",
+                options.timeout.as_millis().clamp(1000, 5000).to_string(),
+            )
             .set("linger.ms", "0")
             .set("topic.metadata.refresh.interval.ms", "1000")
             // librdkafka finds timed-out messages of a dead leader only when that broker's
