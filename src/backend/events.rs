@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::cluster::image::{MetadataImage, NO_LEADER};
+use crate::cluster::image::{MetadataImage, PartitionImage, NO_LEADER};
 
 /// One observable change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +163,7 @@ pub(crate) fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent
                     from: p_old.leader,
                     to: p_new.leader,
                     epoch: p_new.leader_epoch,
-                    unclean: p_new.leader != NO_LEADER && !p_old.isr.contains(&p_new.leader),
+                    unclean: unclean_election(topic.unclean_leader_election, p_old, p_new),
                 });
             }
             if p_old.isr != p_new.isr {
@@ -178,6 +178,21 @@ pub(crate) fn diff(old: &MetadataImage, new: &MetadataImage) -> Vec<ClusterEvent
         }
     }
     out
+}
+
+/// Whether the leader change from `old` to `new` was an unclean election: the controller chose
+/// a replica that was not in the ISR, which it only does for a topic that allows it.
+///
+/// The two images may be several metadata changes apart (a watcher sees only the latest), so
+/// "not in the old ISR" alone would also call unclean a clean move that followed the replica's
+/// return to the ISR, such as the preferred-leader election after a broker restarts. When the
+/// images are one change apart the old ISR settles it; when they are more, an unclean election
+/// shows as an ISR of the new leader alone.
+fn unclean_election(allowed: bool, old: &PartitionImage, new: &PartitionImage) -> bool {
+    if !allowed || new.leader == NO_LEADER || old.isr.contains(&new.leader) {
+        return false;
+    }
+    new.partition_epoch == old.partition_epoch + 1 || new.isr == [new.leader]
 }
 
 /// True if the event concerns one of Kafka's internal topics (`__consumer_offsets`).
@@ -290,7 +305,36 @@ pub(crate) fn watch<T: Send + Sync + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::image::{BrokerImage, PartitionImage, TopicImage};
+    use crate::cluster::image::{BrokerImage, TopicImage};
+
+    fn partition(leader: i32, isr: Vec<i32>, partition_epoch: i32) -> PartitionImage {
+        PartitionImage {
+            replicas: vec![3, 1, 2],
+            isr,
+            leader,
+            leader_epoch: partition_epoch,
+            partition_epoch,
+        }
+    }
+
+    #[test]
+    fn only_a_topic_that_allows_it_has_unclean_elections() {
+        // Broker 3 restarts, rejoins the ISR and takes back its preferred leadership; a watcher
+        // that sees only the first and last image must not call that move unclean.
+        let before = partition(2, vec![2, 1], 4);
+        let after = partition(3, vec![2, 1, 3], 6);
+        assert!(!unclean_election(false, &before, &after));
+        assert!(!unclean_election(true, &before, &after));
+        // One change apart: the new leader was out of sync.
+        let out_of_sync = partition(3, vec![3], 5);
+        assert!(unclean_election(true, &before, &out_of_sync));
+        assert!(!unclean_election(false, &before, &out_of_sync));
+        // Several changes apart, the ISR of the new leader alone still shows it.
+        let later = partition(3, vec![3], 7);
+        assert!(unclean_election(true, &before, &later));
+        // A clean move within the ISR.
+        assert!(!unclean_election(true, &before, &partition(1, vec![1], 5)));
+    }
 
     #[test]
     fn describes_a_failover_in_words() {

@@ -15,7 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::ClientError;
+use super::{watermarks, ClientError};
 
 /// One `send` as the script made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,7 +280,7 @@ pub(crate) fn read_back(
     let mut ends = BTreeMap::new();
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
-        let (_, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10))?;
+        let high = watermarks::high_watermark(&consumer, topic, *p, Duration::from_secs(10))?;
         ends.insert(*p, high);
         tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
     }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod consumer;
 pub mod ledger;
 pub mod producer;
+mod watermarks;
 pub mod wire;
 
 use thiserror::Error;

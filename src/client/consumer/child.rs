@@ -20,6 +20,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{CommitPolicy, ConsumerSpec, Report, StartFrom};
+use crate::client::watermarks::high_watermark;
 use crate::client::ClientError;
 
 /// A lost connection is reported once; more failures for the same broker within this window
@@ -91,12 +92,8 @@ impl Reporting {
         for e in committed.elements() {
             let offset = match e.offset() {
                 Offset::Offset(o) if o >= 0 => o,
-                _ => {
-                    consumer
-                        .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
-                        .ok()?
-                        .1
-                }
+                _ => high_watermark(consumer, e.topic(), e.partition(), Duration::from_secs(5))
+                    .ok()?,
             };
             pinned
                 .add_partition_offset(e.topic(), e.partition(), Offset::Offset(offset))
@@ -355,11 +352,12 @@ fn assign_every_partition(
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
         let offset = match spec.from {
-            StartFrom::End => Offset::Offset(
-                consumer
-                    .fetch_watermarks(&spec.topic, *p, Duration::from_secs(10))?
-                    .1,
-            ),
+            StartFrom::End => Offset::Offset(high_watermark(
+                consumer,
+                &spec.topic,
+                *p,
+                Duration::from_secs(10),
+            )?),
             StartFrom::Beginning => Offset::Beginning,
         };
         tpl.add_partition_offset(&spec.topic, *p, offset)?;

@@ -126,6 +126,41 @@ fn idempotent_retries_are_not_written_twice() {
     assert_eq!(log.log_end_offset(), 3);
 }
 
+/// A producer retries a batch whose acknowledgement was lost while leadership moved: the new
+/// leader knows the batch from replication (and from replaying its log after a truncation),
+/// so it answers with the original offsets, never a success without one.
+#[test]
+fn a_new_leader_answers_a_retry_with_the_original_offsets() {
+    let mut leader = PartitionLog::default();
+    leader
+        .append_as_leader(&idempotent(&["x"], 3, 0), 0)
+        .unwrap();
+    let first = leader
+        .append_as_leader(&idempotent(&["a", "b"], 3, 1), 0)
+        .unwrap();
+    let mut follower = PartitionLog::default();
+    follower
+        .append_as_follower(split_trusted(&leader.read(0, 3, 1 << 20)))
+        .unwrap();
+    follower.start_epoch(1);
+    let retry = follower
+        .append_as_leader(&idempotent(&["a", "b"], 3, 1), 1)
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!((retry.base_offset, retry.last_offset), (1, 2));
+    assert_eq!(retry.base_offset, first.base_offset);
+    // A truncation rebuilds the producer state from the batches kept.
+    follower.truncate_to(3);
+    follower
+        .append_as_leader(&idempotent(&["c"], 3, 3), 1)
+        .unwrap();
+    follower.truncate_to(3);
+    let again = follower
+        .append_as_leader(&idempotent(&["a", "b"], 3, 1), 1)
+        .unwrap();
+    assert_eq!((again.base_offset, again.duplicate), (1, true));
+}
+
 #[test]
 fn finds_offsets_by_timestamp() {
     let mut log = PartitionLog::default();
