@@ -13,7 +13,7 @@ use kafka_sandbox::config::ClusterConfig;
 use crate::throughput::produce_flat_out;
 use crate::{create, median};
 
-/// A headless Chromium showing the view's page (it polls `/api/state` and follows
+/// A headless Chromium showing the view's page (it follows `/api/state/stream` and
 /// `/api/events` like any open tab). `None` if Chromium is not installed.
 struct Browser(std::process::Child, std::path::PathBuf);
 
@@ -66,7 +66,7 @@ enum Beside {
 /// (the view itself runs in all three, as in every session). One warm-up run is not counted;
 /// then rounds that rotate the three, so drift on a shared machine hits each alike. Returns
 /// the medians in MB/s (nothing, blank browser, page) and whether Chromium was there (else an
-/// HTTP client polls like the page does, and the blank arm equals nothing).
+/// HTTP client follows the state stream like the page does, and the blank arm equals nothing).
 async fn view_overhead(messages: u64, rounds: usize) -> ([f64; 3], bool) {
     let arms = [Beside::Nothing, Beside::BlankBrowser, Beside::Page];
     let mut figures: [Vec<f64>; 3] = Default::default();
@@ -99,10 +99,10 @@ async fn view_overhead(messages: u64, rounds: usize) -> ([f64; 3], bool) {
             if browser.is_none() {
                 real_browser = false;
                 if arm == Beside::Page {
-                    poller = Some(tokio::spawn(poll_like_the_page(server.addr())));
+                    poller = Some(tokio::spawn(follow_like_the_page(server.addr())));
                 }
             }
-            // Let the browser start and the page load and settle into polling before the
+            // Let the browser start and the page load and settle into following before the
             // clock starts: the figure is what an open page costs, not a browser's start-up.
             tokio::time::sleep(Duration::from_secs(4)).await;
         }
@@ -125,23 +125,23 @@ async fn view_overhead(messages: u64, rounds: usize) -> ([f64; 3], bool) {
     ([median(a), median(b), median(c)], real_browser)
 }
 
-/// What an open page does, without a browser: `/api/state` every 400 ms.
-async fn poll_like_the_page(addr: std::net::SocketAddr) {
+/// What an open page does, without a browser: follow `/api/state/stream`, reading each state.
+async fn follow_like_the_page(addr: std::net::SocketAddr) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
         if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
             let _ = s
-                .write_all(b"GET /api/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .write_all(b"GET /api/state/stream HTTP/1.1\r\nHost: x\r\n\r\n")
                 .await;
-            let mut sink = Vec::new();
-            let _ = s.read_to_end(&mut sink).await;
+            let mut buf = vec![0u8; 64 << 10];
+            while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
         }
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
 }
 
 pub fn view_figures(rt: &tokio::runtime::Runtime, messages: u64) {
-    // Long enough runs that the page polls a few dozen times while the producer runs.
+    // Long enough runs that the page draws a few dozen states while the producer runs.
     let rounds = 4;
     let ([nothing, blank, page], browser) = rt.block_on(view_overhead(messages * 4, rounds));
     let change = |to: f64, from: f64| (to / from - 1.0) * 100.0;
@@ -154,7 +154,7 @@ pub fn view_figures(rt: &tokio::runtime::Runtime, messages: u64) {
         );
     } else {
         println!(
-            "view: produce {nothing:.1} MB/s with nothing polling, {page:.1} MB/s with an HTTP client polling /api/state every 400 ms like the page ({:+.1} %; no Chromium installed); medians of {rounds} rotated runs each",
+            "view: produce {nothing:.1} MB/s with nothing following, {page:.1} MB/s with an HTTP client following /api/state/stream like the page ({:+.1} %; no Chromium installed); medians of {rounds} rotated runs each",
             change(page, nothing)
         );
     }

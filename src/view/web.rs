@@ -1,7 +1,8 @@
 //! The live view's HTTP server, on 127.0.0.1 only: the page (plain HTML, SVG and JavaScript
 //! compiled into the binary: no build step, no CDN, works offline), `GET /api/state` (what the
-//! page draws), `GET /api/events` (the timeline as server-sent events, replayed from the start
-//! on connect) and `GET /metrics` (Prometheus text).
+//! page draws), `GET /api/state/stream` (the same document as server-sent events, a fresh one
+//! every 400 ms: what the open page follows), `GET /api/events` (the timeline as server-sent
+//! events, replayed from the start on connect) and `GET /metrics` (Prometheus text).
 //!
 //! It runs on the session's runtime and never holds anything a broker needs: state is read
 //! from snapshots, events come from a bounded broadcast that drops the oldest for a reader
@@ -31,6 +32,10 @@ const PAGE_CSS: &str = include_str!("page/page.css");
 
 /// How long `/metrics` waits for a fresh groups answer (for the lag) before using the last.
 const METRICS_GROUPS_WAIT: Duration = Duration::from_secs(3);
+
+/// How often `/api/state/stream` sends the state: a change shows on the page within this,
+/// inside the half second the view promises.
+const STATE_EVERY: Duration = Duration::from_millis(400);
 
 /// Why the view could not start.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +116,7 @@ fn router(view: Arc<View>, stop: CancellationToken) -> Router {
         .route("/page.css", get(|| async { asset(PAGE_CSS, "text/css") }))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/state", get(api_state))
+        .route("/api/state/stream", get(api_state_stream))
         .route("/api/events", get(api_events))
         .route("/metrics", get(metrics))
         .with_state(App { view, stop })
@@ -134,6 +140,32 @@ async fn index() -> Response {
 async fn api_state(State(app): State<App>) -> Response {
     let state = app.view.state();
     ([(header::CACHE_CONTROL, "no-store")], Json(state)).into_response()
+}
+
+/// `/api/state` as server-sent events (`event: state`): one at once, then one every
+/// [`STATE_EVERY`]. An open page follows this instead of polling, so the browser does not
+/// make a request (and the cluster answer one) several times a second. A state is computed
+/// only when the connection has taken the previous one, so a stalled tab holds no backlog:
+/// it gets the newest state when it reads again.
+async fn api_state_stream(
+    State(app): State<App>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let mut every = tokio::time::interval(STATE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let view = app.view.clone();
+    let states = stream::unfold((every, view, true), |(mut every, view, first)| async move {
+        every.tick().await;
+        let json = serde_json::to_string(&view.state()).unwrap_or_else(|_| "{}".into());
+        let mut event = SseEvent::default().event("state").data(json);
+        if first {
+            // Reconnect soon after the sandbox comes back (the browser's default is 3 s).
+            event = event.retry(Duration::from_secs(1));
+        }
+        Some((Ok(event), (every, view, false)))
+    });
+    let stop = app.stop.clone();
+    Sse::new(states.take_until(async move { stop.cancelled().await }))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
 }
 
 async fn metrics(State(app): State<App>) -> Response {

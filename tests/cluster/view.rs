@@ -232,6 +232,77 @@ async fn state_shows_the_cluster_and_what_the_backend_cannot_see() {
     .await;
 }
 
+/// What the open page follows: `/api/state` as server-sent events, one at once and then one
+/// every 400 ms, so a fault shows in the next few.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_state_stream_sends_the_state_at_once_then_every_400_ms() {
+    bounded(async {
+        let cluster = TestCluster::start(3).await;
+        let view = View::start(cluster.control(), Instant::now());
+        let server = web::serve(Arc::clone(&view), 0).unwrap();
+        let topic = unique("stream");
+        create_topic(&cluster, &topic, 2, 3, &[]).await;
+
+        let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+        stream
+            .write_all(b"GET /api/state/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let mut kinds = Vec::new();
+        let mut next_state = async || loop {
+            let line = tokio::time::timeout(Duration::from_secs(2), lines.next_line())
+                .await
+                .expect("a state within 2 s")
+                .unwrap()
+                .expect("the stream stays open");
+            if let Some(kind) = line.strip_prefix("event: ") {
+                kinds.push(kind.to_string());
+            }
+            if let Some(json) = line.strip_prefix("data: ") {
+                return serde_json::from_str::<serde_json::Value>(json).unwrap();
+            }
+        };
+        let asked = Instant::now();
+        let first = next_state().await;
+        assert!(
+            asked.elapsed() < Duration::from_millis(300),
+            "the first at once"
+        );
+        assert!(first["cluster"]["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == topic.as_str()));
+        let second = next_state().await;
+        let gap = second["now_ms"].as_u64().unwrap() - first["now_ms"].as_u64().unwrap();
+        assert!((300..=1000).contains(&gap), "{gap} ms between states");
+
+        view.control().kill(2).await.unwrap();
+        let killed = Instant::now();
+        let down = loop {
+            let s = next_state().await;
+            let b2 = s["cluster"]["brokers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["id"] == 2)
+                .cloned()
+                .unwrap();
+            if b2["state"] == "down" {
+                break killed.elapsed();
+            }
+        };
+        assert!(
+            down < Duration::from_secs(1),
+            "the kill showed after {down:?}"
+        );
+        drop(next_state);
+        assert!(kinds.iter().all(|k| k == "state"), "{kinds:?}");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taken_port_is_one_clear_line_and_no_web_prints_no_address() {
     bounded(async {

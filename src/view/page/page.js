@@ -1,11 +1,9 @@
-// The live view: draws /api/state every 400 ms (so a change shows within half a second) and
-// follows /api/events for the timeline. Plain DOM building only: every piece of data goes in
+// The live view: draws the state /api/state/stream sends every 400 ms (so a change shows
+// within half a second) and follows /api/events for the timeline. Plain DOM building only: every piece of data goes in
 // through textContent or setAttribute, never through HTML parsing.
 "use strict";
 
 (function () {
-  const POLL_MS = 400;
-  const FETCH_TIMEOUT_MS = 3000;
   const MAX_ROWS = 300;
   const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -43,43 +41,65 @@
 
   const byId = (id) => document.getElementById(id);
 
+  // Sets a text only when it differs: an unchanged text left alone costs the browser nothing.
+  function setText(id, text) {
+    const node = byId(id);
+    if (node.textContent !== text) node.textContent = text;
+  }
+
   // Redraws a section only when the data it draws changed, so hovering and selecting text
-  // survive the polling.
+  // survive the updates.
   const drawn = new Map();
   function redraw(id, data, build) {
     const key = JSON.stringify(data);
     if (drawn.get(id) === key) return false;
-    byId(id).replaceChildren(...[build(data)].flat());
+    morph(byId(id), [build(data)].flat().map((k) => (k instanceof Node ? k : document.createTextNode(String(k)))));
     drawn.set(id, key);
     return true;
   }
 
+  // Makes `parent`'s children look like `kids` (freshly built, not in the document) by
+  // changing only what differs: a text, an attribute. While the structure stays the same,
+  // which it does while only offsets and counters move, the browser restyles and repaints a
+  // few cells instead of whole tables; where the structure differs, that subtree is replaced.
+  function morph(parent, kids) {
+    const old = parent.childNodes;
+    const same =
+      old.length === kids.length &&
+      kids.every((k, i) => k.nodeType === old[i].nodeType && k.nodeName === old[i].nodeName);
+    if (!same) {
+      parent.replaceChildren(...kids);
+      return;
+    }
+    kids.forEach((k, i) => {
+      const o = old[i];
+      if (k.nodeType !== Node.ELEMENT_NODE) {
+        if (o.nodeValue !== k.nodeValue) o.nodeValue = k.nodeValue;
+        return;
+      }
+      for (const a of Array.from(o.attributes)) if (!k.hasAttribute(a.name)) o.removeAttribute(a.name);
+      for (const a of Array.from(k.attributes)) if (o.getAttribute(a.name) !== a.value) o.setAttribute(a.name, a.value);
+      morph(o, Array.from(k.childNodes));
+    });
+  }
+
   // Some figures move with every produce: log end offsets and high watermarks, and the
   // message counters. While only they change, a section is redrawn at most every
-  // STEADY_EVERY_MS (still within the half second the view promises), so an open page costs
-  // a busy cluster little; any other change (a leader, an ISR, a broker's state) redraws at
-  // once.
-  const STEADY_EVERY_MS = 500;
+  // STEADY_EVERY_MS, and only when a state arrives, so that everything a state changes is
+  // drawn in one frame (each frame a headless or busy browser renders costs the cluster's
+  // cores); any other change (a leader, an ISR, a broker's state) redraws at once.
+  const STEADY_EVERY_MS = 350;
   const VOLATILE = new Set(["offsets", "MessagesIn", "FailedProduceRequests", "lag", "as_of_ms"]);
   const throttled = new Map();
   function redrawSteady(id, data, build) {
     let t = throttled.get(id);
-    if (!t) throttled.set(id, (t = { shape: null, drawnAt: 0, latest: null, timer: null }));
+    if (!t) throttled.set(id, (t = { shape: null, drawnAt: 0 }));
     const shape = JSON.stringify(data, (k, v) => (VOLATILE.has(k) ? undefined : v));
-    t.latest = data;
-    const drawLatest = () => {
-      t.timer = null;
-      if (redraw(id, t.latest, build)) t.drawnAt = Date.now();
-    };
-    const due = t.drawnAt + STEADY_EVERY_MS - Date.now();
-    if (shape === t.shape && due > 0) {
-      // Only volatile figures moved: draw them when the interval is up.
-      if (!t.timer) t.timer = setTimeout(drawLatest, due);
-      return;
-    }
+    // Only volatile figures moved since the last drawing, and not long ago: the next state
+    // draws them.
+    if (shape === t.shape && Date.now() - t.drawnAt < STEADY_EVERY_MS) return;
     t.shape = shape;
-    if (t.timer) clearTimeout(t.timer);
-    drawLatest();
+    if (redraw(id, data, build)) t.drawnAt = Date.now();
   }
 
   const seconds = (ms) => "t+" + (ms / 1000).toFixed(1) + " s";
@@ -565,9 +585,8 @@
   function draw(s) {
     if (s.now_ms + 5000 < lastNowMs) resetTimeline(); // a new session behind the same address
     lastNowMs = s.now_ms;
-    byId("session").textContent =
-      s.backend + " backend · " + s.cluster.brokers.length + " brokers" + (s.lesson ? " · lesson: " + s.lesson : "");
-    byId("clock").textContent = seconds(s.now_ms);
+    setText("session", s.backend + " backend · " + s.cluster.brokers.length + " brokers" + (s.lesson ? " · lesson: " + s.lesson : ""));
+    setText("clock", seconds(s.now_ms));
     redraw("unseen", s.unseen, (u) => u.map((line) => el("li", null, line)));
     byId("unseen").hidden = s.unseen.length === 0;
     // Only what the cards draw, so the brokers' request counters do not redraw them.
@@ -599,56 +618,52 @@
     const { brokers: _perBroker, ...totals } = s.metrics;
     const base = s.baseline ? { ...s.baseline, figures: { ...s.baseline.figures, brokers: null } } : null;
     redrawSteady("metrics", { metrics: totals, baseline: base }, drawMetrics);
-    byId("baseline").textContent = s.baseline
+    setText("baseline", s.baseline
       ? "change since " + s.baseline.fault + " at " + seconds(s.baseline.at_ms)
-      : "no fault injected yet";
+      : "no fault injected yet");
     redrawSteady("topics", s.cluster.topics, drawTopics);
     redrawSteady("groups", s.groups, drawGroups);
-    byId("groups-note").textContent =
-      (s.groups.as_of_ms !== null ? "as of " + seconds(s.groups.as_of_ms) : "") + (s.groups.note ? " · " + s.groups.note : "");
+    setText("groups-note", (s.groups.as_of_ms !== null ? "as of " + seconds(s.groups.as_of_ms) : "") + (s.groups.note ? " · " + s.groups.note : ""));
     redraw("clients", s.clients, drawClients);
     document.body.dataset.ready = "true";
   }
 
-  // ---- polling -----------------------------------------------------------------------
-
-  let failures = 0;
+  // ---- following the state ---------------------------------------------------------
 
   function connected(ok) {
-    failures = ok ? 0 : failures + 1;
     const banner = byId("banner");
-    banner.hidden = ok;
-    document.body.dataset.connected = ok ? "true" : "false";
+    if (banner.hidden !== ok) banner.hidden = ok;
+    const flag = ok ? "true" : "false";
+    if (document.body.dataset.connected !== flag) document.body.dataset.connected = flag;
   }
 
-  async function poll() {
-    const started = Date.now();
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), FETCH_TIMEOUT_MS);
-    let state = null;
-    try {
-      const response = await fetch("/api/state", { cache: "no-store", signal: abort.signal });
-      if (!response.ok) throw new Error("HTTP " + response.status);
-      state = await response.json();
-    } catch (e) {
-      // Unreachable, refused or too slow: the banner says so and the next poll retries.
-    } finally {
-      clearTimeout(timer);
-    }
-    connected(state !== null);
-    if (state !== null) {
+  // A stream, not polling: the browser makes no request per update, which is most of what an
+  // open page would otherwise cost. The browser reconnects by itself (the server asks for
+  // 1 s); the banner shows while it is cut off.
+  function stream() {
+    const source = new EventSource("/api/state/stream");
+    source.addEventListener("state", (m) => {
+      let state;
+      try {
+        state = JSON.parse(m.data);
+      } catch (e) {
+        return;
+      }
+      connected(true);
       try {
         draw(state);
       } catch (e) {
-        // A drawing bug must not stop the polling, and must not go unnoticed either.
+        // A drawing bug must not stop the updates, and must not go unnoticed either.
         setTimeout(() => {
           throw e;
         });
       }
-    }
-    // Never two requests at once; back off gently while the sandbox is gone.
-    const wait = failures ? Math.min(2000, POLL_MS * failures) : POLL_MS;
-    setTimeout(poll, Math.max(0, wait - (Date.now() - started)));
+    });
+    source.onerror = () => {
+      connected(false);
+      // Refused for good (not an event stream): start again.
+      if (source.readyState === EventSource.CLOSED) setTimeout(stream, 1000);
+    };
   }
 
   // ---- timeline ----------------------------------------------------------------------
@@ -712,8 +727,7 @@
     for (let i = batch.length - 1; i >= 0; i--) fragment.append(eventRow(batch[i]));
     list.prepend(fragment);
     while (list.childElementCount > MAX_ROWS) list.lastElementChild.remove();
-    byId("timeline-note").textContent =
-      total > MAX_ROWS ? "newest first · last " + MAX_ROWS + " of " + num(total) : "newest first";
+    setText("timeline-note", total > MAX_ROWS ? "newest first · last " + MAX_ROWS + " of " + num(total) : "newest first");
   }
 
   function queue(e) {
@@ -754,6 +768,6 @@
     };
   }
 
-  poll();
+  stream();
   follow();
 })();
