@@ -59,7 +59,16 @@ fn raw_message(err: &EvalAltResult) -> String {
                     "{name} was called with the wrong arguments; use {}",
                     f.signature
                 ),
-                None => format!("there is no function {sig}; type help() for the list"),
+                None => {
+                    let sig = sig.replace("&str | ImmutableString | String", "string");
+                    match registry::closest(name) {
+                        Some(f) => format!(
+                            "there is no function {sig}; did you mean {}? type help() for the list",
+                            call_form(f.signature)
+                        ),
+                        None => format!("there is no function {sig}; type help() for the list"),
+                    }
+                }
             }
         }
         EvalAltResult::ErrorVariableNotFound(name, _) => format!("'{name}' is not defined"),
@@ -71,6 +80,13 @@ fn raw_message(err: &EvalAltResult) -> String {
             }
         }
     }
+}
+
+/// The first way of calling a documented function, without what it returns:
+/// `"describe(topic) -> array"` → `"describe(topic)"`.
+fn call_form(signature: &str) -> &str {
+    let first = signature.split(" / ").next().unwrap_or(signature);
+    first.split(" -> ").next().unwrap_or(first)
 }
 
 /// The source line an error points at, with a caret under the column, indented by two
@@ -139,6 +155,26 @@ mod tests {
             "[<closure>, 2] in a closure: oops"
         );
         assert_eq!(scrub_internal_names("plain"), "plain");
+    }
+
+    #[test]
+    fn a_mistyped_function_gets_the_one_it_probably_meant() {
+        let message = |script: &str| {
+            let engine = rhai::Engine::new();
+            error_message(&engine.run(script).unwrap_err())
+        };
+        assert_eq!(
+            message("let x = 1; x.kil(2)"),
+            "there is no function kil (i64, i64); did you mean cluster.kill(id)? type help() for the list"
+        );
+        assert_eq!(
+            message("partitons(\"t\")"),
+            "there is no function partitons (string); did you mean partitions(topic)? type help() for the list"
+        );
+        assert_eq!(
+            message("frobnicate(1)"),
+            "there is no function frobnicate (i64); type help() for the list"
+        );
     }
 
     #[test]

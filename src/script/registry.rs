@@ -103,6 +103,22 @@ pub fn find(name: &str) -> Option<&'static FnDoc> {
         .find(|f| f.name == name || f.name.strip_prefix("cluster.") == Some(name))
 }
 
+/// The documented function a mistyped `name` most likely meant: the one whose name (without
+/// `cluster.`) is within two edits of it, or one for names of four letters or fewer, so that
+/// `cluster.kil(2)` suggests `cluster.kill(id)` and an unrelated name suggests nothing.
+pub fn closest(name: &str) -> Option<&'static FnDoc> {
+    let allowed = if name.chars().count() <= 4 { 1 } else { 2 };
+    FUNCTIONS
+        .iter()
+        .map(|f| {
+            let short = f.name.rsplit('.').next().unwrap_or(f.name);
+            (crate::lesson::judge::text::distance(name, short), f)
+        })
+        .filter(|(d, _)| *d <= allowed)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, f)| f)
+}
+
 /// The text `help()` prints.
 pub(crate) fn overview() -> String {
     let width = FUNCTIONS

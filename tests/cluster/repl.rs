@@ -62,6 +62,7 @@ expect("kafka> ")
 print("CTRLC", True)
 time.sleep(0.2)
 print("UNKNOWN", "does not exist" in command('describe("no-such-topic")', "does not exist"))
+print("TYPO", "did you mean cluster.kill(id)?" in command("cluster.kil(2)", "type help()"))
 table = command('describe("%s")' % topic, "Partition: 2")
 print("TABLE", "Replicas:" in table and "Isr:" in table)
 command('let c = consumer("%s", #{group: "pty-group"})' % topic, "assigned partitions")
@@ -104,6 +105,10 @@ async fn the_repl_works_in_a_terminal_and_leaves_nothing_behind() {
         assert!(
             stdout.contains("ERROR 1"),
             "a bad line prints one error and the prompt returns:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("TYPO True"),
+            "a mistyped function name gets a suggestion:\n{stdout}"
         );
         assert!(
             stdout.contains("TABLE True"),
