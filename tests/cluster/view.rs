@@ -297,7 +297,6 @@ async fn the_state_stream_sends_the_state_at_once_then_every_400_ms() {
             down < Duration::from_secs(1),
             "the kill showed after {down:?}"
         );
-        drop(next_state);
         assert!(kinds.iter().all(|k| k == "state"), "{kinds:?}");
     })
     .await;
