@@ -58,3 +58,70 @@ fn retriable(e: &KafkaError) -> bool {
         )
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::embedded::EmbeddedCluster;
+    use crate::client::admin::Admin;
+    use crate::config::ClusterConfig;
+    use rdkafka::config::ClientConfig;
+
+    /// The consumer learns the leaders, then the controller moves a leadership to a broker
+    /// that is still up: the first ListOffsets goes to a broker that no longer leads, answers
+    /// NOT_LEADER_OR_FOLLOWER, and the end offset still comes back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_end_offset_comes_back_after_the_leader_moved() {
+        let cluster = EmbeddedCluster::start(ClusterConfig::default())
+            .await
+            .expect("the cluster starts");
+        let admin = Admin::new(&cluster.bootstrap());
+        admin.create_topic("moving", 1, 3, &[]).await.unwrap();
+        let leader = |c: &EmbeddedCluster| {
+            c.snapshot().topic("moving").unwrap().partitions[0]
+                .leader
+                .map_or(-1, |b| b.0)
+        };
+        let preferred = leader(&cluster);
+        // A controlled stop moves the leadership away; back in the ISR, the broker does not
+        // lead again until a preferred-leader election.
+        cluster.stop_broker(preferred).await.unwrap();
+        cluster.start_broker(preferred).await.unwrap();
+        let back = cluster
+            .wait_for(Duration::from_secs(10), |s| {
+                let p = &s.topic("moving").unwrap().partitions[0];
+                p.isr.len() == 3 && p.leader.is_some_and(|b| b.0 != preferred)
+            })
+            .await;
+        assert!(
+            back,
+            "the stopped broker is back in the ISR: {}",
+            cluster.snapshot()
+        );
+        let stand_in = leader(&cluster);
+
+        // The consumer knows the stand-in as the leader.
+        let bootstrap = cluster.broker_addr(stand_in).unwrap().to_string();
+        let consumer = tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .create()
+                .unwrap();
+            consumer
+                .fetch_metadata(Some("moving"), Duration::from_secs(5))
+                .unwrap();
+            consumer
+        })
+        .await
+        .unwrap();
+        cluster.elect_preferred_leaders();
+        assert_eq!(leader(&cluster), preferred);
+        let high = tokio::task::spawn_blocking(move || {
+            high_watermark(&consumer, "moving", 0, Duration::from_secs(10))
+        })
+        .await
+        .unwrap();
+        assert_eq!(high.unwrap(), 0);
+        cluster.shutdown().await;
+    }
+}
