@@ -1,6 +1,7 @@
 // The live view: draws the state /api/state/stream sends every 400 ms (so a change shows
-// within half a second) and follows /api/events for the timeline. Plain DOM building only: every piece of data goes in
-// through textContent or setAttribute, never through HTML parsing.
+// within half a second) and follows /api/events for the timeline. Plain DOM building only:
+// every piece of data goes in through textContent or setAttribute, never through HTML parsing.
+// The stream paces the drawing: everything one state changes is drawn in one frame.
 "use strict";
 
 (function () {
@@ -53,7 +54,9 @@
   function redraw(id, data, build) {
     const key = JSON.stringify(data);
     if (drawn.get(id) === key) return false;
-    morph(byId(id), [build(data)].flat().map((k) => (k instanceof Node ? k : document.createTextNode(String(k)))));
+    const built = document.createDocumentFragment();
+    put(built, [build(data)]);
+    morph(byId(id), Array.from(built.childNodes));
     drawn.set(id, key);
     return true;
   }
@@ -81,25 +84,6 @@
       for (const a of Array.from(k.attributes)) if (o.getAttribute(a.name) !== a.value) o.setAttribute(a.name, a.value);
       morph(o, Array.from(k.childNodes));
     });
-  }
-
-  // Some figures move with every produce: log end offsets and high watermarks, and the
-  // message counters. While only they change, a section is redrawn at most every
-  // STEADY_EVERY_MS, and only when a state arrives, so that everything a state changes is
-  // drawn in one frame (each frame a headless or busy browser renders costs the cluster's
-  // cores); any other change (a leader, an ISR, a broker's state) redraws at once.
-  const STEADY_EVERY_MS = 350;
-  const VOLATILE = new Set(["offsets", "MessagesIn", "FailedProduceRequests", "lag", "as_of_ms"]);
-  const throttled = new Map();
-  function redrawSteady(id, data, build) {
-    let t = throttled.get(id);
-    if (!t) throttled.set(id, (t = { shape: null, drawnAt: 0 }));
-    const shape = JSON.stringify(data, (k, v) => (VOLATILE.has(k) ? undefined : v));
-    // Only volatile figures moved since the last drawing, and not long ago: the next state
-    // draws them.
-    if (shape === t.shape && Date.now() - t.drawnAt < STEADY_EVERY_MS) return;
-    t.shape = shape;
-    if (redraw(id, data, build)) t.drawnAt = Date.now();
   }
 
   const seconds = (ms) => "t+" + (ms / 1000).toFixed(1) + " s";
@@ -617,12 +601,12 @@
     // Per-broker figures are drawn with the brokers; the tiles show the cluster's totals.
     const { brokers: _perBroker, ...totals } = s.metrics;
     const base = s.baseline ? { ...s.baseline, figures: { ...s.baseline.figures, brokers: null } } : null;
-    redrawSteady("metrics", { metrics: totals, baseline: base }, drawMetrics);
+    redraw("metrics", { metrics: totals, baseline: base }, drawMetrics);
     setText("baseline", s.baseline
       ? "change since " + s.baseline.fault + " at " + seconds(s.baseline.at_ms)
       : "no fault injected yet");
-    redrawSteady("topics", s.cluster.topics, drawTopics);
-    redrawSteady("groups", s.groups, drawGroups);
+    redraw("topics", s.cluster.topics, drawTopics);
+    redraw("groups", s.groups, drawGroups);
     setText("groups-note", (s.groups.as_of_ms !== null ? "as of " + seconds(s.groups.as_of_ms) : "") + (s.groups.note ? " · " + s.groups.note : ""));
     redraw("clients", s.clients, drawClients);
     document.body.dataset.ready = "true";
