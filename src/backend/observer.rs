@@ -210,6 +210,20 @@ impl Poller {
                 })
                 .collect();
             partitions.sort_by_key(|(i, _)| *i);
+            // The answering broker may not have applied the latest metadata yet (one just
+            // resumed, or lagging): like Kafka's clients, keep what was seen with a newer
+            // leader epoch rather than step back to an older leadership.
+            if let Some(seen) = self.image.topics.get(&name).filter(|s| s.id == t.topic_id) {
+                for (i, p) in &mut partitions {
+                    if let Some(newer) = seen
+                        .partitions
+                        .get(*i as usize)
+                        .filter(|old| old.leader_epoch > p.leader_epoch)
+                    {
+                        *p = newer.clone();
+                    }
+                }
+            }
             if !self.topic_settings.contains_key(&t.topic_id) {
                 unknown.push((name.clone(), t.topic_id));
             }
