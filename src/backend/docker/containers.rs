@@ -77,7 +77,13 @@ impl Engine {
             match self.docker.create_network(request).await {
                 Ok(_) => return Ok(prefix),
                 // Another network has that subnet: try the next one.
-                Err(e) if e.to_string().contains("overlap") && n + 1 < ATTEMPTS => n += 1,
+                Err(e)
+                    if super::error::engine_refusal(&e)
+                        .is_some_and(|(_, message)| message.contains("overlap"))
+                        && n + 1 < ATTEMPTS =>
+                {
+                    n += 1
+                }
                 Err(cause) => {
                     return Err(DockerError::CreateNetwork {
                         network: name.to_string(),

@@ -301,20 +301,90 @@ fn kept_hint(kept: bool, run: &str) -> String {
     }
 }
 
+/// The engine's own answer to a refused request: its HTTP status and message, read from
+/// bollard's typed error rather than from how bollard prints it.
+pub(super) fn engine_refusal(cause: &Bollard) -> Option<(u16, &str)> {
+    match cause {
+        Bollard::DockerResponseServerError {
+            status_code,
+            message,
+        } => Some((*status_code, message.as_str())),
+        _ => None,
+    }
+}
+
 fn create_hint(cause: &Bollard) -> &'static str {
-    let text = cause.to_string();
-    if text.contains("Conflict") || text.contains("in use") {
-        "; a container of that name exists: remove it, or run `kafka-sandbox docker clean` if a sandbox left it"
-    } else {
-        ""
+    // The engine answers 409 Conflict when the container name is taken.
+    match engine_refusal(cause) {
+        Some((409, _)) => {
+            "; a container of that name exists: remove it, or run `kafka-sandbox docker clean` if a sandbox left it"
+        }
+        _ => "",
     }
 }
 
 fn start_hint(cause: &Bollard) -> &'static str {
-    let text = cause.to_string();
-    if text.contains("address already in use") || text.contains("port is already allocated") {
-        "; a host port is taken: pick others with --port"
-    } else {
-        ""
+    // A taken host port is a 500 whose message names the port; the status alone cannot tell
+    // it from other start failures.
+    match engine_refusal(cause) {
+        Some((_, message))
+            if message.contains("address already in use")
+                || message.contains("port is already allocated") =>
+        {
+            "; a host port is taken: pick others with --port"
+        }
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status_code: u16, message: &str) -> Bollard {
+        Bollard::DockerResponseServerError {
+            status_code,
+            message: message.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_taken_container_name_says_how_to_clear_it_and_other_refusals_add_nothing() {
+        let taken = DockerError::CreateContainer {
+            container: "ks-1".into(),
+            cause: refused(
+                409,
+                "Conflict. The container name \"/ks-1\" is already in use",
+            ),
+        };
+        assert!(
+            taken.to_string().contains("kafka-sandbox docker clean"),
+            "{taken}"
+        );
+        let other = DockerError::CreateContainer {
+            container: "ks-1".into(),
+            cause: refused(500, "no space left on device"),
+        };
+        assert!(!other.to_string().contains("docker clean"), "{other}");
+    }
+
+    #[test]
+    fn a_taken_host_port_says_to_pick_others_and_only_the_engine_message_counts() {
+        let port = DockerError::StartContainer {
+            container: "ks-1".into(),
+            cause: refused(
+                500,
+                "driver failed programming external connectivity: Bind for 127.0.0.1:9092 failed: port is already allocated",
+            ),
+        };
+        assert!(
+            port.to_string().contains("pick others with --port"),
+            "{port}"
+        );
+        let unreachable = DockerError::StartContainer {
+            container: "ks-1".into(),
+            cause: Bollard::RequestTimeoutError,
+        };
+        assert!(!unreachable.to_string().contains("--port"), "{unreachable}");
     }
 }
