@@ -26,6 +26,9 @@ use crate::protocol::client::Connection;
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// How long one broker gets to answer before the next is tried.
 const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
+/// How often the observer reads every topic's settings again, so one altered live (an
+/// AlterConfigs of `unclean.leader.election.enable`, say) is judged by its new value.
+const CONFIG_REFRESH: Duration = Duration::from_secs(1);
 /// DescribeConfigs resource type for topics.
 const TOPIC_RESOURCE: i8 = 2;
 
@@ -66,6 +69,7 @@ impl Observer {
             conn: None,
             image: first,
             topic_settings: HashMap::new(),
+            settings_read: None,
         };
         let token = stop.clone();
         tokio::spawn(async move {
@@ -111,12 +115,29 @@ impl Observer {
     }
 }
 
+/// Puts back, for each partition of `answer` (index, image), what `seen` holds if it was seen
+/// with a newer leader epoch: an answer from a broker behind on metadata must not step the
+/// image back to an older leadership.
+fn keep_newer_leadership(seen: &TopicImage, answer: &mut [(i32, PartitionImage)]) {
+    for (i, p) in answer {
+        if let Some(newer) = usize::try_from(*i)
+            .ok()
+            .and_then(|i| seen.partitions.get(i))
+            .filter(|old| old.leader_epoch > p.leader_epoch)
+        {
+            *p = newer.clone();
+        }
+    }
+}
+
 struct Poller {
     bootstrap: Vec<String>,
     conn: Option<Connection>,
     image: MetadataImage,
     /// `(min.insync.replicas, unclean.leader.election.enable)` by topic id.
     topic_settings: HashMap<Uuid, (i32, bool)>,
+    /// When every topic's settings were last read.
+    settings_read: Option<tokio::time::Instant>,
 }
 
 impl Poller {
@@ -185,6 +206,9 @@ impl Poller {
                 },
             );
         }
+        let refresh = self
+            .settings_read
+            .is_none_or(|at| at.elapsed() >= CONFIG_REFRESH);
         let mut unknown = Vec::new();
         for t in &response.topics {
             let Some(name) = t.name.as_ref().map(|n| n.to_string()) else {
@@ -214,17 +238,9 @@ impl Poller {
             // resumed, or lagging): like Kafka's clients, keep what was seen with a newer
             // leader epoch rather than step back to an older leadership.
             if let Some(seen) = self.image.topics.get(&name).filter(|s| s.id == t.topic_id) {
-                for (i, p) in &mut partitions {
-                    if let Some(newer) = seen
-                        .partitions
-                        .get(*i as usize)
-                        .filter(|old| old.leader_epoch > p.leader_epoch)
-                    {
-                        *p = newer.clone();
-                    }
-                }
+                keep_newer_leadership(seen, &mut partitions);
             }
-            if !self.topic_settings.contains_key(&t.topic_id) {
+            if refresh || !self.topic_settings.contains_key(&t.topic_id) {
                 unknown.push((name.clone(), t.topic_id));
             }
             image.topics.insert(
@@ -238,8 +254,12 @@ impl Poller {
                 },
             );
         }
-        if !unknown.is_empty() {
-            self.describe_configs(&unknown).await;
+        if !unknown.is_empty() && self.describe_configs(&unknown).await && refresh {
+            self.settings_read = Some(tokio::time::Instant::now());
+        }
+        if refresh {
+            self.topic_settings
+                .retain(|id, _| image.topics.values().any(|t| t.id == *id));
         }
         for t in image.topics.values_mut() {
             if let Some((min_isr, unclean)) = self.topic_settings.get(&t.id) {
@@ -254,9 +274,10 @@ impl Poller {
         Some(image)
     }
 
-    async fn describe_configs(&mut self, topics: &[(String, Uuid)]) {
+    /// Reads the settings of `topics`; false if no broker answered.
+    async fn describe_configs(&mut self, topics: &[(String, Uuid)]) -> bool {
         let Some(conn) = self.conn.as_mut() else {
-            return;
+            return false;
         };
         let request = DescribeConfigsRequest::default().with_resources(
             topics
@@ -273,7 +294,7 @@ impl Poller {
                 .collect(),
         );
         let Ok(response) = conn.call(&request, 4, CALL_TIMEOUT).await else {
-            return;
+            return false;
         };
         for result in response.results.iter().filter(|r| r.error_code == 0) {
             let Some((_, id)) = topics
@@ -295,5 +316,90 @@ impl Poller {
             let unclean = value("unclean.leader.election.enable").is_some_and(|v| v == "true");
             self.topic_settings.insert(*id, (min_isr, unclean));
         }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+
+    use super::*;
+    use crate::backend::embedded::EmbeddedCluster;
+    use crate::client::admin::Admin;
+    use crate::config::ClusterConfig;
+
+    fn led(leader: i32, leader_epoch: i32, isr: &[i32]) -> PartitionImage {
+        PartitionImage {
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+            leader,
+            leader_epoch,
+            partition_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn an_answer_with_an_older_leader_epoch_keeps_the_newer_leadership_seen() {
+        let seen = TopicImage {
+            id: Uuid::nil(),
+            configs: BTreeMap::new(),
+            min_insync_replicas: 1,
+            unclean_leader_election: false,
+            partitions: vec![led(2, 5, &[2, 3]), led(1, 3, &[1, 2, 3])],
+        };
+        // A broker that just resumed still names 1 as partition 0's leader at epoch 4, and
+        // already knows partition 1's newer leader.
+        let mut answer = vec![(0, led(1, 4, &[1, 2, 3])), (1, led(3, 4, &[3, 1]))];
+        keep_newer_leadership(&seen, &mut answer);
+        assert_eq!(answer[0].1, led(2, 5, &[2, 3]), "kept the newer leadership");
+        assert_eq!(answer[1].1, led(3, 4, &[3, 1]), "took the newer answer");
+    }
+
+    /// A topic's settings are read again while the observer runs: one turned on by an outside
+    /// client's AlterConfigs reaches the image, so an election after it is judged by it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_topic_setting_altered_live_reaches_the_image() {
+        let cluster = EmbeddedCluster::start(ClusterConfig::default())
+            .await
+            .expect("the cluster starts");
+        let bootstrap = cluster.bootstrap();
+        Admin::new(&bootstrap)
+            .create_topic("altered", 1, 3, &[])
+            .await
+            .unwrap();
+        let observer = Observer::start(bootstrap.split(',').map(str::to_string).collect(), &[]);
+        let allows = |image: &MetadataImage| {
+            image
+                .topics
+                .get("altered")
+                .map(|t| t.unclean_leader_election)
+        };
+        assert!(
+            observer
+                .wait_for(Duration::from_secs(5), |i| allows(i) == Some(false))
+                .await,
+            "the observer sees the topic"
+        );
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .unwrap();
+        let alter = AlterConfig::new(ResourceSpecifier::Topic("altered"))
+            .set("unclean.leader.election.enable", "true");
+        let results = admin
+            .alter_configs(&[alter], &AdminOptions::new())
+            .await
+            .unwrap();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert!(
+            observer
+                .wait_for(Duration::from_secs(5), |i| allows(i) == Some(true))
+                .await,
+            "the altered setting reached the image: {:?}",
+            observer.image().topics.get("altered")
+        );
     }
 }
