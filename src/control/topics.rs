@@ -83,6 +83,23 @@ pub(crate) fn replication_shortfall(
     })
 }
 
+/// How long a topic's creation waits for brokers that run but are not in the cluster yet (just
+/// started or restarted, still registering with the controller).
+const REGISTERING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the brokers that run but are not yet in the cluster (registering after a start)
+/// would make `replication` live brokers once they are in: then a creation waits for them
+/// rather than refuse, as a script that restarts a broker and creates a topic expects.
+fn registering_would_cover(snapshot: &ClusterSnapshot, replication: i64) -> bool {
+    let live = snapshot.brokers.iter().filter(|b| !b.fenced).count() as i64;
+    let registering = snapshot
+        .brokers
+        .iter()
+        .filter(|b| b.fenced && b.state == BrokerState::Up)
+        .count() as i64;
+    live < replication && live + registering >= replication
+}
+
 /// CreateTopics with the sandbox's checks first: sane counts, and enough live brokers.
 pub async fn create_topic(
     cluster: &dyn ClusterControl,
@@ -111,26 +128,61 @@ pub async fn create_topic(
             shortfall,
         })
     };
-    if let Some(e) = shortfall(&cluster.snapshot()) {
-        return Err(e);
+    let deadline = tokio::time::Instant::now() + REGISTERING_WAIT;
+    loop {
+        let snapshot = cluster.snapshot();
+        let Some(e) = shortfall(&snapshot) else {
+            break;
+        };
+        if !registering_would_cover(&snapshot, replication)
+            || tokio::time::Instant::now() >= deadline
+        {
+            return Err(e);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // Both fit now: partitions ≤ MAX_PARTITIONS, replication ≤ the number of brokers.
-    match admin
-        .create_topic(name, partitions as i32, replication as i16, configs)
-        .await
-    {
-        Ok(()) => Ok(format!(
-            "created topic {name} ({}, replication factor {replication})",
-            count(partitions, "partition", "partitions")
-        )),
-        Err(ClientError::Refused { code, .. }) if code == "INVALID_REPLICATION_FACTOR" => Err(
-            shortfall(&cluster.snapshot()).unwrap_or_else(|| ControlError::NotEnoughLive {
-                topic: name.to_string(),
-                replication,
-            }),
-        ),
-        Err(e) => Err(e.into()),
+    loop {
+        match admin
+            .create_topic(name, partitions as i32, replication as i16, configs)
+            .await
+        {
+            Ok(()) => {
+                return Ok(format!(
+                    "created topic {name} ({}, replication factor {replication})",
+                    count(partitions, "partition", "partitions")
+                ))
+            }
+            // The controller counts fewer live brokers than the snapshot: one that was just
+            // restarted is still registering (or one just killed not yet fenced). Enough run
+            // for the replicas, so try again until they are in.
+            Err(ClientError::Refused { code, .. })
+                if code == "INVALID_REPLICATION_FACTOR"
+                    && running(&cluster.snapshot()) >= replication
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(ClientError::Refused { code, .. }) if code == "INVALID_REPLICATION_FACTOR" => {
+                return Err(shortfall(&cluster.snapshot()).unwrap_or_else(|| {
+                    ControlError::NotEnoughLive {
+                        topic: name.to_string(),
+                        replication,
+                    }
+                }))
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
+}
+
+/// Brokers the backend runs and that are neither frozen nor cut off.
+fn running(snapshot: &ClusterSnapshot) -> i64 {
+    snapshot
+        .brokers
+        .iter()
+        .filter(|b| b.state == BrokerState::Up)
+        .count() as i64
 }
 
 #[cfg(test)]
@@ -170,5 +222,19 @@ mod tests {
             "replication factor 5 needs 5 brokers; the cluster has 3 brokers"
         );
         assert_eq!(count(1, "partition", "partitions"), "1 partition");
+        assert!(
+            !registering_would_cover(&snapshot, 3),
+            "broker 2 is down, not registering"
+        );
+        let mut restarting = snapshot.clone();
+        restarting.brokers[1].state = BrokerState::Up;
+        assert!(
+            registering_would_cover(&restarting, 3),
+            "broker 2 runs and is registering"
+        );
+        assert!(
+            !registering_would_cover(&restarting, 2),
+            "2 are live already"
+        );
     }
 }

@@ -94,6 +94,31 @@ async fn the_controller_and_racks_lessons_pass_on_the_processes_backend() {
     .await;
 }
 
+/// A script that restarts a broker and creates a replicated topic at once: the broker runs but
+/// is still registering with the controller, and the creation waits for it instead of being
+/// refused with "replication factor 3 needs 3 live brokers; 2 are up".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_created_right_after_a_restart_waits_for_the_registering_broker() {
+    bounded(async {
+        let script = script_file(
+            "create-after-restart.rhai",
+            "cluster.kill(2);\ncluster.start(2);\ncreate_topic(\"after\", 2, 3);\nprint(\"CREATED\");\n",
+        );
+        let out = sandbox(
+            &["run", script.to_str().unwrap(), "--cluster", "processes"],
+            Duration::from_secs(60),
+        )
+        .await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("CREATED"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    })
+    .await;
+}
+
 /// Pids of this process's children whose command line is `… node ROLE …`, with their args.
 fn node_children(parent: u32) -> Vec<(u32, String)> {
     let mut out = Vec::new();
