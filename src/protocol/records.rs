@@ -123,17 +123,42 @@ pub(crate) fn marker_batch(
 /// Whether the control batch `batch` is a commit (`Some(true)`) or abort (`Some(false)`)
 /// marker; `None` if its first record is no marker this broker knows.
 pub(crate) fn marker_commits(batch: &Bytes) -> Option<bool> {
+    marker_of(batch).map(|m| m.commit)
+}
+
+/// What a transaction marker says: commit or abort, and the epoch of the coordinator that had
+/// it written (the leader epoch of its `__transaction_state` partition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Marker {
+    /// Commit (true) or abort.
+    pub commit: bool,
+    /// The writing coordinator's epoch.
+    pub coordinator_epoch: i32,
+}
+
+/// The marker in control batch `batch`, or `None` if it holds none this broker knows.
+pub(crate) fn marker_of(batch: &Bytes) -> Option<Marker> {
     let mut bytes = batch.clone();
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).ok()?;
-    let key = set.records.first()?.key.clone()?;
+    let record = set.records.first()?;
+    let key = record.key.as_ref()?;
     if key.len() < 4 {
         return None;
     }
-    match i16::from_be_bytes([key[2], key[3]]) {
-        COMMIT_MARKER => Some(true),
-        ABORT_MARKER => Some(false),
-        _ => None,
-    }
+    let commit = match i16::from_be_bytes([key[2], key[3]]) {
+        COMMIT_MARKER => true,
+        ABORT_MARKER => false,
+        _ => return None,
+    };
+    let coordinator_epoch = record
+        .value
+        .as_ref()
+        .filter(|v| v.len() >= 6)
+        .map_or(-1, |v| i32_at(v, 2));
+    Some(Marker {
+        commit,
+        coordinator_epoch,
+    })
 }
 
 fn i16_at(b: &[u8], at: usize) -> i16 {
@@ -341,12 +366,13 @@ pub(crate) mod tests {
     #[test]
     fn markers_are_transactional_control_batches_that_say_commit_or_abort() {
         for commit in [true, false] {
-            let batch = marker_batch(7, 3, commit, 0, 1_000);
+            let batch = marker_batch(7, 3, commit, 5, 1_000);
             let (header, _) = split_batches(&batch).unwrap()[0];
             assert!(header.is_control() && header.is_transactional());
             assert_eq!((header.producer_id, header.producer_epoch), (7, 3));
             assert_eq!(header.base_sequence, -1);
             assert_eq!(marker_commits(&batch), Some(commit));
+            assert_eq!(marker_of(&batch).map(|m| m.coordinator_epoch), Some(5));
         }
         let data = transactional_batch_of(&["a", "b"], 7, 3, 0);
         let (header, _) = split_batches(&data).unwrap()[0];

@@ -168,8 +168,7 @@ fn apply(groups: &mut HashMap<String, Group>, record: StoredRecord, now: Instant
             groups
                 .entry(g.clone())
                 .or_insert_with(|| Group::new(&g))
-                .offsets
-                .insert((topic, p), offset);
+                .commit_offset(topic, p, offset);
         }
         StoredRecord::Offset(g, topic, p, None) => {
             if let Some(group) = groups.get_mut(&g) {

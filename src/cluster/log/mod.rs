@@ -35,10 +35,24 @@ struct ProducedBatch {
     last_offset: i64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct ProducerState {
     epoch: i16,
     recent: Vec<ProducedBatch>,
+    /// The epoch of the transaction coordinator whose marker this producer last got here (-1:
+    /// none): a marker from an older coordinator — one deposed but not yet aware of it — is
+    /// refused, so it cannot end a transaction its successor did not decide.
+    coordinator_epoch: i32,
+}
+
+impl Default for ProducerState {
+    fn default() -> Self {
+        Self {
+            epoch: 0,
+            recent: Vec::new(),
+            coordinator_epoch: -1,
+        }
+    }
 }
 
 /// The offsets a leader append was given.
@@ -210,8 +224,11 @@ impl PartitionLog {
                 });
             }
         }
-        for (h, _) in batches {
+        for (h, bytes) in batches {
             self.check_sequence(h)?;
+            if h.is_control() {
+                self.check_coordinator(h, bytes)?;
+            }
         }
         self.start_epoch(leader_epoch);
         let base_offset = self.log_end_offset;
@@ -259,9 +276,11 @@ impl PartitionLog {
         if header.is_control() {
             // A marker ends the producer's transaction and carries its (possibly bumped)
             // epoch; it has no sequence, so the producer's sequence state is left alone.
-            if let Some(commit) = crate::protocol::records::marker_commits(&bytes) {
+            if let Some(marker) = crate::protocol::records::marker_of(&bytes) {
                 self.transactions
-                    .on_marker(header.producer_id, header.base_offset, commit);
+                    .on_marker(header.producer_id, header.base_offset, marker.commit);
+                let state = self.producers.entry(header.producer_id).or_default();
+                state.coordinator_epoch = state.coordinator_epoch.max(marker.coordinator_epoch);
             }
         } else if header.is_transactional() {
             self.transactions
@@ -311,6 +330,27 @@ impl PartitionLog {
             .iter()
             .copied()
             .find(|b| b.first_seq == h.base_sequence && b.last_seq == h.last_sequence())
+    }
+
+    /// Refuses a marker from a coordinator older than the one whose marker this producer last
+    /// got here, as Kafka's producer state does (TRANSACTION_COORDINATOR_FENCED).
+    fn check_coordinator(&self, h: &BatchHeader, bytes: &Bytes) -> Result<(), KafkaError> {
+        let (Some(state), Some(marker)) = (
+            self.producers.get(&h.producer_id),
+            crate::protocol::records::marker_of(bytes),
+        ) else {
+            return Ok(());
+        };
+        if marker.coordinator_epoch < state.coordinator_epoch {
+            return Err(KafkaError::new(
+                ResponseError::TransactionCoordinatorFenced,
+                format!(
+                    "marker from coordinator epoch {} but producer {} last had one from {}",
+                    marker.coordinator_epoch, h.producer_id, state.coordinator_epoch
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn check_sequence(&self, h: &BatchHeader) -> Result<(), KafkaError> {

@@ -249,3 +249,33 @@ fn a_log_read_back_from_its_file_keeps_its_transactions() {
     assert_eq!(back.aborted_between(0, end).len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A coordinator deposed without knowing it (paused, or cut off) retries a marker after its
+/// successor has completed the transaction and the producer has begun its next one: the
+/// marker carries the older coordinator epoch and is refused, so it cannot end a transaction
+/// nobody decided.
+#[test]
+fn a_marker_from_a_deposed_coordinator_is_fenced_and_ends_nothing() {
+    use crate::protocol::records::{marker_batch, tests::transactional_batch_of};
+    let mut log = PartitionLog::default();
+    append_raw(&mut log, transactional_batch_of(&["t1"], 9, 0, 0));
+    // The new coordinator (epoch 5) commits the first transaction.
+    append_raw(&mut log, marker_batch(9, 0, true, 5, 1));
+    let next = append_raw(&mut log, transactional_batch_of(&["t2"], 9, 0, 1));
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(log.last_stable_offset(), next.base_offset);
+
+    let late = split_batches(&marker_batch(9, 0, true, 4, 1)).unwrap();
+    let err = log.append_as_leader(&late, 0).unwrap_err();
+    assert_eq!(err.code, ResponseError::TransactionCoordinatorFenced);
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(
+        log.last_stable_offset(),
+        next.base_offset,
+        "the open transaction is still open"
+    );
+    // The current coordinator's marker still ends it.
+    append_raw(&mut log, marker_batch(9, 0, false, 5, 1));
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+}

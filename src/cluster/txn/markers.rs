@@ -5,15 +5,19 @@
 //! not write markers itself; like Kafka's `TransactionMarkerChannelManager` it asks each
 //! partition's leader to, and a partition counts as done when its leader answers error code 0.
 //! A partition whose leader is unknown, has moved (NOT_LEADER_OR_FOLLOWER), cannot be reached
-//! or fails otherwise is tried again after a backoff, at whichever broker leads it then — so a
-//! partition leader killed mid-commit delays the commit but does not lose it. A partition
-//! whose topic has been deleted (gone from the metadata, or UNKNOWN_TOPIC_OR_PARTITION from its
-//! leader) needs no marker any more and counts as done, as in Kafka.
+//! or fails otherwise (UNKNOWN_TOPIC_OR_PARTITION included: a leader behind on metadata says
+//! it too) is tried again after a backoff, at whichever broker leads it then — so a partition
+//! leader killed mid-commit delays the commit but does not lose it. A partition whose topic
+//! has been deleted (gone from this broker's metadata) needs no marker any more and counts as
+//! done, as in Kafka.
 //!
 //! Sending stops when this broker stops coordinating the transaction's `__transaction_state`
-//! partition: the new coordinator replays the decision and sends the markers again. Markers
-//! are idempotent for the leader (the same producer epoch ends the same transaction), so
-//! sending one twice is harmless.
+//! partition, or when a leader says a newer coordinator or producer epoch has been there
+//! (TRANSACTION_COORDINATOR_FENCED, INVALID_PRODUCER_EPOCH, PRODUCER_FENCED): this broker was
+//! deposed, perhaps without knowing it yet, and the new coordinator replays the decision and
+//! sends the markers again, as Kafka's `TransactionMarkerRequestCompletionHandler` gives up.
+//! Markers are idempotent for the leader (the same producer epoch ends the same transaction),
+//! so sending one twice is harmless.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -34,8 +38,10 @@ use crate::protocol::ProtocolError;
 
 /// The WriteTxnMarkers version the coordinator sends (the only one Kafka still defines).
 pub const WRITE_TXN_MARKERS_VERSION: i16 = 1;
-/// How long one WriteTxnMarkers request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one WriteTxnMarkers request may take: longer than a leader waits for its in-sync
+/// replicas to take a marker (`broker/api/txn_markers.rs`), so a slow ISR answers rather than
+/// time the request out and have another copy of the marker appended.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(12);
 /// The first wait before trying unfinished partitions again; doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -105,24 +111,40 @@ fn request(decision: &Decision, partitions: &[(String, i32)]) -> WriteTxnMarkers
         .with_topics(topics)])
 }
 
-/// The partitions a response reports done.
-fn written(response: &WriteTxnMarkersResponse) -> Vec<(String, i32)> {
-    let done = |code: i16| code == 0 || code == ResponseError::UnknownTopicOrPartition.code();
-    response
+/// What a leader's answer says: the partitions that have their marker, and whether a newer
+/// coordinator or producer epoch fenced this one.
+struct Answer {
+    written: Vec<(String, i32)>,
+    fenced: bool,
+}
+
+fn read_answer(response: &WriteTxnMarkersResponse) -> Answer {
+    let fencing = [
+        ResponseError::TransactionCoordinatorFenced.code(),
+        ResponseError::InvalidProducerEpoch.code(),
+        ResponseError::ProducerFenced.code(),
+    ];
+    let partitions = response
         .markers
         .iter()
         .flat_map(|m| &m.topics)
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .filter(|p| done(p.error_code))
-                .map(|p| (t.name.to_string(), p.partition_index))
-        })
-        .collect()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)));
+    let mut answer = Answer {
+        written: Vec::new(),
+        fenced: false,
+    };
+    for (t, p) in partitions {
+        if p.error_code == 0 {
+            answer.written.push((t.name.to_string(), p.partition_index));
+        } else if fencing.contains(&p.error_code) {
+            answer.fenced = true;
+        }
+    }
+    answer
 }
 
-/// Sends the decision's markers until every partition has its marker (true) or this broker
-/// stops coordinating the transaction (false).
+/// Sends the decision's markers until every partition has its marker (true), or this broker
+/// stops coordinating the transaction or a leader says it was fenced (false).
 pub async fn write_markers<C: MarkerChannel>(channel: &C, decision: &Decision) -> bool {
     let mut pending = decision.partitions.clone();
     let mut backoff = FIRST_BACKOFF;
@@ -147,7 +169,15 @@ pub async fn write_markers<C: MarkerChannel>(channel: &C, decision: &Decision) -
         for (addr, partitions) in by_leader {
             match channel.send(&addr, request(decision, &partitions)).await {
                 Ok(response) => {
-                    for done in written(&response) {
+                    let answer = read_answer(&response);
+                    if answer.fenced {
+                        tracing::info!(
+                            "markers of producer {}: a newer coordinator has taken over",
+                            decision.producer_id
+                        );
+                        return false;
+                    }
+                    for done in answer.written {
                         pending.remove(&done);
                     }
                 }
@@ -358,12 +388,8 @@ mod tests {
     #[tokio::test]
     async fn a_leaderless_partition_waits_and_deleted_ones_are_done() {
         let fake = Fake::default();
-        lead(&fake, "gone", 0, "b1:1");
-        let key = ("gone".to_string(), 0);
-        let unknown = ResponseError::UnknownTopicOrPartition.code();
-        fake.script.lock().unwrap().insert(key, vec![unknown]);
         // "later" has no leader at first; "deleted" is no longer in the metadata at all.
-        let d = decision(&[("gone", 0), ("later", 0), ("deleted", 0)]);
+        let d = decision(&[("later", 0), ("deleted", 0)]);
         let sending = write_markers(&fake, &d);
         let electing = async {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -371,7 +397,48 @@ mod tests {
         };
         let (done, ()) = tokio::join!(sending, electing);
         assert!(done);
-        assert_eq!(fake.sent.lock().unwrap().last().unwrap().0, "b2:1");
+        let sent = fake.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "nothing is sent for the deleted topic");
+        assert_eq!(sent[0].0, "b2:1");
+    }
+
+    /// A leader behind on metadata does not know the partition yet: that is no proof the
+    /// topic is gone, so the marker is sent again until the leader takes it.
+    #[tokio::test]
+    async fn unknown_topic_or_partition_from_a_leader_is_tried_again() {
+        let fake = Fake::default();
+        lead(&fake, "new", 0, "b1:1");
+        let unknown = ResponseError::UnknownTopicOrPartition.code();
+        fake.script
+            .lock()
+            .unwrap()
+            .insert(("new".to_string(), 0), vec![unknown]);
+        assert!(write_markers(&fake, &decision(&[("new", 0)])).await);
+        assert_eq!(fake.sent.lock().unwrap().len(), 2);
+    }
+
+    /// A leader that has seen a newer coordinator's marker for this producer refuses ours:
+    /// this broker was deposed without knowing it, and stops sending.
+    #[tokio::test]
+    async fn a_coordinator_fenced_by_a_leader_stops_sending() {
+        for refusal in [
+            ResponseError::TransactionCoordinatorFenced,
+            ResponseError::InvalidProducerEpoch,
+        ] {
+            let fake = Fake::default();
+            lead(&fake, "a", 0, "b1:1");
+            lead(&fake, "a", 1, "b1:1");
+            fake.script
+                .lock()
+                .unwrap()
+                .insert(("a".to_string(), 0), vec![refusal.code()]);
+            assert!(!write_markers(&fake, &decision(&[("a", 0), ("a", 1)])).await);
+            assert_eq!(
+                fake.sent.lock().unwrap().len(),
+                1,
+                "no retry after {refusal:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! Commit and abort as the coordinator records, lists and completes them, also when its broker
 //! is killed mid-transaction.
 
-use kafka_protocol::messages::ListTransactionsRequest;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{DescribeConfigsRequest, ListTransactionsRequest};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use rdkafka::producer::Producer;
@@ -60,6 +61,37 @@ async fn a_committed_transaction_is_recorded_and_listed() {
             "{listed:?}"
         );
 
+        // The coordinator's own topic has the settings Kafka forces on it.
+        let described = conn
+            .call(
+                &DescribeConfigsRequest::default().with_resources(vec![
+                    DescribeConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("__transaction_state")),
+                ]),
+                4,
+                CALL,
+            )
+            .await
+            .expect("DescribeConfigs");
+        let setting = |name: &str| {
+            described.results[0]
+                .configs
+                .iter()
+                .find(|c| c.name.as_str() == name)
+                .and_then(|c| c.value.as_ref().map(|v| v.to_string()))
+        };
+        assert_eq!(setting("cleanup.policy").as_deref(), Some("compact"));
+        assert_eq!(
+            setting("unclean.leader.election.enable").as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            setting("min.insync.replicas").as_deref(),
+            Some("2"),
+            "transaction.state.log.min.isr"
+        );
+
         blocking(&producer, |p| p.commit_transaction(CALL * 3))
             .await
             .expect("commit_transaction");
@@ -94,8 +126,9 @@ async fn an_aborted_transaction_is_recorded_and_unknown_ids_are_not_found() {
 }
 
 /// The coordinator's broker is killed with a transaction open: another broker takes over its
-/// `__transaction_state` partition, replays it, and the producer commits there. Then that
-/// coordinator is killed too while the decision is recorded, and the last one carries it out.
+/// `__transaction_state` partition, replays it, and the producer commits there. Then, with the
+/// first broker back, that coordinator is killed too while the decision is recorded, and the
+/// next one carries it out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_transaction_survives_its_coordinators_broker_being_killed() {
     bounded(async {
@@ -132,18 +165,34 @@ async fn a_transaction_survives_its_coordinators_broker_being_killed() {
         blocking(&producer, |p| p.commit_transaction(CALL * 4))
             .await
             .expect("commit at the new coordinator");
+        // One broker down at a time: `__transaction_state` keeps Kafka's min.insync.replicas
+        // of 2, so with two of three brokers down no coordinator could record anything.
+        cluster.control().start(first).await.expect("started");
+        cluster
+            .wait_until(
+                "the restarted broker back in every ISR of __transaction_state",
+                WAIT,
+                |s| fully_in_sync(s, "__transaction_state"),
+            )
+            .await;
         let second = coordinator(&cluster, &id).await;
         cluster.kill_broker(second).await.expect("killed");
-        wait_for_async(
-            "the last broker to coordinate the transaction",
+        let (_, last) = wait_for_async(
+            "another broker to coordinate the transaction",
             WAIT,
             || try_describe(&cluster, &id),
             |d| {
                 d.as_ref()
-                    .is_some_and(|(node, t)| *node != first && *node != second && t.error_code == 0)
+                    .is_some_and(|(node, t)| *node != second && t.error_code == 0)
             },
         )
-        .await;
+        .await
+        .expect("the last coordinator answers");
+        assert!(
+            ["PrepareCommit", "CompleteCommit"].contains(&last.transaction_state.as_str()),
+            "the recorded decision survived its coordinator: {}",
+            last.transaction_state.as_str()
+        );
         let decided = wait_decided(&cluster, &id, true).await;
         assert_eq!(decided.producer_id, before.producer_id);
     })

@@ -189,12 +189,13 @@ pub fn describe(
                 ))))
                 }
             };
+            // As Kafka's ConfigHelper: no keys (null or an empty list) means every config.
             let configs = match &res.configuration_keys {
-                Some(keys) => configs
+                Some(keys) if !keys.is_empty() => configs
                     .into_iter()
                     .filter(|c| keys.iter().any(|k| k == &c.name))
                     .collect(),
-                None => configs,
+                _ => configs,
             };
             out.with_configs(configs)
         })

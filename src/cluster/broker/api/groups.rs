@@ -52,11 +52,19 @@ pub(crate) async fn ensure_offsets_topic(broker: &Broker) {
         OFFSETS_TOPIC,
         defaults.offsets_topic_partitions,
         defaults.offsets_topic_replication_factor,
+        |_| Vec::new(),
     )
     .await;
 }
 
-/// Creates `__transaction_state` the first time a transaction coordinator is looked for.
+/// Kafka's `transaction.state.log.min.isr`: a transaction's state change is acknowledged only
+/// once two replicas have it (fewer when the topic has fewer replicas).
+const TRANSACTION_STATE_MIN_ISR: i32 = 2;
+
+/// Creates `__transaction_state` the first time a transaction coordinator is looked for, with
+/// the settings Kafka forces on it: never an unclean election (a coordinator elected from
+/// outside the ISR would forget decided transactions), and `min.insync.replicas` of
+/// `transaction.state.log.min.isr`.
 async fn ensure_transaction_state_topic(broker: &Broker) {
     let defaults = &broker.config.topic_defaults;
     ensure_internal_topic(
@@ -64,13 +72,28 @@ async fn ensure_transaction_state_topic(broker: &Broker) {
         TRANSACTION_STATE_TOPIC,
         defaults.transaction_state_partitions,
         defaults.transaction_state_replication_factor,
+        |replication| {
+            vec![
+                ("unclean.leader.election.enable", "false".to_string()),
+                (
+                    "min.insync.replicas",
+                    TRANSACTION_STATE_MIN_ISR.min(replication).to_string(),
+                ),
+            ]
+        },
     )
     .await;
 }
 
 /// Creates a compacted internal topic if it does not exist, its replication factor capped at
 /// the number of brokers.
-async fn ensure_internal_topic(broker: &Broker, name: &str, partitions: i32, replication: i16) {
+async fn ensure_internal_topic(
+    broker: &Broker,
+    name: &str,
+    partitions: i32,
+    replication: i16,
+    configs: impl FnOnce(i32) -> Vec<(&'static str, String)>,
+) {
     let image = broker.image();
     if image.topics.contains_key(name) {
         return;
@@ -82,9 +105,16 @@ async fn ensure_internal_topic(broker: &Broker, name: &str, partitions: i32, rep
         .with_name(TopicName(s(name)))
         .with_num_partitions(partitions)
         .with_replication_factor(replication as i16)
-        .with_configs(vec![CreatableTopicConfig::default()
-            .with_name(s("cleanup.policy"))
-            .with_value(Some(s("compact")))]);
+        .with_configs(
+            std::iter::once(("cleanup.policy", "compact".to_string()))
+                .chain(configs(replication))
+                .map(|(name, value)| {
+                    CreatableTopicConfig::default()
+                        .with_name(s(name))
+                        .with_value(Some(s(value)))
+                })
+                .collect(),
+        );
     let request = CreateTopicsRequest::default()
         .with_topics(vec![topic])
         .with_timeout_ms(5000);

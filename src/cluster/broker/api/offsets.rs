@@ -96,7 +96,7 @@ pub async fn commit(broker: &Broker, r: OffsetCommitRequest) -> OffsetCommitResp
     }
     let _ = broker.groups.with_group(broker, &group, true, |g, _| {
         for (t, p, o) in commits {
-            g.offsets.insert((t, p), o);
+            g.commit_offset(t, p, o);
         }
     });
     respond(&|topic, p| {
