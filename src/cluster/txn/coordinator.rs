@@ -123,8 +123,13 @@ impl TxnCoordinator {
     /// Whether `id` has a state yet (for InitProducerId, which must allocate a producer id
     /// before it enters the lane).
     pub(crate) fn needs_producer_id(&self, broker: &Broker, id: &str) -> bool {
-        self.describe(broker, id)
-            .map_or(true, |t| t.epoch_exhausted())
+        // Not this broker's id (NOT_COORDINATOR and the like): the update answers that, and
+        // no producer id is spent on the way.
+        match self.describe(broker, id) {
+            Ok(t) => t.epoch_exhausted(),
+            Err(ResponseError::TransactionalIdNotFound) => true,
+            Err(_) => false,
+        }
     }
 
     /// Runs the transition `f` on `id`'s state (None if the id is new) in its partition's lane,
