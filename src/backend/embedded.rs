@@ -301,6 +301,12 @@ impl EmbeddedCluster {
         self.driver.set_paused(id, false)
     }
 
+    /// The controller node's address, for a test of what follows it from outside.
+    #[cfg(test)]
+    pub(crate) fn controller_addr(&self) -> String {
+        self.controller.addr.to_string()
+    }
+
     /// Freezes (true) or thaws (false) the controller node.
     pub fn freeze_controller(&self, paused: bool) {
         self.controller.set_paused(paused);

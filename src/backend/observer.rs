@@ -7,6 +7,14 @@
 //!
 //! Brokers missing from a Metadata answer are shown as fenced: outside the controller, that is
 //! all a client can see.
+//!
+//! When the cluster's controller is the sandbox's own node (the processes backend and the
+//! sandbox node image), the observer follows it instead, as a broker does: it long-polls the
+//! controller's `__cluster_metadata` log and takes every image as the controller committed it,
+//! with partition epochs, fencing and topic settings exact. A Metadata answer only says what
+//! the answering broker has applied, which lags when that broker was just resumed, and two
+//! changes between polls (an unclean election and the old leader's return to the ISR) read as
+//! one that hides what happened.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::cluster::image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
+use crate::cluster::metadata_log;
 use crate::protocol::client::Connection;
 
 /// How often the observer asks for metadata.
@@ -45,25 +54,23 @@ impl Drop for Observer {
 }
 
 impl Observer {
-    /// Starts polling `bootstrap` (`host:port` each). `known` are broker ids to show even before
-    /// they first answer (as fenced).
-    pub fn start(bootstrap: Vec<String>, known: &[i32]) -> Self {
+    /// Starts watching: following the sandbox controller at `controller` (`host:port`) when
+    /// there is one, else polling `bootstrap` (`host:port` each). `known` are broker ids to
+    /// show even before they first answer (as fenced).
+    pub fn start(bootstrap: Vec<String>, known: &[i32], controller: Option<String>) -> Self {
         let mut first = MetadataImage::default();
-        for id in known {
-            first.brokers.insert(
-                *id,
-                BrokerImage {
-                    id: *id,
-                    host: String::new(),
-                    port: 0,
-                    epoch: 0,
-                    fenced: true,
-                    rack: None,
-                },
-            );
-        }
+        with_known(&mut first, known);
         let (tx, images) = watch::channel(Arc::new(first.clone()));
         let stop = CancellationToken::new();
+        if let Some(controller) = controller {
+            tokio::spawn(follow_controller(
+                controller,
+                known.to_vec(),
+                tx,
+                stop.clone(),
+            ));
+            return Self { images, stop };
+        }
         let mut poller = Poller {
             bootstrap,
             conn: None,
@@ -112,6 +119,79 @@ impl Observer {
         tokio::time::timeout(timeout, rx.wait_for(|image| condition(image)))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// Adds the brokers in `known` the image does not have yet, as fenced (not registered).
+fn with_known(image: &mut MetadataImage, known: &[i32]) {
+    for id in known {
+        image.brokers.entry(*id).or_insert_with(|| BrokerImage {
+            id: *id,
+            host: String::new(),
+            port: 0,
+            epoch: 0,
+            fenced: true,
+            rack: None,
+        });
+    }
+}
+
+/// How long the controller may hold a metadata fetch open when nothing changes.
+const CONTROLLER_WAIT: Duration = Duration::from_millis(1000);
+
+/// Follows the sandbox controller at `addr` as a broker does: long-polls its
+/// `__cluster_metadata` log for the next image and publishes each one, until `stop`.
+async fn follow_controller(
+    addr: String,
+    known: Vec<i32>,
+    tx: watch::Sender<Arc<MetadataImage>>,
+    stop: CancellationToken,
+) {
+    let mut conn: Option<Connection> = None;
+    let mut next = 0;
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        let Some(c) = conn.as_mut() else {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                connected = Connection::connect(&addr, "kafka-sandbox-observer", CALL_TIMEOUT) => {
+                    match connected {
+                        Ok(c) => conn = Some(c),
+                        Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
+                    }
+                }
+            }
+            continue;
+        };
+        let request = metadata_log::fetch_request(-1, next, CONTROLLER_WAIT);
+        let answer = tokio::select! {
+            _ = stop.cancelled() => return,
+            answer = c.call(&request, 12, CONTROLLER_WAIT + CALL_TIMEOUT) => answer,
+        };
+        let records = match answer {
+            Ok(response) => response
+                .responses
+                .first()
+                .and_then(|t| t.partitions.first())
+                .and_then(|p| p.records.clone()),
+            Err(_) => {
+                // A frozen controller answers nothing; ask again on a new connection.
+                conn = None;
+                tokio::time::sleep(POLL_INTERVAL).await;
+                continue;
+            }
+        };
+        match records.map(metadata_log::decode_latest) {
+            Some(Ok(Some(mut image))) if image.offset >= next => {
+                next = image.offset + 1;
+                with_known(&mut image, &known);
+                tx.send_replace(Arc::new(image));
+            }
+            Some(Err(e)) => tracing::warn!("observer: controller metadata unreadable: {e}"),
+            _ => {}
+        }
     }
 }
 
@@ -358,6 +438,53 @@ mod tests {
         assert_eq!(answer[1].1, led(3, 4, &[3, 1]), "took the newer answer");
     }
 
+    /// Following the controller, the observer has the controller's own images: partition
+    /// epochs and topic settings a Metadata answer does not carry, and a killed broker fenced
+    /// as soon as the controller fences it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn following_the_controller_gives_its_images_exactly() {
+        let cluster = EmbeddedCluster::start(ClusterConfig::default())
+            .await
+            .expect("the cluster starts");
+        let bootstrap = cluster.bootstrap();
+        Admin::new(&bootstrap)
+            .create_topic(
+                "followed",
+                2,
+                3,
+                &[("unclean.leader.election.enable".into(), "true".into())],
+            )
+            .await
+            .unwrap();
+        let observer = Observer::start(Vec::new(), &[1, 2, 3, 4], Some(cluster.controller_addr()));
+        let seen = observer
+            .wait_for(Duration::from_secs(5), |i| {
+                i.topics.contains_key("followed")
+            })
+            .await;
+        assert!(seen, "the observer follows the controller");
+        let image = observer.image();
+        let topic = &image.topics["followed"];
+        assert!(
+            topic.unclean_leader_election,
+            "settings come with the image"
+        );
+        assert!(
+            image.brokers[&4].fenced && image.brokers[&4].port == 0,
+            "a known broker that never registered is shown fenced"
+        );
+        cluster.kill_broker(2).await.unwrap();
+        let fenced = observer
+            .wait_for(Duration::from_secs(10), |i| {
+                i.brokers.get(&2).is_some_and(|b| b.fenced)
+            })
+            .await;
+        assert!(
+            fenced,
+            "the controller's fencing of broker 2 reaches the observer"
+        );
+    }
+
     /// A topic's settings are read again while the observer runs: one turned on by an outside
     /// client's AlterConfigs reaches the image, so an election after it is judged by it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -370,7 +497,11 @@ mod tests {
             .create_topic("altered", 1, 3, &[])
             .await
             .unwrap();
-        let observer = Observer::start(bootstrap.split(',').map(str::to_string).collect(), &[]);
+        let observer = Observer::start(
+            bootstrap.split(',').map(str::to_string).collect(),
+            &[],
+            None,
+        );
         let allows = |image: &MetadataImage| {
             image
                 .topics

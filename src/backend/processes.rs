@@ -364,6 +364,9 @@ impl BrokerDriver for Processes {
         })))
     }
 
+    fn controller(&self) -> Option<String> {
+        Some(self.controller_addr.clone())
+    }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let mut all = self.book.take_all();

@@ -46,6 +46,11 @@ pub trait BrokerDriver: Send + Sync {
     }
     /// Remove everything the driver started (or, for adopted containers, put them back).
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+    /// The address (`host:port`) of the sandbox controller the driver runs, for the observer
+    /// to follow (`None`: the controller is not the sandbox's, or is hidden from clients).
+    fn controller(&self) -> Option<String> {
+        None
+    }
     /// Why this driver cannot control brokers at all (`None`: it can).
     fn uncontrolled(&self) -> Option<super::attach::NoControl> {
         None
@@ -71,6 +76,7 @@ impl RemoteCluster {
         let observer = Observer::start(
             bootstrap.split(',').map(str::to_string).collect(),
             &expected,
+            driver.controller(),
         );
         let deadline = tokio::time::Instant::now() + ready_timeout;
         let in_metadata = observer

@@ -2,7 +2,12 @@
 //! (the image as JSON) in a real v2 record batch at the image's offset; brokers fetch the
 //! partition with the ordinary Fetch API and apply the newest record.
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use crate::protocol::records::{encode_batch, now_millis, plain_record};
@@ -17,6 +22,22 @@ pub fn encode(image: &MetadataImage) -> Bytes {
     let value = serde_json::to_vec(image).expect("images always serialize");
     let record = plain_record(image.offset, now_millis(), None, Some(Bytes::from(value)));
     encode_batch(&[record])
+}
+
+/// The Fetch a follower of the metadata log sends (a broker with its id, the observer with -1):
+/// the image at offset `next` or newer, waiting up to `wait` for it.
+pub(crate) fn fetch_request(replica_id: i32, next: i64, wait: Duration) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(replica_id.into())
+        .with_max_wait_ms(i32::try_from(wait.as_millis()).unwrap_or(i32::MAX))
+        .with_min_bytes(1)
+        .with_max_bytes(64 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+            .with_partitions(vec![FetchPartition::default()
+                .with_fetch_offset(next)
+                .with_partition_max_bytes(64 << 20)])])
 }
 
 /// Decodes the newest image in a fetched record set.

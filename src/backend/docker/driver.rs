@@ -72,6 +72,8 @@ pub(crate) struct ContainerDriver {
     /// Whether shutdown removes the run (set once the cluster is up; before that, the start
     /// decides whether to remove or keep what it made).
     remove_at_shutdown: Arc<AtomicBool>,
+    /// The sandbox controller's address, when the run has one (the sandbox node image).
+    controller: Option<String>,
 }
 
 impl ContainerDriver {
@@ -107,7 +109,14 @@ impl ContainerDriver {
             book,
             owned_run: Some(run),
             remove_at_shutdown,
+            controller: None,
         }
+    }
+
+    /// The same driver, naming the sandbox controller at `controller` for the observer.
+    pub(crate) fn following(mut self, controller: Option<String>) -> Self {
+        self.controller = controller;
+        self
     }
 
     /// Drives existing containers, e.g. a docker-compose cluster, as the caller inspected
@@ -143,6 +152,7 @@ impl ContainerDriver {
             book,
             owned_run: None,
             remove_at_shutdown: Arc::new(AtomicBool::new(false)),
+            controller: None,
         }
     }
 
@@ -320,6 +330,9 @@ impl BrokerDriver for ContainerDriver {
         })
     }
 
+    fn controller(&self) -> Option<String> {
+        self.controller.clone()
+    }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if let Some(run) = self

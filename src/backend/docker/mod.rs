@@ -196,6 +196,12 @@ async fn launch(
         ImageKind::SandboxNode => driver::Isolation::NodeSignal,
         ImageKind::ApacheKafka => driver::Isolation::Network,
     };
+    // The sandbox node's controller is node 0, on its fixed address: the observer follows it.
+    let controller = specs
+        .iter()
+        .find(|s| s.node_id == 0 && kind == ImageKind::SandboxNode)
+        .and_then(|s| s.ipv4_address.as_ref())
+        .map(|ip| format!("{ip}:{}", sandbox_node::NODE_PORT));
     let driver = ContainerDriver::owned(
         engine.clone(),
         run.id.clone(),
@@ -203,7 +209,8 @@ async fn launch(
         &owned,
         remove_at_shutdown.clone(),
         isolation,
-    );
+    )
+    .following(controller);
     let ready = RemoteCluster::start(bootstrap, Box::new(driver), READY_TIMEOUT);
     tokio::pin!(ready);
     let mut check = tokio::time::interval(Duration::from_secs(1));

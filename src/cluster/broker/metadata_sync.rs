@@ -7,15 +7,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
-
 use super::link::{Peer, PeerLink};
 use super::partition::Partition;
 use super::{fetcher, Broker};
 use crate::cluster::image::MetadataImage;
-use crate::cluster::metadata_log::{self, METADATA_TOPIC};
+use crate::cluster::metadata_log;
 
 const METADATA_POLL: Duration = Duration::from_millis(1000);
 
@@ -25,17 +21,7 @@ pub async fn run(broker: Arc<Broker>) {
     let mut link = PeerLink::new(Peer::Controller, backoff);
     loop {
         let next = broker.image().offset + 1;
-        let request = FetchRequest::default()
-            .with_replica_id(broker.id().into())
-            .with_max_wait_ms(METADATA_POLL.as_millis() as i32)
-            .with_min_bytes(1)
-            .with_max_bytes(64 << 20)
-            .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_fetch_offset(next)
-                    .with_partition_max_bytes(64 << 20)])]);
+        let request = metadata_log::fetch_request(broker.id(), next, METADATA_POLL);
         let timeout = METADATA_POLL + Duration::from_secs(2);
         let response = match link.call(&broker, &request, 12, timeout).await {
             Ok(r) => r,
