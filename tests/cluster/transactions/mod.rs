@@ -6,12 +6,14 @@
 //! (WriteTxnMarkers), after which read_committed consumers see exactly the committed records.
 //!
 //! One file per concern: `decisions.rs` (commit, abort, failover), `fencing.rs` (producer
-//! epochs, timeouts), `consumers.rs` (what read_committed consumers and groups see); this one
-//! holds what they share.
+//! epochs, timeouts), `consumers.rs` (what read_committed consumers and groups see),
+//! `kafka_python.rs` (a second client's transactional producer); this one holds what they
+//! share.
 
 mod consumers;
 mod decisions;
 mod fencing;
+mod kafka_python;
 
 use std::time::Duration;
 

@@ -51,12 +51,36 @@ pub fn script_file(name: &str, source: &str) -> std::path::PathBuf {
 /// Runs a kafka-python `script` with `args` (as `sys.argv[1:]`) and returns what it printed;
 /// a failed script fails the test with its output.
 pub async fn kafka_python(script: &'static str, args: Vec<String>) -> String {
+    python_with(None, script, args).await
+}
+
+/// Where `.ci/run` installs kafka-python 2.2 (the first with a transactional producer; Debian
+/// ships 2.0): `target/python`.
+pub const KAFKA_PYTHON_2_2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/python");
+
+/// Like [`kafka_python`], with kafka-python 2.2 from [`KAFKA_PYTHON_2_2`] instead of Debian's.
+pub async fn kafka_python_2_2(script: &'static str, args: Vec<String>) -> String {
+    assert!(
+        std::path::Path::new(KAFKA_PYTHON_2_2)
+            .join("kafka")
+            .is_dir(),
+        "kafka-python 2.2 is not installed in {KAFKA_PYTHON_2_2}: run .ci/run, or \
+         /usr/bin/python3 -m pip install --target target/python kafka-python==2.2.15"
+    );
+    python_with(Some(KAFKA_PYTHON_2_2), script, args).await
+}
+
+async fn python_with(
+    path: Option<&'static str>,
+    script: &'static str,
+    args: Vec<String>,
+) -> String {
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("/usr/bin/python3")
-            .arg("-c")
-            .arg(script)
-            .args(&args)
-            .output()
+        let mut python = std::process::Command::new("/usr/bin/python3");
+        if let Some(path) = path {
+            python.env("PYTHONPATH", path);
+        }
+        python.arg("-c").arg(script).args(&args).output()
     })
     .await
     .unwrap()
