@@ -10,7 +10,7 @@ use crate::util::*;
 
 /// Every value of `topic` a consumer at `isolation` reads from the beginning: reads until
 /// `expected` values have come, then keeps reading for a moment so any extra one shows.
-fn read_values(
+pub(super) fn read_values(
     cluster: &TestCluster,
     topic: &str,
     partitions: i32,

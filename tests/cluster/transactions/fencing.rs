@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use rdkafka::producer::Producer;
 
+use super::consumers::read_values;
 use super::{
     blocking, coordinator_connection, describe, init, open_transaction, txn_producer, wait_decided,
     CALL,
@@ -64,6 +65,18 @@ async fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
         assert_eq!(aborted.producer_epoch, 1, "the abort bumped the epoch");
         let committed = blocking(&producer, |p| p.commit_transaction(CALL * 3)).await;
         assert!(committed.is_err(), "a timed-out transaction cannot commit");
+        // The abort marker ended it: read_committed readers never see its record; only
+        // read_uncommitted ones do.
+        let seen = {
+            let (cluster, topic) = (&cluster, topic.clone());
+            tokio::task::block_in_place(|| {
+                (
+                    read_values(cluster, &topic, 1, "read_committed", 0),
+                    read_values(cluster, &topic, 1, "read_uncommitted", 1),
+                )
+            })
+        };
+        assert_eq!(seen, (Vec::<String>::new(), vec!["v0".to_string()]));
     })
     .await;
 }
