@@ -70,7 +70,7 @@ pub(crate) async fn run_proposals(
             // The controller is unreachable (isolated?): forget the proposals so the next
             // check proposes again; until then acknowledgements keep waiting, as in Kafka.
             for p in &batch {
-                p.partition.abandon_isr_change(p.leader_epoch);
+                p.partition.abandon_isr_change(broker.id(), p.leader_epoch);
             }
             tokio::time::sleep(broker.config.timings.replica_fetch_backoff).await;
             continue;

@@ -102,6 +102,9 @@ impl BrokerStorage {
     }
 }
 
+/// One topic's partitions hosted here, by index.
+type ByIndex = HashMap<i32, Arc<Partition>>;
+
 /// Static settings of one broker.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -167,7 +170,7 @@ pub struct Broker {
     image: watch::Sender<Arc<MetadataImage>>,
     /// Hosted replicas by topic and index. Read on every fetch and produce, written only when
     /// a metadata image is applied.
-    partitions: RwLock<HashMap<String, HashMap<i32, Arc<Partition>>>>,
+    partitions: RwLock<HashMap<String, ByIndex>>,
     /// Bumped whenever an applied image may have changed which replicas exist or their roles,
     /// so a waiting fetch knows to look its partitions up again.
     roles_changed: AtomicU64,
@@ -222,8 +225,21 @@ impl Broker {
         keys: impl Iterator<Item = (&'a str, i32)>,
     ) -> Vec<Option<Arc<Partition>>> {
         let partitions = self.partitions.read().expect("partitions lock");
-        keys.map(|(topic, index)| partitions.get(topic)?.get(&index).cloned())
-            .collect()
+        // Keys come grouped by topic (a fetch lists a topic's partitions together): look the
+        // topic up once per run, not once per partition.
+        let mut topic_run: Option<(&str, Option<&ByIndex>)> = None;
+        keys.map(|(topic, index)| {
+            let by_index = match topic_run {
+                Some((name, found)) if name == topic => found,
+                _ => {
+                    let found = partitions.get(topic);
+                    topic_run = Some((topic, found));
+                    found
+                }
+            };
+            by_index?.get(&index).cloned()
+        })
+        .collect()
     }
 
     /// A number that changes whenever replicas or their roles may have changed.

@@ -39,6 +39,8 @@ pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResp
     let reader = Reader {
         broker,
         replica_id,
+        // One clock reading for the request's progress records, not one per partition.
+        now: Instant::now(),
         // Whether the controller counts the follower in the cluster: one look per request.
         alive: follower.is_some_and(|id| broker.image().is_alive(id)),
         max_bytes: r.max_bytes,
@@ -155,6 +157,8 @@ struct Pass {
 struct Reader<'a> {
     broker: &'a Broker,
     replica_id: i32,
+    /// When the request came: the time of the follower's progress records.
+    now: Instant,
     alive: bool,
     max_bytes: i32,
     /// 0: read_uncommitted, 1: read_committed.
@@ -239,7 +243,7 @@ impl Reader<'_> {
         let follower = self.replica_id >= 0;
         let mut moved = false;
         if follower && record_progress {
-            let now = Instant::now();
+            let now = self.now;
             let fetched = p.fetch_offset;
             match partition.record_follower_fetch(
                 broker.id(),

@@ -226,6 +226,9 @@ impl Partition {
                 st.partition_epoch = image.partition_epoch;
                 st.isr = image.isr.clone();
                 st.pending_isr = None;
+                // A smaller ISR may let the high watermark move at once.
+                let mut log = self.log();
+                self.advance_high_watermark(me, &st, &mut log);
             }
             return None;
         }
@@ -334,9 +337,13 @@ impl Partition {
         let Some(progress) = st.followers.get_mut(&follower) else {
             return Err(ResponseError::NotLeaderOrFollower);
         };
+        let moved_on = progress.log_end_offset != fetch_offset;
         progress.record_fetch(fetch_offset, leo, now);
+        // Every other input of the high watermark (the leader's log end, the ISR) advances it
+        // where it changes, so a follower fetching from where it already was cannot move it:
+        // with thousands of partitions in a fetch session, most are such.
         let mut out = FollowerFetch {
-            high_watermark_moved: self.advance_high_watermark(me, &st, &mut log),
+            high_watermark_moved: moved_on && self.advance_high_watermark(me, &st, &mut log),
             proposal: None,
         };
         let epoch_start = log.epoch_start_offset(st.leader_epoch);
@@ -427,17 +434,23 @@ impl Partition {
                     self.topic,
                     self.index
                 );
-                false
+                // A refused expansion no longer counts toward the high watermark.
+                let mut log = self.log();
+                self.advance_high_watermark(me, &st, &mut log)
             }
         }
     }
 
     /// The controller could not be asked: forget the proposal so the next check proposes
     /// again. Until then acks=all writes keep waiting, as in Kafka.
-    pub(crate) fn abandon_isr_change(&self, leader_epoch: i32) {
+    pub(crate) fn abandon_isr_change(&self, me: i32, leader_epoch: i32) {
         let mut st = self.state();
         if st.leader_epoch == leader_epoch {
             st.pending_isr = None;
+            if st.role == Role::Leader {
+                let mut log = self.log();
+                self.advance_high_watermark(me, &st, &mut log);
+            }
         }
     }
 

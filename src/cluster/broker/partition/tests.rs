@@ -94,3 +94,47 @@ fn a_leadership_change_fails_waiting_writes_and_a_follower_truncates_to_the_lead
     assert_eq!(p.offsets().0, 0, "the unreplicated write is gone");
     assert!(!p.state().needs_truncation);
 }
+
+/// A follower fetching again from where it already was cannot move the high watermark, and
+/// is not asked to; what else can move it (an ISR that shrinks in the metadata, an expansion
+/// the controller refuses) moves it where it changes.
+#[test]
+fn the_high_watermark_moves_where_its_inputs_change() {
+    let p = leader(&[1, 2, 3], 1);
+    let now = Instant::now();
+    p.append_as_leader(1, &batch(), -1).unwrap();
+    let first = p.record_follower_fetch(1, 2, 1, true, now).unwrap();
+    assert!(!first.high_watermark_moved, "3 has not fetched yet");
+    let again = p.record_follower_fetch(1, 2, 1, true, now).unwrap();
+    assert!(!again.high_watermark_moved, "3 still holds it back");
+    assert_eq!(p.offsets(), (1, 0));
+
+    // The controller drops 3 from the ISR: the write is committed at once, no fetch needed.
+    let shrunk = PartitionImage {
+        replicas: vec![1, 2, 3],
+        isr: vec![1, 2],
+        leader: 1,
+        leader_epoch: 4,
+        partition_epoch: 8,
+    };
+    assert_eq!(p.apply_metadata(1, &shrunk, 1, now), None);
+    assert_eq!(p.offsets(), (1, 1));
+
+    // 3 catches up to the high watermark, so its return is proposed; until the controller
+    // answers it counts, and holds back the next write.
+    let proposal = p
+        .record_follower_fetch(1, 3, 1, true, now)
+        .unwrap()
+        .proposal
+        .expect("3 caught up");
+    p.append_as_leader(1, &batch(), -1).unwrap();
+    p.record_follower_fetch(1, 2, 2, true, now).unwrap();
+    assert_eq!(p.offsets(), (2, 1), "the pending member 3 is at 1");
+    // The controller refuses it: 3 no longer counts, and the write is committed.
+    assert!(p.complete_isr_change(
+        1,
+        &proposal,
+        Err(ResponseError::InvalidUpdateVersion.code())
+    ));
+    assert_eq!(p.offsets(), (2, 2));
+}
