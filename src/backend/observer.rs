@@ -289,7 +289,7 @@ impl Poller {
         let refresh = self
             .settings_read
             .is_none_or(|at| at.elapsed() >= CONFIG_REFRESH);
-        let mut unknown = Vec::new();
+        let mut to_describe = Vec::new();
         for t in &response.topics {
             let Some(name) = t.name.as_ref().map(|n| n.to_string()) else {
                 continue;
@@ -321,7 +321,7 @@ impl Poller {
                 keep_newer_leadership(seen, &mut partitions);
             }
             if refresh || !self.topic_settings.contains_key(&t.topic_id) {
-                unknown.push((name.clone(), t.topic_id));
+                to_describe.push((name.clone(), t.topic_id));
             }
             image.topics.insert(
                 name,
@@ -334,7 +334,7 @@ impl Poller {
                 },
             );
         }
-        if !unknown.is_empty() && self.describe_configs(&unknown).await && refresh {
+        if !to_describe.is_empty() && self.describe_configs(&to_describe).await && refresh {
             self.settings_read = Some(tokio::time::Instant::now());
         }
         if refresh {

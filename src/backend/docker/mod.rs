@@ -197,9 +197,9 @@ async fn launch(
         ImageKind::ApacheKafka => driver::Isolation::Network,
     };
     // The sandbox node's controller is node 0, on its fixed address: the observer follows it.
-    let controller = specs
-        .iter()
-        .find(|s| s.node_id == 0 && kind == ImageKind::SandboxNode)
+    let controller = (kind == ImageKind::SandboxNode)
+        .then(|| specs.iter().find(|s| s.node_id == 0))
+        .flatten()
         .and_then(|s| s.ipv4_address.as_ref())
         .map(|ip| format!("{ip}:{}", sandbox_node::NODE_PORT));
     let driver = ContainerDriver::owned(
