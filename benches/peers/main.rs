@@ -9,6 +9,7 @@
 //! `cargo bench --bench peers -- scale` runs the partition-count benchmark instead ([`scale`]).
 
 mod scale;
+mod wire_send;
 mod workload;
 
 use std::path::PathBuf;

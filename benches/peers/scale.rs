@@ -1,8 +1,11 @@
 //! How the cluster's costs grow with the partition count: `scripts/bench/scale.rhai` run by
 //! `kafka-sandbox run` (release build) with 1,000 and 10,000 partitions — and 30,000 with
-//! `BENCH_SCALE=1000,10000,30000` — printing its figures and the run's peak resident memory.
+//! `BENCH_SCALE=1000,10000,30000` — printing its figures and the run's peak resident memory;
+//! then the cluster's own cost of a send at each size, without librdkafka ([`wire_send`]).
 
 use std::process::{Command, Stdio};
+
+use crate::wire_send;
 
 const SCRIPT: &str = include_str!("../../scripts/bench/scale.rhai");
 
@@ -14,10 +17,21 @@ pub fn main() {
         .collect();
     println!("| partitions (RF 3) | create | one synchronous send | kill → all led | restart → every ISR full | peak RSS |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    for n in sizes {
+    for &n in &sizes {
         match run(n) {
             Ok(row) => println!("{row}"),
             Err(e) => println!("| {n} | failed: {e} | | | | |"),
+        }
+    }
+    println!();
+    println!(
+        "| partitions (RF 3) | one synchronous acks=all send, protocol client (no librdkafka) |"
+    );
+    println!("| --- | --- |");
+    for &n in &sizes {
+        match wire_send::mean_ms(n) {
+            Ok(ms) => println!("| {n} | {ms:.3} ms |"),
+            Err(e) => println!("| {n} | failed: {e} |"),
         }
     }
 }

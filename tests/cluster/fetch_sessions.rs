@@ -151,3 +151,57 @@ async fn a_session_answers_only_what_changed_and_refuses_bad_epochs() {
     })
     .await;
 }
+
+/// A waiting incremental fetch wakes for news in any of its session's partitions, listed in
+/// the request or not, answers with just that partition, and sleeps through writes to
+/// partitions outside its session.
+#[tokio::test]
+async fn a_waiting_session_wakes_only_for_its_own_partitions() {
+    bounded(async {
+        let cluster = TestCluster::start(1).await;
+        let topic = unique("session-wait");
+        create_topic(&cluster, &topic, 3, 1, &[]).await;
+        let mut conn = broker_connection(&cluster, 1, "session-wait").await;
+        let first = call(&mut conn, &fetch(&topic, (0, 0), &[(1, 0), (2, 0)])).await;
+        let id = first.session_id;
+        assert!(id > 0, "a session was opened: {first:?}");
+        let waiting = |epoch: i32, max_wait_ms: i32| {
+            fetch(&topic, (id, epoch), &[])
+                .with_max_wait_ms(max_wait_ms)
+                .with_min_bytes(1)
+        };
+
+        // A write to partition 0, which the session does not hold, does not end the wait.
+        let started = std::time::Instant::now();
+        let request = waiting(1, 1500);
+        let (quiet, ()) = tokio::join!(
+            call(&mut conn, &request),
+            produce_to(&cluster, &topic, 0, &["elsewhere"])
+        );
+        assert_eq!(carried(&quiet), vec![]);
+        assert!(
+            started.elapsed() >= Duration::from_millis(1400),
+            "the fetch waited out its max_wait_ms: {:?}",
+            started.elapsed()
+        );
+
+        // A write to partition 2, unlisted since the first request, ends it at once.
+        let started = std::time::Instant::now();
+        let request = waiting(2, 20_000);
+        let (woken, ()) = tokio::join!(call(&mut conn, &request), async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            produce_to(&cluster, &topic, 2, &["here"]).await;
+        });
+        assert_eq!(
+            carried(&woken),
+            vec![(2, 1)],
+            "only the partition that moved"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "woken by the write, not the deadline: {:?}",
+            started.elapsed()
+        );
+    })
+    .await;
+}

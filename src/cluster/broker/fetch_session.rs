@@ -17,6 +17,14 @@
 //! session may evict the least recently used consumer session, and a consumer simply fetches
 //! without one (session id 0 in the response). A follower's new session replaces its previous
 //! one on this leader, since it fetches through one fetcher per leader.
+//!
+//! An incremental request costs what changed, not the session's size: the session remembers
+//! where in the broker's change journal ([`super::data_changes`]) its last response's reads
+//! stood, and the request reads only the partitions it lists and those that moved since
+//! ([`Selection::Since`]). Kafka reads every session partition on every request, which also
+//! refreshes a follower's caught-up time on its idle partitions; here that full read happens
+//! at least every `read_all_every` (a fraction of `replica.lag.time.max`), when the follower's
+//! liveness changes, and whenever the journal cannot say what moved.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -75,6 +83,29 @@ struct Session {
     last_used: Instant,
     /// The follower's replica id, or `None` for a consumer.
     replica: Option<i32>,
+    /// Where in the broker's change journal the last response's reads stood.
+    cursor: Option<u64>,
+    /// When a request last read every partition, and whether the follower was alive then.
+    read_all: Option<(Instant, bool)>,
+}
+
+/// Which partitions a request reads.
+#[derive(Debug)]
+pub(crate) enum Selection {
+    /// All of these: a full fetch, or a session's periodic read of everything.
+    All(Vec<(Key, Wanted)>),
+    /// The ones listed, and those that moved after `cursor` in the change journal.
+    Since {
+        listed: Vec<(Key, Wanted)>,
+        cursor: u64,
+    },
+}
+
+/// How often an incremental request must read everything, and the follower's liveness now.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Freshness {
+    pub read_all_every: Duration,
+    pub alive: bool,
 }
 
 /// How one Fetch request relates to a session.
@@ -111,15 +142,17 @@ struct Cache {
 }
 
 impl FetchSessions {
-    /// Resolves a request to its mode and the partitions to read, in request order for a full
-    /// fetch and in the session's order for an incremental one.
+    /// Resolves a request to its mode and the partitions to read: for a full fetch all of
+    /// them in request order; for an incremental one those it lists (or, when `fresh` says
+    /// so, all of the session's) in the session's order.
     pub(crate) fn open(
         &self,
         r: &FetchRequest,
         version: i16,
         replica: Option<i32>,
+        fresh: Freshness,
         now: Instant,
-    ) -> Result<(Mode, Vec<(Key, Wanted)>), ResponseError> {
+    ) -> Result<(Mode, Selection), ResponseError> {
         let listed = || -> Vec<(Key, Wanted)> {
             r.topics
                 .iter()
@@ -135,13 +168,13 @@ impl FetchSessions {
         };
         let mut cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if version < 7 {
-            return Ok((Mode::Sessionless, listed()));
+            return Ok((Mode::Sessionless, Selection::All(listed())));
         }
         match (r.session_id, r.session_epoch) {
-            (0, -1) => Ok((Mode::Sessionless, listed())),
+            (0, -1) => Ok((Mode::Sessionless, Selection::All(listed()))),
             (id, -1) => {
                 cache.sessions.remove(&id);
-                Ok((Mode::Sessionless, listed()))
+                Ok((Mode::Sessionless, Selection::All(listed())))
             }
             (id, 0) => {
                 // A full fetch at epoch 0 opens a new session, closing `id` if it names one.
@@ -157,13 +190,15 @@ impl FetchSessions {
                                 partitions: wanted.iter().cloned().collect(),
                                 last_used: now,
                                 replica,
+                                cursor: None,
+                                read_all: None,
                             },
                         );
                         Mode::Full { id }
                     }
                     false => Mode::Sessionless,
                 };
-                Ok((mode, wanted))
+                Ok((mode, Selection::All(wanted)))
             }
             (0, _) => Err(ResponseError::FetchSessionIdNotFound),
             (id, epoch) => {
@@ -175,9 +210,12 @@ impl FetchSessions {
                 }
                 session.next_epoch = epoch.checked_add(1).unwrap_or(1);
                 session.last_used = now;
+                let mut changed = Vec::new();
                 for (key, wanted) in listed() {
                     let sent = session.partitions.get(&key).and_then(|w| w.sent);
-                    session.partitions.insert(key, Wanted { sent, ..wanted });
+                    let wanted = Wanted { sent, ..wanted };
+                    session.partitions.insert(key.clone(), wanted.clone());
+                    changed.push((key, wanted));
                 }
                 for t in &r.forgotten_topics_data {
                     for p in &t.partitions {
@@ -186,12 +224,20 @@ impl FetchSessions {
                             .remove(&(Arc::from(t.topic.as_str()), *p));
                     }
                 }
-                let all = session
-                    .partitions
-                    .iter()
-                    .map(|(k, w)| (k.clone(), w.clone()))
-                    .collect();
-                Ok((Mode::Incremental { id }, all))
+                changed.sort_by(|a, b| a.0.cmp(&b.0));
+                changed.dedup_by(|a, b| a.0 == b.0);
+                changed.retain(|(key, _)| session.partitions.contains_key(key));
+                let stale = session.read_all.is_none_or(|(at, alive)| {
+                    alive != fresh.alive || now.duration_since(at) >= fresh.read_all_every
+                });
+                let selection = match session.cursor {
+                    Some(cursor) if !stale => Selection::Since {
+                        listed: changed,
+                        cursor,
+                    },
+                    _ => Selection::All(session.all()),
+                };
+                Ok((Mode::Incremental { id }, selection))
             }
         }
     }
@@ -222,6 +268,52 @@ impl FetchSessions {
             .collect()
     }
 
+    /// Every partition of session `id`, in its order (after the journal lost track).
+    pub(crate) fn all(&self, id: i32) -> Vec<(Key, Wanted)> {
+        let cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .sessions
+            .get(&id)
+            .map(Session::all)
+            .unwrap_or_default()
+    }
+
+    /// The partitions of session `id` among `moved` (topic and index), in the session's
+    /// order.
+    pub(crate) fn pick<'a>(
+        &self,
+        id: i32,
+        moved: impl Iterator<Item = (&'a str, i32)>,
+    ) -> Vec<(Key, Wanted)> {
+        let cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(session) = cache.sessions.get(&id) else {
+            return Vec::new();
+        };
+        let mut picked: Vec<(Key, Wanted)> = moved
+            .filter_map(|(topic, index)| {
+                let key: Key = (Arc::from(topic), index);
+                let wanted = session.partitions.get(&key)?.clone();
+                Some((key, wanted))
+            })
+            .collect();
+        picked.sort_by(|a, b| a.0.cmp(&b.0));
+        picked.dedup_by(|a, b| a.0 == b.0);
+        picked
+    }
+
+    /// Session `id` answered a request whose reads stood at `cursor` in the change journal;
+    /// `read_all` when its first pass read every partition (at that time, with the follower
+    /// alive or not).
+    pub(crate) fn answered(&self, id: i32, cursor: u64, read_all: Option<(Instant, bool)>) {
+        let mut cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = cache.sessions.get_mut(&id) {
+            session.cursor = Some(cursor);
+            if read_all.is_some() {
+                session.read_all = read_all;
+            }
+        }
+    }
+
     /// How many sessions are open.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -230,6 +322,15 @@ impl FetchSessions {
             .unwrap_or_else(|e| e.into_inner())
             .sessions
             .len()
+    }
+}
+
+impl Session {
+    fn all(&self) -> Vec<(Key, Wanted)> {
+        self.partitions
+            .iter()
+            .map(|(k, w)| (k.clone(), w.clone()))
+            .collect()
     }
 }
 
@@ -317,6 +418,28 @@ mod tests {
             .collect()
     }
 
+    const FRESH: Freshness = Freshness {
+        read_all_every: Duration::from_secs(60),
+        alive: true,
+    };
+
+    /// Opens with liveness unchanged and no full read due; returns what the request reads
+    /// (for an incremental one: what it lists, or everything when a full read is due).
+    fn open(
+        cache: &FetchSessions,
+        r: &FetchRequest,
+        version: i16,
+        replica: Option<i32>,
+        now: Instant,
+    ) -> Result<(Mode, Vec<(Key, Wanted)>), ResponseError> {
+        let (mode, selection) = cache.open(r, version, replica, FRESH, now)?;
+        let wanted = match selection {
+            Selection::All(all) => all,
+            Selection::Since { listed, .. } => listed,
+        };
+        Ok((mode, wanted))
+    }
+
     const SENT: Sent = Sent {
         high_watermark: 5,
         log_start_offset: 0,
@@ -326,9 +449,8 @@ mod tests {
     fn a_session_remembers_partitions_and_answers_only_what_changed() {
         let cache = FetchSessions::default();
         let now = Instant::now();
-        let (mode, wanted) = cache
-            .open(&request(0, 0, &[(0, 0), (1, 0)]), 12, Some(2), now)
-            .unwrap();
+        let (mode, wanted) =
+            open(&cache, &request(0, 0, &[(0, 0), (1, 0)]), 12, Some(2), now).unwrap();
         let Mode::Full { id } = mode else {
             panic!("a full fetch at epoch 0 opens a session, got {mode:?}")
         };
@@ -337,9 +459,7 @@ mod tests {
         assert_eq!(all, vec![0, 1], "full fetches send all");
 
         // The next request lists only partition 1's new position; both are read.
-        let (mode, wanted) = cache
-            .open(&request(id, 1, &[(1, 5)]), 12, Some(2), now)
-            .unwrap();
+        let (mode, wanted) = open(&cache, &request(id, 1, &[(1, 5)]), 12, Some(2), now).unwrap();
         assert_eq!(mode, Mode::Incremental { id });
         let offsets: Vec<i64> = wanted.iter().map(|(_, w)| w.fetch_offset).collect();
         assert_eq!(
@@ -364,18 +484,77 @@ mod tests {
     }
 
     #[test]
+    fn once_answered_a_session_reads_what_it_lists_and_what_moved_and_everything_when_due() {
+        let cache = FetchSessions::default();
+        let t0 = Instant::now();
+        let (mode, _) = open(
+            &cache,
+            &request(0, 0, &[(0, 0), (1, 0), (2, 0)]),
+            12,
+            Some(2),
+            t0,
+        )
+        .unwrap();
+        let id = mode.session_id();
+        cache.answered(id, 40, Some((t0, true)));
+        let listed = |epoch, fresh: Freshness, now| match cache.open(
+            &request(id, epoch, &[(1, 5)]),
+            12,
+            Some(2),
+            fresh,
+            now,
+        ) {
+            Ok((_, Selection::Since { listed, cursor })) => {
+                assert_eq!(cursor, 40, "where the last response's reads stood");
+                Some(
+                    listed
+                        .iter()
+                        .map(|(k, w)| (k.1, w.fetch_offset))
+                        .collect::<Vec<_>>(),
+                )
+            }
+            Ok((_, Selection::All(all))) => {
+                assert_eq!(all.len(), 3);
+                None
+            }
+            Err(e) => panic!("{e:?}"),
+        };
+        assert_eq!(listed(1, FRESH, t0), Some(vec![(1, 5)]));
+        // What moved is picked from the session, at the positions it remembers.
+        let picked = cache.pick(id, [("t", 2), ("t", 0), ("t", 9), ("t", 2)].into_iter());
+        let picked: Vec<(i32, i64)> = picked.iter().map(|(k, w)| (k.1, w.fetch_offset)).collect();
+        assert_eq!(
+            picked,
+            vec![(0, 0), (2, 0)],
+            "once each, in order, only the session's"
+        );
+        // Everything is read again once the follower's liveness changes...
+        let dead = Freshness {
+            alive: false,
+            ..FRESH
+        };
+        assert_eq!(listed(2, dead, t0), None);
+        cache.answered(id, 40, Some((t0, false)));
+        assert_eq!(listed(3, dead, t0), Some(vec![(1, 5)]));
+        // ...or once the last full read is older than `read_all_every`.
+        let later = t0 + FRESH.read_all_every;
+        assert_eq!(listed(4, dead, later), None);
+        // An answer that read only some partitions leaves the time of the last full read.
+        cache.answered(id, 40, None);
+        assert_eq!(listed(5, dead, later), None);
+    }
+
+    #[test]
     fn forgotten_partitions_leave_the_session() {
         let cache = FetchSessions::default();
         let now = Instant::now();
-        let (mode, _) = cache
-            .open(&request(0, 0, &[(0, 0), (1, 0)]), 12, None, now)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(0, 0, &[(0, 0), (1, 0)]), 12, None, now).unwrap();
         let id = mode.session_id();
         let forget = request(id, 1, &[])
             .with_forgotten_topics_data(vec![ForgottenTopic::default()
                 .with_topic(TopicName(StrBytes::from_static_str("t")))
                 .with_partitions(vec![0])]);
-        let (_, wanted) = cache.open(&forget, 12, None, now).unwrap();
+        let (_, wanted) = open(&cache, &forget, 12, None, now).unwrap();
         assert_eq!(wanted.iter().map(|(k, _)| k.1).collect::<Vec<_>>(), vec![1]);
     }
 
@@ -383,57 +562,41 @@ mod tests {
     fn wrong_epochs_and_unknown_sessions_are_refused_and_closing_works() {
         let cache = FetchSessions::default();
         let now = Instant::now();
-        let (mode, _) = cache
-            .open(&request(0, 0, &[(0, 0)]), 12, None, now)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(0, 0, &[(0, 0)]), 12, None, now).unwrap();
         let id = mode.session_id();
         assert_eq!(
-            cache.open(&request(id, 2, &[]), 12, None, now).unwrap_err(),
+            open(&cache, &request(id, 2, &[]), 12, None, now).unwrap_err(),
             ResponseError::InvalidFetchSessionEpoch
         );
         assert_eq!(
-            cache
-                .open(&request(id + 7, 1, &[]), 12, None, now)
-                .unwrap_err(),
+            open(&cache, &request(id + 7, 1, &[]), 12, None, now).unwrap_err(),
             ResponseError::FetchSessionIdNotFound
         );
-        assert!(cache.open(&request(id, 1, &[]), 12, None, now).is_ok());
+        assert!(open(&cache, &request(id, 1, &[]), 12, None, now).is_ok());
         // Epoch -1 with an id closes the session and fetches in full without one.
-        let (mode, _) = cache
-            .open(&request(id, -1, &[(0, 0)]), 12, None, now)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(id, -1, &[(0, 0)]), 12, None, now).unwrap();
         assert_eq!(mode, Mode::Sessionless);
         assert_eq!(cache.len(), 0);
         // (id, 0) closes id and opens another; an epoch above 0 without an id names nothing.
-        let (mode, _) = cache
-            .open(&request(0, 0, &[(0, 0)]), 12, None, now)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(0, 0, &[(0, 0)]), 12, None, now).unwrap();
         let old = mode.session_id();
-        let (mode, _) = cache
-            .open(&request(old, 0, &[(0, 0)]), 12, None, now)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(old, 0, &[(0, 0)]), 12, None, now).unwrap();
         assert!(matches!(mode, Mode::Full { id } if id != old));
         assert_eq!(cache.len(), 1);
         assert_eq!(
-            cache
-                .open(&request(old, 1, &[]), 12, None, now)
-                .unwrap_err(),
+            open(&cache, &request(old, 1, &[]), 12, None, now).unwrap_err(),
             ResponseError::FetchSessionIdNotFound
         );
         assert_eq!(
-            cache.open(&request(0, 3, &[]), 12, None, now).unwrap_err(),
+            open(&cache, &request(0, 3, &[]), 12, None, now).unwrap_err(),
             ResponseError::FetchSessionIdNotFound
         );
-        let (mode, _) = cache
-            .open(&request(mode.session_id(), -1, &[]), 12, None, now)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(mode.session_id(), -1, &[]), 12, None, now).unwrap();
         assert_eq!(mode, Mode::Sessionless);
         // librdkafka's (0, -1) never opens one; neither does a version before 7.
-        let (mode, _) = cache
-            .open(&request(0, -1, &[(0, 0)]), 12, None, now)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(0, -1, &[(0, 0)]), 12, None, now).unwrap();
         assert_eq!(mode, Mode::Sessionless);
-        let (mode, _) = cache.open(&request(0, 0, &[(0, 0)]), 6, None, now).unwrap();
+        let (mode, _) = open(&cache, &request(0, 0, &[(0, 0)]), 6, None, now).unwrap();
         assert_eq!(mode, Mode::Sessionless);
         assert_eq!(cache.len(), 0);
     }
@@ -443,30 +606,20 @@ mod tests {
         let cache = FetchSessions::default();
         let start = Instant::now();
         for _ in 0..SLOTS {
-            cache
-                .open(&request(0, 0, &[(0, 0)]), 12, None, start)
-                .unwrap();
+            open(&cache, &request(0, 0, &[(0, 0)]), 12, None, start).unwrap();
         }
         // A consumer gets no session while every other session is fresh...
-        let (mode, _) = cache
-            .open(&request(0, 0, &[(0, 0)]), 12, None, start)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(0, 0, &[(0, 0)]), 12, None, start).unwrap();
         assert_eq!(mode, Mode::Sessionless);
         // ...a follower does, by evicting a consumer's...
-        let (mode, _) = cache
-            .open(&request(0, 0, &[(0, 0)]), 12, Some(3), start)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(0, 0, &[(0, 0)]), 12, Some(3), start).unwrap();
         assert!(matches!(mode, Mode::Full { .. }));
         // ...and its next session replaces its first rather than taking another slot.
-        cache
-            .open(&request(0, 0, &[(0, 0)]), 12, Some(3), start)
-            .unwrap();
+        open(&cache, &request(0, 0, &[(0, 0)]), 12, Some(3), start).unwrap();
         assert_eq!(cache.len(), SLOTS);
         // Two idle minutes later, anyone may take the oldest slot.
         let later = start + EVICTABLE_AFTER;
-        let (mode, _) = cache
-            .open(&request(0, 0, &[(0, 0)]), 12, None, later)
-            .unwrap();
+        let (mode, _) = open(&cache, &request(0, 0, &[(0, 0)]), 12, None, later).unwrap();
         assert!(matches!(mode, Mode::Full { .. }));
         assert_eq!(cache.len(), SLOTS);
     }

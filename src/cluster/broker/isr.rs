@@ -15,10 +15,18 @@ use super::link::{Peer, PeerLink};
 use super::partition::IsrProposal;
 use super::Broker;
 
+/// A few times per lag period (`replica.lag.time.max`): how often the leader checks for
+/// lagging followers, and how often a follower's incremental fetch session reads, and records
+/// its progress on, every partition (see [`super::fetch_session`]) — so the caught-up time of
+/// a follower's idle partitions is never more than this old, far inside the lag period.
+pub(crate) fn progress_period(lag: Duration) -> Duration {
+    (lag / 4).clamp(Duration::from_millis(50), Duration::from_millis(250))
+}
+
 /// Checks every led partition for lagging followers a few times per lag period.
 pub(crate) async fn run_shrink_checks(broker: Arc<Broker>) {
     let lag = broker.config.timings.replica_lag_time_max;
-    let period = (lag / 4).clamp(Duration::from_millis(50), Duration::from_millis(250));
+    let period = progress_period(lag);
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
@@ -72,6 +80,10 @@ pub(crate) async fn run_proposals(
             for p in &batch {
                 p.partition.abandon_isr_change(broker.id(), p.leader_epoch);
             }
+            // Forgetting a refused expansion may move the high watermark.
+            broker
+                .data_changes()
+                .record(batch.iter().map(|p| &p.partition));
             tokio::time::sleep(broker.config.timings.replica_fetch_backoff).await;
             continue;
         };
@@ -87,6 +99,8 @@ pub(crate) async fn run_proposals(
                 .partition
                 .complete_isr_change(broker.id(), proposal, committed);
         }
-        broker.notify_data_changed();
+        broker
+            .data_changes()
+            .record(batch.iter().map(|p| &p.partition));
     }
 }

@@ -124,5 +124,5 @@ pub(crate) fn apply_image(broker: &Arc<Broker>, image: MetadataImage) {
         forget_committed_offsets(broker, &topic);
     }
     fetcher::assign(broker, follow);
-    broker.notify_data_changed();
+    broker.data_changes().record_everything();
 }

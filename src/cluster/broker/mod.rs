@@ -6,6 +6,7 @@
 //! acks=all completion — have one owner, [`partition::Partition`].
 
 pub mod api;
+mod data_changes;
 pub(crate) mod fetch_session;
 pub mod fetcher;
 pub mod isr;
@@ -174,8 +175,9 @@ pub struct Broker {
     /// Bumped whenever an applied image may have changed which replicas exist or their roles,
     /// so a waiting fetch knows to look its partitions up again.
     roles_changed: AtomicU64,
-    /// Bumped on every append, high-watermark move and role change; long polls wait on it.
-    data_changed: watch::Sender<u64>,
+    /// Every append, high-watermark or log-start move, and applied image; long polls wait
+    /// on it and read only what moved.
+    data_changes: data_changes::DataChanges,
     broker_epoch: AtomicI64,
     incarnation: Uuid,
     isr_proposals: mpsc::UnboundedSender<IsrProposal>,
@@ -262,14 +264,14 @@ impl Broker {
         &self.fetch_sessions
     }
 
-    /// Wakes long polls and produce waiters.
-    pub(crate) fn notify_data_changed(&self) {
-        self.data_changed.send_modify(|n| *n = n.wrapping_add(1));
+    /// Which partitions' data moved: record changes here, and long polls read only those.
+    pub(crate) fn data_changes(&self) -> &data_changes::DataChanges {
+        &self.data_changes
     }
 
     /// A receiver that changes whenever data or roles change.
     pub(crate) fn watch_data(&self) -> watch::Receiver<u64> {
-        self.data_changed.subscribe()
+        self.data_changes.watch()
     }
 
     /// The registration epoch the controller gave this broker.
@@ -327,7 +329,7 @@ impl BrokerHandle {
             image: watch::channel(Arc::new(MetadataImage::default())).0,
             partitions: RwLock::new(HashMap::new()),
             roles_changed: AtomicU64::new(0),
-            data_changed: watch::channel(0).0,
+            data_changes: Default::default(),
             broker_epoch: AtomicI64::new(-1),
             incarnation: Uuid::new_v4(),
             isr_proposals: isr_tx,

@@ -24,7 +24,11 @@ pub async fn delete(broker: &Broker, r: DeleteRecordsRequest) -> DeleteRecordsRe
                     let out = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
                     let result = match broker.partition(&t.name, p.partition_index) {
-                        Some(partition) => partition.delete_records(p.offset),
+                        Some(partition) => {
+                            let moved = partition.delete_records(p.offset);
+                            broker.data_changes().record([&partition]);
+                            moved
+                        }
                         None if known => Err(ResponseError::NotLeaderOrFollower),
                         None => Err(ResponseError::UnknownTopicOrPartition),
                     };

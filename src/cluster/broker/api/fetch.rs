@@ -2,13 +2,15 @@
 //! followers (a replica id in the request) read up to the log end, and their fetch offset is
 //! how the leader learns their progress ([`Partition::record_follower_fetch`]), which moves the
 //! high watermark — completing acks=all produces waiting on it — and decides ISR membership.
-//! With too little data the request waits up to `max_wait_ms` for more. Clients that open an
-//! incremental fetch session ([`super::super::fetch_session`]) list and get back only what
-//! changed.
+//! With too little data the request waits up to `max_wait_ms` for more, waking on the broker's
+//! change journal ([`super::super::data_changes`]) and reading again only the partitions that
+//! moved. Clients that open an incremental fetch session ([`super::super::fetch_session`])
+//! list and get back only what changed, and the leader reads only what they list and what
+//! moved since their last response.
 //!
 //! [`Partition::record_follower_fetch`]: crate::cluster::broker::partition::Partition::record_follower_fetch
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,11 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::cluster::broker::fetch_session::{FetchSessions, Key, Mode, Sent, Wanted};
+use crate::cluster::broker::data_changes::Changed;
+use crate::cluster::broker::fetch_session::{
+    FetchSessions, Freshness, Key, Mode, Selection, Sent, Wanted,
+};
+use crate::cluster::broker::isr::progress_period;
 use crate::cluster::broker::partition::{Partition, Reading};
 use crate::cluster::broker::Broker;
 
@@ -30,83 +36,185 @@ pub async fn handle(broker: &Broker, r: FetchRequest, version: i16) -> FetchResp
     } else {
         r.replica_id.0
     };
-    let sessions = broker.fetch_sessions();
     let follower = (replica_id >= 0).then_some(replica_id);
-    let (mode, wanted) = match sessions.open(&r, version, follower, Instant::now()) {
+    // Whether the controller counts the follower in the cluster: one look per request.
+    let alive = follower.is_some_and(|id| broker.image().is_alive(id));
+    // One clock reading for the request's progress records, not one per partition.
+    let now = Instant::now();
+    let fresh = Freshness {
+        read_all_every: progress_period(broker.config.timings.replica_lag_time_max),
+        alive,
+    };
+    let (mode, selection) = match broker
+        .fetch_sessions()
+        .open(&r, version, follower, fresh, now)
+    {
         Ok(opened) => opened,
         Err(code) => return FetchResponse::default().with_error_code(code.code()),
     };
     let reader = Reader {
         broker,
         replica_id,
-        // One clock reading for the request's progress records, not one per partition.
-        now: Instant::now(),
-        // Whether the controller counts the follower in the cluster: one look per request.
-        alive: follower.is_some_and(|id| broker.image().is_alive(id)),
+        now,
+        alive,
         max_bytes: r.max_bytes,
         isolation_level: r.isolation_level,
     };
-    let deadline = Instant::now() + Duration::from_millis(r.max_wait_ms.max(0) as u64);
-    let mut changes = broker.watch_data();
+    let wait = Wait {
+        deadline: now + Duration::from_millis(r.max_wait_ms.max(0) as u64),
+        min_bytes: r.min_bytes.max(0) as usize,
+    };
+    match mode {
+        Mode::Incremental { id } => incremental(&reader, id, selection, wait).await,
+        // A full fetch reads everything it lists (which is all a session gives it).
+        _ => {
+            let (Selection::All(wanted) | Selection::Since { listed: wanted, .. }) = selection;
+            full(&reader, mode, wanted, wait).await
+        }
+    }
+}
+
+/// How long a request may wait, and for how much.
+#[derive(Clone, Copy)]
+struct Wait {
+    deadline: Instant,
+    min_bytes: usize,
+}
+
+/// A full fetch (with or without a session): every partition it lists, every time. It waits
+/// for a change in one of them, or the deadline.
+async fn full(
+    reader: &Reader<'_>,
+    mode: Mode,
+    wanted: Vec<(Key, Wanted)>,
+    wait: Wait,
+) -> FetchResponse {
+    let broker = reader.broker;
+    let changes = broker.data_changes();
+    let mut woken = broker.watch_data();
+    woken.borrow_and_update();
     let lookup = || {
         let generation = broker.roles_generation();
         let keys = wanted.iter().map(|((t, i), _)| (&**t, *i));
         (generation, broker.partitions_of(keys))
     };
     let (mut generation, mut partitions) = lookup();
-    let incremental = matches!(mode, Mode::Incremental { .. });
-    let min_bytes = r.min_bytes.max(0) as usize;
+    // Everything that moves after this is in the journal after it.
+    let mut cursor = changes.cursor();
+    // The request's partitions by address, to tell whether a change concerns it.
+    let mut ours: Option<HashSet<usize>> = None;
     let mut first = true;
-    let mut seen: Option<Vec<Option<Mark>>> = None;
-    // An incremental session's partitions with something to say, gathered over the passes.
-    let mut news: BTreeMap<usize, PartitionData> = BTreeMap::new();
     loop {
-        changes.borrow_and_update();
-        if broker.roles_generation() != generation {
-            (generation, partitions) = lookup();
-            seen = None;
-        }
-        // A long poll wakes on any change in the broker; re-reading thousands of partitions
-        // is only worth it when one of this request's moved, and in an incremental session
-        // only the ones that moved need reading again.
-        let marks: Vec<Option<Mark>> = partitions.iter().map(|p| p.as_ref().map(mark)).collect();
-        let due = Instant::now() >= deadline;
-        let moved: Vec<usize> = match &seen {
-            None => (0..wanted.len()).collect(),
-            Some(old) if incremental => (0..marks.len()).filter(|&i| old[i] != marks[i]).collect(),
-            Some(old) if due || *old != marks => (0..wanted.len()).collect(),
-            Some(_) => Vec::new(),
-        };
-        if !incremental && !moved.is_empty() {
-            let pass = reader.read(&wanted, &partitions, moved.into_iter(), first, 0);
-            if pass.errors || pass.bytes >= min_bytes || due {
-                let read = pass.partitions.into_iter().map(|(_, data)| data).collect();
-                return respond(sessions, mode, &wanted, read);
+        let pass = reader.read(&wanted, &partitions, 0..wanted.len(), first, 0);
+        if pass.errors || pass.bytes >= wait.min_bytes || Instant::now() >= wait.deadline {
+            if let Mode::Full { id } = mode {
+                let read_all = Some((reader.now, reader.alive));
+                broker.fetch_sessions().answered(id, cursor, read_all);
             }
-        } else if incremental {
-            let used: usize = news.values().map(record_bytes).sum();
-            let pass = reader.read(&wanted, &partitions, moved.into_iter(), first, used);
-            for (i, data) in pass.partitions {
-                if has_news(&data, wanted[i].1.sent()) {
-                    news.insert(i, data);
-                }
-            }
-            let bytes: usize = news.values().map(record_bytes).sum();
-            let errors = news.values().any(|d| d.error_code != 0);
-            if errors || bytes >= min_bytes || due {
-                let (keys, read): (Vec<(Key, Wanted)>, Vec<PartitionData>) = news
-                    .into_iter()
-                    .map(|(i, data)| (wanted[i].clone(), data))
-                    .unzip();
-                return respond(sessions, mode, &keys, read);
-            }
+            let read = pass.partitions.into_iter().map(|(_, data)| data).collect();
+            return respond(broker.fetch_sessions(), mode, &wanted, read);
         }
         first = false;
-        seen = Some(marks);
-        tokio::select! {
-            _ = changes.changed() => {}
-            _ = tokio::time::sleep_until(deadline.into()) => {}
+        // Sleep until one of this request's partitions moves, or the deadline.
+        loop {
+            tokio::select! {
+                _ = woken.changed() => {}
+                _ = tokio::time::sleep_until(wait.deadline.into()) => break,
+            }
+            woken.borrow_and_update();
+            let (changed, end) = changes.since(cursor);
+            cursor = end;
+            if broker.roles_generation() != generation {
+                (generation, partitions) = lookup();
+                ours = None;
+                break;
+            }
+            let Changed::Only(moved) = changed else { break };
+            let ours = ours.get_or_insert_with(|| {
+                partitions
+                    .iter()
+                    .flatten()
+                    .map(|p| Arc::as_ptr(p) as usize)
+                    .collect()
+            });
+            if moved
+                .iter()
+                .any(|p| ours.contains(&(Arc::as_ptr(p) as usize)))
+            {
+                break;
+            }
         }
+    }
+}
+
+/// An incremental fetch of session `id`: reads what `selection` names, then, while waiting,
+/// only the session's partitions that move; answers with those that have news.
+async fn incremental(
+    reader: &Reader<'_>,
+    id: i32,
+    selection: Selection,
+    wait: Wait,
+) -> FetchResponse {
+    let broker = reader.broker;
+    let sessions = broker.fetch_sessions();
+    let changes = broker.data_changes();
+    let mut woken = broker.watch_data();
+    woken.borrow_and_update();
+    let moved_keys = |moved: &[Arc<Partition>]| -> Vec<(Key, Wanted)> {
+        sessions.pick(id, moved.iter().map(|p| (p.topic.as_str(), p.index)))
+    };
+    let (mut wanted, mut cursor, read_all) = match selection {
+        Selection::All(all) => (all, changes.cursor(), true),
+        Selection::Since { listed, cursor } => match changes.since(cursor) {
+            (Changed::Everything, end) => (sessions.all(id), end, true),
+            (Changed::Only(moved), end) => {
+                let mut both: BTreeMap<Key, Wanted> = moved_keys(&moved).into_iter().collect();
+                both.extend(listed);
+                (both.into_iter().collect(), end, false)
+            }
+        },
+    };
+    // The session's partitions with something to say, gathered over the passes.
+    let mut news: BTreeMap<Key, (Wanted, PartitionData)> = BTreeMap::new();
+    let mut first = true;
+    loop {
+        let partitions = broker.partitions_of(wanted.iter().map(|((t, i), _)| (&**t, *i)));
+        let used: usize = news.values().map(|(_, d)| record_bytes(d)).sum();
+        let pass = reader.read(&wanted, &partitions, 0..wanted.len(), first, used);
+        for (i, data) in pass.partitions {
+            let (key, w) = &wanted[i];
+            if has_news(&data, w.sent()) {
+                news.insert(key.clone(), (w.clone(), data));
+            }
+        }
+        let bytes: usize = news.values().map(|(_, d)| record_bytes(d)).sum();
+        let errors = news.values().any(|(_, d)| d.error_code != 0);
+        if errors || bytes >= wait.min_bytes || Instant::now() >= wait.deadline {
+            let read_all = read_all.then_some((reader.now, reader.alive));
+            sessions.answered(id, cursor, read_all);
+            let (keys, read): (Vec<(Key, Wanted)>, Vec<PartitionData>) =
+                news.into_iter().map(|(k, (w, d))| ((k, w), d)).unzip();
+            return respond(sessions, Mode::Incremental { id }, &keys, read);
+        }
+        first = false;
+        // Sleep until one of the session's partitions moves (those are read next), or the
+        // deadline (then nothing more is read).
+        wanted = loop {
+            tokio::select! {
+                _ = woken.changed() => {}
+                _ = tokio::time::sleep_until(wait.deadline.into()) => break Vec::new(),
+            }
+            woken.borrow_and_update();
+            let (changed, end) = changes.since(cursor);
+            cursor = end;
+            let moved = match changed {
+                Changed::Everything => sessions.all(id),
+                Changed::Only(moved) => moved_keys(&moved),
+            };
+            if !moved.is_empty() {
+                break moved;
+            }
+        };
     }
 }
 
@@ -131,18 +239,6 @@ fn reported(data: &PartitionData) -> Sent {
         high_watermark: data.high_watermark,
         log_start_offset: data.log_start_offset,
     }
-}
-
-/// What a waiting fetch compares between wake-ups: log start, log end and high watermark.
-type Mark = (i64, i64, i64);
-
-fn mark(partition: &Arc<Partition>) -> Mark {
-    let log = partition.log();
-    (
-        log.log_start_offset(),
-        log.log_end_offset(),
-        log.high_watermark(),
-    )
 }
 
 /// What one pass over the wanted partitions read.
@@ -184,13 +280,15 @@ impl Reader<'_> {
         };
         let mut bytes = 0usize;
         let mut errors = false;
-        let mut high_watermark_moved = false;
+        let mut high_watermark_moved: Vec<Arc<Partition>> = Vec::new();
         let read = which
             .map(|i| {
                 let (key, w) = &wanted[i];
                 let partition = &partitions[i];
                 let (out, moved) = self.read_partition(key, w, partition, record_progress, budget);
-                high_watermark_moved |= moved;
+                if let (true, Some(p)) = (moved, partition) {
+                    high_watermark_moved.push(p.clone());
+                }
                 if out.error_code != 0 {
                     errors = true;
                 }
@@ -200,8 +298,8 @@ impl Reader<'_> {
                 (i, out)
             })
             .collect();
-        if high_watermark_moved {
-            self.broker.notify_data_changed();
+        if !high_watermark_moved.is_empty() {
+            self.broker.data_changes().record(&high_watermark_moved);
         }
         Pass {
             partitions: read,

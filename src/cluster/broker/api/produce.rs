@@ -31,6 +31,12 @@ struct Pending {
     outcome: Result<Waiting, KafkaError>,
 }
 
+/// Tells waiting fetches which partitions took the writes.
+fn record_appends(broker: &Broker, pending: &[Pending]) {
+    let appended = pending.iter().filter_map(|p| p.outcome.as_ref().ok());
+    broker.data_changes().record(appended.map(|w| &w.partition));
+}
+
 struct Waiting {
     partition: Arc<Partition>,
     write: LeaderAppend,
@@ -65,7 +71,7 @@ pub async fn handle(broker: &Broker, r: ProduceRequest, _version: i16) -> Option
             });
         }
     }
-    broker.notify_data_changed();
+    record_appends(broker, &pending);
     let appended: u64 = pending
         .iter()
         .filter_map(|p| p.outcome.as_ref().ok())
@@ -137,7 +143,7 @@ pub(crate) async fn append_and_replicate(
         partition,
         outcome: append(broker, topic, partition, Some(&batch), -1, Origin::Broker),
     }];
-    broker.notify_data_changed();
+    record_appends(broker, &pending);
     wait_for_replication(broker, &mut pending, timeout).await;
     let Some(p) = pending.pop() else {
         unreachable!("one entry was pushed")

@@ -75,9 +75,16 @@ async fn run(
     let backoff = broker.config.timings.replica_fetch_backoff;
     let mut link: Option<PeerLink> = None;
     let mut session = FollowerSession::default();
+    let mut current: Vec<Arc<Partition>> = Vec::new();
+    // Thousands of partitions: copy the set only when it changed (the wait below sees the
+    // change first, and marks it seen).
+    let mut set_changed = true;
     loop {
         broker.node.gate().await;
-        let current: Vec<Arc<Partition>> = partitions.borrow_and_update().clone();
+        if set_changed || partitions.has_changed().unwrap_or(true) {
+            current = partitions.borrow_and_update().clone();
+            set_changed = false;
+        }
         if current.is_empty() {
             return;
         }
@@ -89,8 +96,17 @@ async fn run(
         link.retarget(Peer::Broker(addr));
         let c = link.ready(&broker).await;
         let work = async {
-            truncate_diverged(&broker, c, leader, &current).await?;
-            fetch_once(&broker, c, leader, &current, &mut session).await
+            session.follow(&current);
+            session.refresh(broker.roles_generation(), leader);
+            let due = session.to_truncate().to_vec();
+            if !due.is_empty() {
+                truncate_diverged(&broker, c, leader, &session, &due).await?;
+                for i in due {
+                    session.touch(i);
+                }
+                session.refresh(broker.roles_generation(), leader);
+            }
+            fetch_once(&broker, c, leader, &mut session).await
         };
         // A new partition to follow must not wait out a long poll that does not include it:
         // abandon the request (and the connection it is pending on) and fetch again at once.
@@ -102,6 +118,7 @@ async fn run(
         };
         match outcome {
             None => {
+                set_changed = true;
                 link.reset();
                 session.reset();
             }
@@ -139,16 +156,19 @@ fn follows(partition: &Partition, leader: i32, epoch: Option<i32>) -> bool {
     st.role == Role::Follower && st.leader == leader && epoch.is_none_or(|e| st.leader_epoch == e)
 }
 
-/// For replicas that just got a new leader epoch: ask the leader where our latest epoch ended
-/// on its side and cut our log there, dropping whatever the old leader never committed.
+/// For replicas that just got a new leader epoch (the session's positions `due`): ask the
+/// leader where our latest epoch ended on its side and cut our log there, dropping whatever
+/// the old leader never committed.
 async fn truncate_diverged(
     broker: &Broker,
     conn: &mut Connection,
     leader: i32,
-    replicas: &[Arc<Partition>],
+    session: &FollowerSession,
+    due: &[usize],
 ) -> Result<(), ProtocolError> {
-    let pending: Vec<(Arc<Partition>, i32, Option<i32>)> = replicas
+    let pending: Vec<(Arc<Partition>, i32, Option<i32>)> = due
         .iter()
+        .map(|&i| &session.partitions()[i])
         .filter_map(|r| {
             let st = r.state();
             (st.needs_truncation && st.role == Role::Follower && st.leader == leader)
@@ -199,24 +219,15 @@ async fn truncate_diverged(
     Ok(())
 }
 
-/// One follower fetch for all ready partitions. Returns false if there was nothing to fetch.
+/// One follower fetch for all ready partitions (as of the session's last refresh). Returns
+/// false if there was nothing to fetch.
 async fn fetch_once(
     broker: &Broker,
     conn: &mut Connection,
     leader: i32,
-    replicas: &[Arc<Partition>],
     session: &mut FollowerSession,
 ) -> Result<bool, ProtocolError> {
-    session.follow(replicas);
-    let ready: Vec<Ready> = session
-        .partitions()
-        .iter()
-        .map(|r| {
-            let st = r.state();
-            (st.role == Role::Follower && st.leader == leader && !st.needs_truncation)
-                .then(|| (st.leader_epoch, r.log().log_end_offset()))
-        })
-        .collect();
+    let ready: Vec<Ready> = session.ready().to_vec();
     if ready.iter().all(Option::is_none) {
         return Ok(false);
     }
@@ -271,6 +282,9 @@ async fn fetch_once(
     session.accepted(response.session_id, &ready, &plan);
     let mut progressed = false;
     let mut fenced = false;
+    // The partitions this response may have changed here, for waiting fetches and for the
+    // session's next refresh.
+    let mut changed: Vec<Arc<Partition>> = Vec::new();
     for topic in response.responses {
         for p in topic.partitions {
             let Some(i) = session.position(topic.topic.as_str(), p.partition_index) else {
@@ -280,6 +294,8 @@ async fn fetch_once(
                 continue;
             };
             let partition = session.partitions()[i].clone();
+            session.touch(i);
+            changed.push(partition.clone());
             let (epoch, offset) = (&epoch, &offset);
             broker.node.gate().await;
             if !follows(&partition, leader, Some(*epoch)) {
@@ -309,7 +325,7 @@ async fn fetch_once(
         }
     }
     if progressed {
-        broker.notify_data_changed();
+        broker.data_changes().record(&changed);
     }
     Ok(!fenced)
 }

@@ -3,13 +3,18 @@
 //! partitions the fetcher follows from that leader and remembers, by position in that set, the
 //! fetch position last sent for each, so a request lists only partitions whose position moved
 //! and forgets those not ready to fetch. A different set starts a new session.
+//!
+//! It also remembers what it last saw of each partition (role, leader epoch, log end), so a
+//! request costs what changed rather than a look at every followed partition: a position is
+//! looked at again when this fetcher changed it (an append, a truncation) or when an applied
+//! metadata image may have (a new roles generation).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kafka_protocol::messages::fetch_request::FetchPartition;
 
-use crate::cluster::broker::partition::Partition;
+use crate::cluster::broker::partition::{Partition, Role};
 
 /// Bytes per partition per follower fetch.
 const PARTITION_FETCH_BYTES: i32 = 4 << 20;
@@ -28,6 +33,14 @@ pub(super) struct FollowerSession {
     positions: HashMap<String, HashMap<i32, usize>>,
     /// (fetch offset, leader epoch) last sent, by position.
     sent: Vec<Option<(i64, i32)>>,
+    /// What each position was when last looked at.
+    ready: Vec<Ready>,
+    /// Positions that follow the leader but must truncate to it before fetching.
+    to_truncate: Vec<usize>,
+    /// The broker's roles generation when every position was last looked at.
+    looked_at: Option<u64>,
+    /// Positions this fetcher changed since.
+    touched: Vec<usize>,
 }
 
 /// One request's worth of a session: what to list and what to forget.
@@ -65,8 +78,62 @@ impl FollowerSession {
             partitions: partitions.to_vec(),
             positions,
             sent: vec![None; partitions.len()],
+            ready: vec![None; partitions.len()],
             ..Self::default()
         };
+    }
+
+    /// Looks again at what may have changed: every position if the roles `generation` moved
+    /// since the last full look, else those [`Self::touch`]ed. A position is ready when it
+    /// follows `leader` and needs no truncation first.
+    pub(super) fn refresh(&mut self, generation: u64, leader: i32) {
+        let look = |p: &Partition| {
+            let st = p.state();
+            if st.role != Role::Follower || st.leader != leader {
+                return (None, false);
+            }
+            if st.needs_truncation {
+                return (None, true);
+            }
+            (Some((st.leader_epoch, p.log().log_end_offset())), false)
+        };
+        let positions: Vec<usize> = if self.looked_at != Some(generation) {
+            self.looked_at = Some(generation);
+            self.touched.clear();
+            self.to_truncate.clear();
+            (0..self.partitions.len()).collect()
+        } else {
+            self.touched.sort_unstable();
+            self.touched.dedup();
+            std::mem::take(&mut self.touched)
+        };
+        for i in positions {
+            let (ready, truncate) = look(&self.partitions[i]);
+            self.ready[i] = ready;
+            match (truncate, self.to_truncate.binary_search(&i)) {
+                (true, Err(at)) => self.to_truncate.insert(at, i),
+                (false, Ok(at)) => {
+                    self.to_truncate.remove(at);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// This fetcher changed position `i` (appended, truncated, or learned it must truncate):
+    /// the next [`Self::refresh`] looks at it again.
+    pub(super) fn touch(&mut self, i: usize) {
+        self.touched.push(i);
+    }
+
+    /// What each position was at the last [`Self::refresh`].
+    pub(super) fn ready(&self) -> &[Ready] {
+        &self.ready
+    }
+
+    /// Positions that must truncate to the leader before they fetch, at the last refresh.
+    pub(super) fn to_truncate(&self) -> &[usize] {
+        &self.to_truncate
     }
 
     /// Forgets the session (its epoch is unknown, or the leader ended it): the next fetch is
@@ -146,5 +213,69 @@ impl FollowerSession {
         for &i in &plan.listed {
             self.sent[i] = ready[i].map(|(epoch, offset)| (offset, epoch));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::cluster::image::PartitionImage;
+    use crate::protocol::records::{split_batches, tests::batch_of};
+
+    /// Partition `index` as broker 2 holds it, following `leader` at leader epoch 4.
+    fn following(index: i32, leader: i32) -> Arc<Partition> {
+        let p = Arc::new(Partition::new("t", Uuid::nil(), index, Default::default()));
+        let image = PartitionImage {
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            leader,
+            leader_epoch: 4,
+            partition_epoch: 7,
+        };
+        p.apply_metadata(2, &image, 1, Instant::now());
+        p
+    }
+
+    #[test]
+    fn a_refresh_looks_again_only_at_what_the_fetcher_touched_until_the_roles_move() {
+        let (a, b) = (following(0, 1), following(1, 1));
+        let mut s = FollowerSession::default();
+        s.follow(&[a.clone(), b.clone()]);
+        s.refresh(1, 1);
+        assert_eq!(s.ready(), &[None, None]);
+        assert_eq!(
+            s.to_truncate(),
+            &[0, 1],
+            "a new leader epoch truncates first"
+        );
+
+        a.truncate_to_leader(2, None);
+        b.truncate_to_leader(2, None);
+        s.refresh(1, 1);
+        assert_eq!(
+            s.ready(),
+            &[None, None],
+            "untouched, same roles: not looked at"
+        );
+        s.touch(0);
+        s.refresh(1, 1);
+        assert_eq!(s.ready(), &[Some((4, 0)), None]);
+        assert_eq!(s.to_truncate(), &[1]);
+        s.refresh(2, 1);
+        assert_eq!(s.ready(), &[Some((4, 0)), Some((4, 0))], "new roles: all");
+        assert!(s.to_truncate().is_empty());
+
+        let batches = split_batches(&batch_of(&["v"])).unwrap();
+        assert!(a.append_from_leader(0, Some(batches), 0).unwrap());
+        s.touch(0);
+        s.refresh(2, 1);
+        assert_eq!(s.ready()[0], Some((4, 1)), "the append moved its log end");
+        // Following someone else is not ready to fetch from this leader.
+        s.refresh(3, 3);
+        assert_eq!(s.ready(), &[None, None]);
     }
 }
