@@ -1,11 +1,15 @@
 //! Side by side with peers, in one run: the same librdkafka workload ([`workload`]) against the
-//! embedded cluster (3 brokers, RF 3), Tansu (1 broker, RF 1, memory storage; when its binary
-//! is found) and librdkafka's mock cluster (3 brokers, RF 3, in this process), three rounds in
-//! rotated order, every figure printed and the sandbox's ratios to each peer.
+//! embedded cluster (3 brokers, RF 3, and 1 broker, RF 1, Tansu's shape), Tansu (1 broker,
+//! RF 1, memory storage; when its binary is found) and librdkafka's mock cluster (3 brokers,
+//! RF 3, in this process), three rounds in rotated order, every figure printed and the
+//! sandbox's ratios to each peer (and the one-broker sandbox's to Tansu).
 //!
 //! Run with `cargo bench --bench peers`. `BENCH_MESSAGES` sets the messages per run (default
 //! 1,000,000); `BENCH_ROUNDS` the rounds (default 3); `TANSU` the Tansu binary (default: `tansu`
-//! on the PATH, else `$TMPDIR/ksb-peers/tansu` as `../shared/bench/peers.sh` fetches it).
+//! on the PATH, else `$TMPDIR/ksb-peers/tansu` as `../shared/bench/peers.sh` fetches it);
+//! `BENCH_ONLY` one peer (`sandbox`, `sandboxonebroker`, `tansu`, `mock`);
+//! `BENCH_SANDBOX_BROKERS` the first sandbox's brokers; `BENCH_FETCH_QUEUE_BACKOFF_MS` the
+//! consumers' `fetch.queue.backoff.ms`.
 //! `cargo bench --bench peers -- scale` runs the partition-count benchmark instead ([`scale`]).
 
 mod scale;
@@ -27,6 +31,8 @@ const MOCK_MESSAGES: usize = 200_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Peer {
     Sandbox,
+    /// The sandbox with one broker: Tansu's shape, for a like-for-like ratio.
+    SandboxOneBroker,
     Tansu,
     Mock,
 }
@@ -34,11 +40,18 @@ enum Peer {
 impl Peer {
     fn label(self) -> &'static str {
         match self {
+            Peer::Sandbox if sandbox_brokers() == 1 => "kafka-sandbox embedded, 1 broker, RF 1",
             Peer::Sandbox => "kafka-sandbox embedded, 3 brokers, RF 3",
+            Peer::SandboxOneBroker => "kafka-sandbox embedded, 1 broker, RF 1 (like Tansu)",
             Peer::Tansu => "Tansu, 1 broker, RF 1, memory storage",
             Peer::Mock => "librdkafka mock cluster, 3 brokers, RF 3 (≤ 200,000 messages)",
         }
     }
+}
+
+/// `BENCH_SANDBOX_BROKERS`: the sandbox's broker count (3 unless set; RF is at most 3).
+fn sandbox_brokers() -> usize {
+    env_number("BENCH_SANDBOX_BROKERS", 3)
 }
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -56,7 +69,10 @@ fn main() {
     let messages = env_number("BENCH_MESSAGES", 1_000_000);
     let rounds = env_number("BENCH_ROUNDS", 3);
     let tansu = tansu_binary();
-    let mut peers = vec![Peer::Sandbox, Peer::Mock];
+    let mut peers = vec![Peer::Sandbox, Peer::SandboxOneBroker, Peer::Mock];
+    if sandbox_brokers() == 1 {
+        peers.retain(|p| *p != Peer::SandboxOneBroker);
+    }
     if let Ok(only) = std::env::var("BENCH_ONLY") {
         peers.retain(|p| format!("{p:?}").eq_ignore_ascii_case(&only));
     }
@@ -125,10 +141,8 @@ fn summarize(results: &[(Peer, Vec<Figures>)], messages: usize) {
             column(runs, |f| f.latency_p99_ms),
         );
     }
-    let Some((_, ours)) = results.iter().find(|(p, _)| *p == Peer::Sandbox) else {
-        return;
-    };
-    for (peer, theirs) in results.iter().filter(|(p, _)| *p != Peer::Sandbox) {
+    let runs = |peer: Peer| results.iter().find(|(p, _)| *p == peer).map(|(_, r)| r);
+    let ratios = |ours: &[Figures], ours_label: &str, peer: Peer, theirs: &[Figures]| {
         let ratio = |pick: fn(&Figures) -> f64| {
             ours.iter()
                 .zip(theirs)
@@ -137,12 +151,23 @@ fn summarize(results: &[(Peer, Vec<Figures>)], messages: usize) {
                 .join(" / ")
         };
         println!(
-            "sandbox ÷ {}: produce {}×, consume (assign) {}×, consume (group) {}× (round by round)",
+            "{ours_label} ÷ {}: produce {}×, consume (assign) {}×, consume (group) {}× (round by round)",
             peer.label(),
             ratio(|f| f.produce_mbs),
             ratio(|f| f.assign_mbs),
             ratio(|f| f.group_mbs)
         );
+    };
+    if let Some(ours) = runs(Peer::Sandbox) {
+        for (peer, theirs) in results
+            .iter()
+            .filter(|(p, _)| !matches!(p, Peer::Sandbox | Peer::SandboxOneBroker))
+        {
+            ratios(ours, "sandbox", *peer, theirs);
+        }
+    }
+    if let (Some(ours), Some(theirs)) = (runs(Peer::SandboxOneBroker), runs(Peer::Tansu)) {
+        ratios(ours, "sandbox (1 broker)", Peer::Tansu, theirs);
     }
 }
 
@@ -154,9 +179,12 @@ fn run_on(
 ) -> Result<Figures, String> {
     let topics = [format!("{prefix}-load"), format!("{prefix}-latency")];
     match peer {
-        Peer::Sandbox => {
+        Peer::Sandbox | Peer::SandboxOneBroker => {
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-            let brokers = env_number("BENCH_SANDBOX_BROKERS", 3) as i32;
+            let brokers = match peer {
+                Peer::SandboxOneBroker => 1,
+                _ => sandbox_brokers() as i32,
+            };
             let config = ClusterConfig {
                 brokers,
                 ..ClusterConfig::default()

@@ -131,14 +131,22 @@ fn produce(bootstrap: &str, topic: &str, messages: usize) -> Result<f64, String>
     Ok(t0.elapsed().as_secs_f64())
 }
 
+/// A consumer with librdkafka's defaults, except `fetch.queue.backoff.ms` when
+/// `BENCH_FETCH_QUEUE_BACKOFF_MS` sets it: how long librdkafka stops fetching a partition once
+/// its queue of fetched messages (which, forwarded, is the whole consumer's) passes
+/// `queued.min.messages` — 1000 ms by default, which is what bounds consuming from three
+/// brokers on two cores (docs/benchmarks.md).
 fn consumer(bootstrap: &str, group: &str) -> Result<BaseConsumer, String> {
-    ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| format!("consumer: {e}"))
+        .set("enable.auto.commit", "false");
+    if let Ok(ms) = std::env::var("BENCH_FETCH_QUEUE_BACKOFF_MS") {
+        config.set("fetch.queue.backoff.ms", ms);
+    }
+    config.create().map_err(|e| format!("consumer: {e}"))
 }
 
 /// Reads `messages` from the beginning; returns the seconds it took. A group consumer's clock

@@ -407,17 +407,31 @@ impl PartitionLog {
         let start = self
             .batches
             .partition_point(|b| b.header.last_offset() < offset);
-        let mut out = BytesMut::new();
+        // Which batches go, first, so the response is one allocation of the right size (or
+        // none: a single batch is shared, not copied).
+        let mut end = start;
+        let mut size = 0usize;
         for b in &self.batches[start..] {
             if b.header.last_offset() >= upper {
                 break;
             }
-            if !out.is_empty() && out.len() + b.bytes.len() > max_bytes {
+            if end > start && size + b.bytes.len() > max_bytes {
                 break;
             }
-            out.extend_from_slice(&b.bytes);
+            size += b.bytes.len();
+            end += 1;
         }
-        out.freeze()
+        match &self.batches[start..end] {
+            [] => Bytes::new(),
+            [one] => one.bytes.clone(),
+            many => {
+                let mut out = BytesMut::with_capacity(size);
+                for b in many {
+                    out.extend_from_slice(&b.bytes);
+                }
+                out.freeze()
+            }
+        }
     }
 
     /// Removes everything from `offset` on (whole batches), then fixes up the epoch cache,

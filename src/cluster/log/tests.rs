@@ -279,3 +279,27 @@ fn a_marker_from_a_deposed_coordinator_is_fenced_and_ends_nothing() {
     log.set_high_watermark(log.log_end_offset());
     assert_eq!(log.last_stable_offset(), log.log_end_offset());
 }
+
+#[test]
+fn a_read_is_whole_batches_within_max_bytes_and_one_batch_is_shared_not_copied() {
+    let mut log = PartitionLog::default();
+    for v in ["a", "b", "c"] {
+        leader_append(&mut log, &[v], 0);
+    }
+    let one = log.read(1, 2, 1 << 20);
+    assert_eq!(
+        one.as_ptr(),
+        log.batches[1].bytes.as_ptr(),
+        "shared with the log"
+    );
+    let len = one.len();
+    let two = log.read(0, 3, 2 * len);
+    assert_eq!(two.len(), 2 * len, "as many whole batches as fit");
+    assert_eq!(&two[len..], &log.batches[1].bytes[..]);
+    assert_eq!(
+        log.read(0, 3, 1).len(),
+        len,
+        "at least one batch, whatever the limit"
+    );
+    assert!(log.read(3, 3, 1 << 20).is_empty());
+}
