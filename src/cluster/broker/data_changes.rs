@@ -11,7 +11,7 @@
 //! [`Changed::Everything`].
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::watch;
 
@@ -32,7 +32,8 @@ pub(crate) enum Changed {
 
 #[derive(Debug)]
 enum Entry {
-    Partition(Arc<Partition>),
+    /// Weak, so a deleted partition's log is not kept alive by the journal.
+    Partition(Weak<Partition>),
     Everything,
 }
 
@@ -88,7 +89,7 @@ impl DataChanges {
         let mut journal = self.journal();
         let before = journal.end();
         for p in partitions {
-            journal.push(Entry::Partition(p.clone()));
+            journal.push(Entry::Partition(Arc::downgrade(p)));
         }
         let end = journal.end();
         drop(journal);
@@ -131,8 +132,9 @@ impl DataChanges {
             match entry {
                 Entry::Everything => return (Changed::Everything, end),
                 Entry::Partition(p) => {
-                    if seen.insert(Arc::as_ptr(p)) {
-                        moved.push(p.clone());
+                    if seen.insert(Weak::as_ptr(p)) {
+                        // A partition gone since has nothing left to read.
+                        moved.extend(p.upgrade());
                     }
                 }
             }
@@ -189,6 +191,19 @@ mod tests {
             "a waiter the journal no longer reaches back to must read everything"
         );
         assert_eq!(only(changes.since(changes.cursor() - 1).0), vec![0]);
+    }
+
+    #[test]
+    fn the_journal_does_not_keep_a_dropped_partition_alive() {
+        let changes = DataChanges::default();
+        let cursor = changes.cursor();
+        let gone = partition(0);
+        let weak = Arc::downgrade(&gone);
+        let kept = partition(1);
+        changes.record([&gone, &kept]);
+        drop(gone);
+        assert!(weak.upgrade().is_none(), "only the journal referred to it");
+        assert_eq!(only(changes.since(cursor).0), vec![1]);
     }
 
     #[tokio::test]

@@ -94,10 +94,12 @@ struct Session {
 pub(crate) enum Selection {
     /// All of these: a full fetch, or a session's periodic read of everything.
     All(Vec<(Key, Wanted)>),
-    /// The ones listed, and those that moved after `cursor` in the change journal.
+    /// The ones listed, and those that moved after `cursor` in the change journal; all of
+    /// them if the request is still waiting at `read_all_due`.
     Since {
         listed: Vec<(Key, Wanted)>,
         cursor: u64,
+        read_all_due: Instant,
     },
 }
 
@@ -227,14 +229,17 @@ impl FetchSessions {
                 changed.sort_by(|a, b| a.0.cmp(&b.0));
                 changed.dedup_by(|a, b| a.0 == b.0);
                 changed.retain(|(key, _)| session.partitions.contains_key(key));
-                let stale = session.read_all.is_none_or(|(at, alive)| {
-                    alive != fresh.alive || now.duration_since(at) >= fresh.read_all_every
-                });
-                let selection = match session.cursor {
-                    Some(cursor) if !stale => Selection::Since {
-                        listed: changed,
-                        cursor,
-                    },
+                let selection = match (session.cursor, session.read_all) {
+                    (Some(cursor), Some((at, alive)))
+                        if alive == fresh.alive
+                            && now.duration_since(at) < fresh.read_all_every =>
+                    {
+                        Selection::Since {
+                            listed: changed,
+                            cursor,
+                            read_all_due: at + fresh.read_all_every,
+                        }
+                    }
                     _ => Selection::All(session.all()),
                 };
                 Ok((Mode::Incremental { id }, selection))
@@ -504,8 +509,16 @@ mod tests {
             fresh,
             now,
         ) {
-            Ok((_, Selection::Since { listed, cursor })) => {
+            Ok((
+                _,
+                Selection::Since {
+                    listed,
+                    cursor,
+                    read_all_due,
+                },
+            )) => {
                 assert_eq!(cursor, 40, "where the last response's reads stood");
+                assert_eq!(read_all_due, t0 + FRESH.read_all_every, "a period after");
                 Some(
                     listed
                         .iter()

@@ -103,9 +103,10 @@ async fn full(
     let mut cursor = changes.cursor();
     // The request's partitions by address, to tell whether a change concerns it.
     let mut ours: Option<HashSet<usize>> = None;
-    let mut first = true;
+    // A follower's progress is recorded on the first pass only.
+    let mut progress_at = Some(reader.now);
     loop {
-        let pass = reader.read(&wanted, &partitions, 0..wanted.len(), first, 0);
+        let pass = reader.read(&wanted, &partitions, 0..wanted.len(), progress_at, 0);
         if pass.errors || pass.bytes >= wait.min_bytes || Instant::now() >= wait.deadline {
             if let Mode::Full { id } = mode {
                 let read_all = Some((reader.now, reader.alive));
@@ -114,7 +115,7 @@ async fn full(
             let read = pass.partitions.into_iter().map(|(_, data)| data).collect();
             return respond(broker.fetch_sessions(), mode, &wanted, read);
         }
-        first = false;
+        progress_at = None;
         // Sleep until one of this request's partitions moves, or the deadline.
         loop {
             tokio::select! {
@@ -148,7 +149,9 @@ async fn full(
 }
 
 /// An incremental fetch of session `id`: reads what `selection` names, then, while waiting,
-/// only the session's partitions that move; answers with those that have news.
+/// only the session's partitions that move — and all of them, recording a follower's progress,
+/// if the session's periodic full read falls due while it waits; answers with those that have
+/// news.
 async fn incremental(
     reader: &Reader<'_>,
     id: i32,
@@ -163,24 +166,31 @@ async fn incremental(
     let moved_keys = |moved: &[Arc<Partition>]| -> Vec<(Key, Wanted)> {
         sessions.pick(id, moved.iter().map(|p| (p.topic.as_str(), p.index)))
     };
-    let (mut wanted, mut cursor, read_all) = match selection {
-        Selection::All(all) => (all, changes.cursor(), true),
-        Selection::Since { listed, cursor } => match changes.since(cursor) {
-            (Changed::Everything, end) => (sessions.all(id), end, true),
+    // When every partition was last read in this request, and when the next full read is due
+    // if none has been.
+    let (mut wanted, mut cursor, mut read_all_at, mut read_all_due) = match selection {
+        Selection::All(all) => (all, changes.cursor(), Some(reader.now), None),
+        Selection::Since {
+            listed,
+            cursor,
+            read_all_due,
+        } => match changes.since(cursor) {
+            (Changed::Everything, end) => (sessions.all(id), end, Some(reader.now), None),
             (Changed::Only(moved), end) => {
                 let mut both: BTreeMap<Key, Wanted> = moved_keys(&moved).into_iter().collect();
                 both.extend(listed);
-                (both.into_iter().collect(), end, false)
+                (both.into_iter().collect(), end, None, Some(read_all_due))
             }
         },
     };
     // The session's partitions with something to say, gathered over the passes.
     let mut news: BTreeMap<Key, (Wanted, PartitionData)> = BTreeMap::new();
-    let mut first = true;
+    // A follower's progress is recorded on the first pass, and on a full read that falls due.
+    let mut progress_at = Some(reader.now);
     loop {
         let partitions = broker.partitions_of(wanted.iter().map(|((t, i), _)| (&**t, *i)));
         let used: usize = news.values().map(|(_, d)| record_bytes(d)).sum();
-        let pass = reader.read(&wanted, &partitions, 0..wanted.len(), first, used);
+        let pass = reader.read(&wanted, &partitions, 0..wanted.len(), progress_at, used);
         for (i, data) in pass.partitions {
             let (key, w) = &wanted[i];
             if has_news(&data, w.sent()) {
@@ -190,18 +200,26 @@ async fn incremental(
         let bytes: usize = news.values().map(|(_, d)| record_bytes(d)).sum();
         let errors = news.values().any(|(_, d)| d.error_code != 0);
         if errors || bytes >= wait.min_bytes || Instant::now() >= wait.deadline {
-            let read_all = read_all.then_some((reader.now, reader.alive));
+            let read_all = read_all_at.map(|at| (at, reader.alive));
             sessions.answered(id, cursor, read_all);
             let (keys, read): (Vec<(Key, Wanted)>, Vec<PartitionData>) =
                 news.into_iter().map(|(k, (w, d))| ((k, w), d)).unzip();
             return respond(sessions, Mode::Incremental { id }, &keys, read);
         }
-        first = false;
-        // Sleep until one of the session's partitions moves (those are read next), or the
-        // deadline (then nothing more is read).
+        progress_at = None;
+        // Sleep until one of the session's partitions moves (those are read next), the full
+        // read falls due (all are), or the deadline (then nothing more is read).
+        let full_read = read_all_due.unwrap_or(wait.deadline);
         wanted = loop {
             tokio::select! {
                 _ = woken.changed() => {}
+                _ = tokio::time::sleep_until(full_read.into()), if full_read < wait.deadline => {
+                    let now = Instant::now();
+                    (progress_at, read_all_at, read_all_due) = (Some(now), Some(now), None);
+                    // Anything that moved until now is read with the rest.
+                    cursor = changes.cursor();
+                    break sessions.all(id);
+                }
                 _ = tokio::time::sleep_until(wait.deadline.into()) => break Vec::new(),
             }
             woken.borrow_and_update();
@@ -253,7 +271,7 @@ struct Pass {
 struct Reader<'a> {
     broker: &'a Broker,
     replica_id: i32,
-    /// When the request came: the time of the follower's progress records.
+    /// When the request came: the time of the first pass's progress records.
     now: Instant,
     alive: bool,
     max_bytes: i32,
@@ -262,15 +280,15 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Reads the wanted partitions at positions `which`; on the request's first pass a
-    /// follower's fetch offsets also record its progress. `used` bytes of the request's
+    /// Reads the wanted partitions at positions `which`; with `progress_at` a follower's fetch
+    /// offsets also record its progress, as of then. `used` bytes of the request's
     /// `max_bytes` went to earlier passes.
     fn read(
         &self,
         wanted: &[(Key, Wanted)],
         partitions: &[Option<Arc<Partition>>],
         which: impl Iterator<Item = usize>,
-        record_progress: bool,
+        progress_at: Option<Instant>,
         used: usize,
     ) -> Pass {
         let mut budget = if self.max_bytes > 0 {
@@ -285,7 +303,7 @@ impl Reader<'_> {
             .map(|i| {
                 let (key, w) = &wanted[i];
                 let partition = &partitions[i];
-                let (out, moved) = self.read_partition(key, w, partition, record_progress, budget);
+                let (out, moved) = self.read_partition(key, w, partition, progress_at, budget);
                 if let (true, Some(p)) = (moved, partition) {
                     high_watermark_moved.push(p.clone());
                 }
@@ -315,7 +333,7 @@ impl Reader<'_> {
         (topic, index): &Key,
         p: &Wanted,
         partition: &Option<Arc<Partition>>,
-        record_progress: bool,
+        progress_at: Option<Instant>,
         budget: usize,
     ) -> (PartitionData, bool) {
         let error = |code: ResponseError| {
@@ -340,8 +358,7 @@ impl Reader<'_> {
         }
         let follower = self.replica_id >= 0;
         let mut moved = false;
-        if follower && record_progress {
-            let now = self.now;
+        if let (true, Some(now)) = (follower, progress_at) {
             let fetched = p.fetch_offset;
             match partition.record_follower_fetch(
                 broker.id(),
