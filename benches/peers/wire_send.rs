@@ -8,17 +8,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{CreateTopicsRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use kafka_sandbox::backend::embedded::EmbeddedCluster;
 use kafka_sandbox::config::ClusterConfig;
 use kafka_sandbox::protocol::client::Connection;
+use kafka_sandbox::protocol::records::{encode_batch, plain_record};
 
 const TOPIC: &str = "wire-send";
 const CALL: Duration = Duration::from_secs(15);
@@ -119,27 +116,9 @@ async fn measure(cluster: &EmbeddedCluster, partitions: usize) -> Result<f64, St
 }
 
 fn produce(partition: i32, i: usize) -> ProduceRequest {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: Some(bytes::Bytes::from(format!("key-{i}"))),
-        value: Some(bytes::Bytes::from(format!("value-{i}"))),
-        headers: Default::default(),
-    };
-    let mut batch = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut batch, &[record], &options).expect("a one-record batch");
+    let key = Some(bytes::Bytes::from(format!("key-{i}")));
+    let value = Some(bytes::Bytes::from(format!("value-{i}")));
+    let batch = encode_batch(&[plain_record(0, 1_700_000_000_000, key, value)]);
     ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(10_000)
@@ -147,5 +126,5 @@ fn produce(partition: i32, i: usize) -> ProduceRequest {
             .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
-                .with_records(Some(batch.freeze()))])])
+                .with_records(Some(batch))])])
 }

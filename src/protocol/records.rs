@@ -246,7 +246,7 @@ pub(crate) fn split_trusted(records: &Bytes) -> Vec<(BatchHeader, Bytes)> {
 }
 
 /// A plain (non-transactional, non-idempotent) record at `offset` for [`encode_batch`].
-pub(crate) fn plain_record(
+pub fn plain_record(
     offset: i64,
     timestamp: i64,
     key: Option<Bytes>,
@@ -271,7 +271,7 @@ pub(crate) fn plain_record(
 }
 
 /// Encodes records (with consecutive offsets) as uncompressed v2 batches.
-pub(crate) fn encode_batch(records: &[kafka_protocol::records::Record]) -> Bytes {
+pub fn encode_batch(records: &[kafka_protocol::records::Record]) -> Bytes {
     use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
     let mut buf = bytes::BytesMut::new();
     RecordBatchEncoder::encode(
