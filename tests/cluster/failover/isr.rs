@@ -1,5 +1,6 @@
 //! The ISR under pressure: min.insync.replicas refusing acks=all, a paused follower
-//! dropped and taken back, an isolated leader replaced.
+//! dropped and taken back, a silent follower with the whole log kept until fenced, an isolated
+//! leader replaced.
 
 use std::time::Duration;
 
@@ -84,6 +85,59 @@ async fn pausing_a_broker_shrinks_the_isr_and_resuming_lets_it_back() {
             .await;
         cluster.resume_broker(victim).unwrap();
         rejoins_and_nothing_lost(&cluster, &topic, &acked, "it to rejoin after resuming").await;
+    })
+    .await;
+}
+
+/// Kafka's caught-up rule: a follower whose log ends where the leader's does is in sync however
+/// long it has been silent, so on a partition taking no writes a paused follower outlives the
+/// replica lag time in the ISR and leaves it when the controller fences its broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_follower_with_the_whole_log_stays_in_the_isr_until_fenced() {
+    bounded(async {
+        let mut config = test_config(3);
+        config.timings.replica_lag_time_max = Duration::from_millis(500);
+        config.timings.broker_session_timeout = Duration::from_secs(4);
+        let cluster = TestCluster::start_with(config).await;
+        let topic = unique("idle");
+        create_topic(&cluster, &topic, 1, 3, &[]).await;
+        send(&producer(&cluster, "all"), &topic, "k", "the only record")
+            .await
+            .expect("acknowledged by all three");
+        let leader = cluster.snapshot().topic(&topic).unwrap().partitions[0].leader_id();
+        let follower = (1..=3).find(|b| *b != leader).unwrap();
+        cluster
+            .wait_until(
+                "every replica to hold the record",
+                Duration::from_secs(10),
+                |s| fully_in_sync(s, &topic),
+            )
+            .await;
+        cluster.pause_broker(follower).unwrap();
+        holds_for(
+            "the paused follower to stay in the ISR past the 500 ms lag time",
+            Duration::from_millis(2500),
+            || cluster.snapshot().topic(&topic).unwrap().partitions[0].isr_ids(),
+            |isr| isr.contains(&follower),
+        )
+        .await;
+        cluster
+            .wait_until(
+                "the controller to fence the silent broker and take it out of the ISR",
+                Duration::from_secs(10),
+                |s| {
+                    !s.topic(&topic).unwrap().partitions[0]
+                        .isr_ids()
+                        .contains(&follower)
+                },
+            )
+            .await;
+        cluster.resume_broker(follower).unwrap();
+        cluster
+            .wait_until("the follower to rejoin", Duration::from_secs(15), |s| {
+                fully_in_sync(s, &topic)
+            })
+            .await;
     })
     .await;
 }

@@ -381,7 +381,8 @@ impl Partition {
         if st.role != Role::Leader || st.pending_isr.is_some() {
             return None;
         }
-        let lagging = st.lagging_followers(me, now, lag);
+        let leader_end = self.log().log_end_offset();
+        let lagging = st.lagging_followers(me, leader_end, now, lag);
         if lagging.is_empty() {
             return None;
         }

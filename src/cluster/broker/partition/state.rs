@@ -111,16 +111,26 @@ impl PartitionState {
             .unwrap_or(leader_end)
     }
 
-    /// Followers in the ISR that have not been caught up for longer than `lag`.
-    pub(crate) fn lagging_followers(&self, me: i32, now: Instant, lag: Duration) -> Vec<i32> {
+    /// Followers in the ISR that have not been caught up for longer than `lag`. As in Kafka
+    /// (`ReplicaState.isCaughtUp`), a follower whose log end is the leader's (`leader_end`) is
+    /// caught up however long ago it last fetched: on a partition taking no writes a silent
+    /// follower stays in the ISR, and a dead broker leaves it when the controller fences it.
+    pub(crate) fn lagging_followers(
+        &self,
+        me: i32,
+        leader_end: i64,
+        now: Instant,
+        lag: Duration,
+    ) -> Vec<i32> {
         self.isr
             .iter()
             .copied()
             .filter(|r| *r != me)
             .filter(|r| {
-                self.followers
-                    .get(r)
-                    .is_some_and(|f| now.saturating_duration_since(f.last_caught_up) > lag)
+                self.followers.get(r).is_some_and(|f| {
+                    f.log_end_offset != leader_end
+                        && now.saturating_duration_since(f.last_caught_up) > lag
+                })
             })
             .collect()
     }
@@ -218,12 +228,29 @@ mod tests {
         let t1 = t0 + Duration::from_millis(1000);
         s.followers.get_mut(&2).unwrap().record_fetch(0, 0, t1);
         let t2 = t0 + Duration::from_millis(1600);
-        assert_eq!(s.lagging_followers(1, t2, lag), vec![3]);
+        // The leader's log ends at 5: broker 3 never fetched, broker 2 caught up a while ago.
+        assert_eq!(s.lagging_followers(1, 5, t2, lag), vec![3]);
         // A follower that keeps fetching but never reaches the end also falls out.
         s.followers.get_mut(&2).unwrap().record_fetch(0, 100, t2);
         let t3 = t1 + lag + Duration::from_millis(1);
         s.followers.get_mut(&2).unwrap().record_fetch(50, 200, t3);
-        assert!(s.lagging_followers(1, t3, lag).contains(&2));
+        assert!(s.lagging_followers(1, 200, t3, lag).contains(&2));
+    }
+
+    #[test]
+    fn a_silent_follower_with_everything_stays_in_the_isr() {
+        let t0 = Instant::now();
+        let lag = Duration::from_millis(1500);
+        let mut s = leader_state(t0);
+        s.followers.get_mut(&2).unwrap().record_fetch(10, 10, t0);
+        s.followers.get_mut(&3).unwrap().record_fetch(10, 10, t0);
+        let later = t0 + 10 * lag;
+        assert!(
+            s.lagging_followers(1, 10, later, lag).is_empty(),
+            "no writes since: both still have the leader's whole log"
+        );
+        // One write later, the silent ones are judged by the time they last caught up.
+        assert_eq!(s.lagging_followers(1, 11, later, lag), vec![2, 3]);
     }
 
     #[test]
