@@ -1,6 +1,7 @@
 //! Exactly once under faults: a consume-transform-produce loop in transactions (librdkafka's
 //! transactional producer, a read_committed group consumer, offsets sent to each transaction)
-//! runs while a nemesis kills and restarts brokers at random. However often a transaction
+//! runs while a nemesis kills and restarts brokers at random, aiming each kill at a moment a
+//! transaction is open (and the test fails unless one landed so). However often a transaction
 //! fails and is retried, every input record must be reflected exactly once in the committed
 //! output.
 
@@ -49,11 +50,25 @@ fn pipeline_consumer(cluster: &TestCluster, group: &str, input: &str) -> BaseCon
 }
 
 /// One batch: read what is there, write its transformations and the consumer's positions in
-/// one transaction. `Ok(n)`: n records processed (0: nothing to read).
+/// one transaction. `Ok(n)`: n records processed (0: nothing to read). `open` is true from
+/// `begin` until the transaction is committed or this returns, so the nemesis can tell which of
+/// its kills landed inside a transaction.
 fn one_transaction(
     consumer: &BaseConsumer,
     producer: &TxnProducer,
     output: &str,
+    open: &AtomicBool,
+) -> Result<usize, String> {
+    let outcome = transaction_body(consumer, producer, output, open);
+    open.store(false, Ordering::SeqCst);
+    outcome
+}
+
+fn transaction_body(
+    consumer: &BaseConsumer,
+    producer: &TxnProducer,
+    output: &str,
+    open: &AtomicBool,
 ) -> Result<usize, String> {
     let mut batch = Vec::new();
     let until = Instant::now() + Duration::from_millis(300);
@@ -74,6 +89,7 @@ fn one_transaction(
     producer
         .begin_transaction()
         .map_err(|e| format!("begin: {e}"))?;
+    open.store(true, Ordering::SeqCst);
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
     for (partition, offset, value) in &batch {
         let out = format!("out-{value}");
@@ -145,12 +161,14 @@ async fn a_transactional_pipeline_under_broker_kills_outputs_every_input_exactly
                 .expect("the input is written");
         }
 
-        // The nemesis: kill a random broker, wait, start it again; one down at a time.
+        // The nemesis: kill a random broker, wait, start it again; one down at a time. It counts
+        // the kills that landed while the pipeline had a transaction open.
         let stop = Arc::new(AtomicBool::new(false));
+        let open = Arc::new(AtomicBool::new(false));
         let nemesis = {
-            let (cluster, stop) = (cluster.clone(), stop.clone());
+            let (cluster, stop, open) = (cluster.clone(), stop.clone(), open.clone());
             tokio::spawn(async move {
-                let mut kills = 0;
+                let (mut kills, mut inside) = (0, 0);
                 let mut seed = std::process::id() as u64;
                 // Enough faults to land in transactions many times over, few enough that the
                 // pipeline then finishes in good time.
@@ -160,18 +178,26 @@ async fn a_transactional_pipeline_under_broker_kills_outputs_every_input_exactly
                         .wrapping_add(1442695040888963407);
                     let victim = 1 + (seed >> 33) as i32 % 3;
                     tokio::time::sleep(Duration::from_millis(600)).await;
+                    // Aim: strike while a transaction is open (or give up waiting after 2 s).
+                    let aim = Instant::now() + Duration::from_secs(2);
+                    while !open.load(Ordering::SeqCst) && Instant::now() < aim {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    let during = open.load(Ordering::SeqCst);
                     if cluster.control().kill(victim).await.is_ok() {
                         kills += 1;
+                        inside += usize::from(during);
                         tokio::time::sleep(Duration::from_millis(1500)).await;
                         let _ = cluster.control().start(victim).await;
                     }
                 }
-                kills
+                (kills, inside)
             })
         };
 
         let pipeline = {
             let (cluster, input, output) = (cluster.clone(), input.clone(), output.clone());
+            let open = open.clone();
             tokio::task::spawn_blocking(move || {
                 let group = unique("eos-group");
                 let id = unique("eos-app");
@@ -184,7 +210,7 @@ async fn a_transactional_pipeline_under_broker_kills_outputs_every_input_exactly
                         Instant::now() < deadline,
                         "the pipeline did not finish: {committed} records committed, {failures} transactions failed"
                     );
-                    match one_transaction(&consumer, &producer, &output) {
+                    match one_transaction(&consumer, &producer, &output, &open) {
                         Ok(0) => {
                             if committed_total(&consumer, &input) >= INPUTS as i64 {
                                 return (committed, failures);
@@ -212,12 +238,15 @@ async fn a_transactional_pipeline_under_broker_kills_outputs_every_input_exactly
         };
         let (committed, failures) = pipeline.await.expect("the pipeline ran");
         stop.store(true, Ordering::SeqCst);
-        let kills = nemesis.await.expect("the nemesis ran");
+        let (kills, inside) = nemesis.await.expect("the nemesis ran");
         for id in 1..=3 {
             let _ = cluster.control().start(id).await;
         }
-        eprintln!("{kills} broker kills; {failures} transactions failed and were retried; {committed} records processed in committed or aborted batches");
-        assert!(kills >= 1, "the nemesis killed at least one broker");
+        eprintln!("{kills} broker kills, {inside} of them inside an open transaction; {failures} transactions failed and were retried; {committed} records processed in committed or aborted batches");
+        assert!(
+            inside >= 1,
+            "a kill landed inside an open transaction ({kills} kills, none did)"
+        );
 
         let mut reader = client_config(&cluster);
         reader
