@@ -74,6 +74,12 @@ pub fn run(
         if matches!(input, "exit" | "quit" | "exit()" | "quit()") {
             break;
         }
+        // What a learner types first, as in Python's REPL and most shells.
+        let input = if matches!(input, "help" | "?") {
+            "help()"
+        } else {
+            input
+        };
         cancel.store(false, Ordering::SeqCst);
         session.printed.set(false);
         evaluate(&engine, &mut scope, &mut functions, input, &session);

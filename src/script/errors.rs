@@ -71,7 +71,7 @@ fn raw_message(err: &EvalAltResult) -> String {
                 }
             }
         }
-        EvalAltResult::ErrorVariableNotFound(name, _) => format!("'{name}' is not defined"),
+        EvalAltResult::ErrorVariableNotFound(name, _) => not_defined(name),
         other => {
             let text = other.to_string();
             match text.rfind(" (line ") {
@@ -79,6 +79,24 @@ fn raw_message(err: &EvalAltResult) -> String {
                 None => text,
             }
         }
+    }
+}
+
+/// A name used as a value that nothing defines: a function typed without its parentheses
+/// (`help`, `describe`) is shown how to call it; a near miss of a function gets its name.
+fn not_defined(name: &str) -> String {
+    if let Some(f) = registry::find(name) {
+        return format!(
+            "{name} is a function: call it as {}",
+            call_form(f.signature)
+        );
+    }
+    match registry::closest(name) {
+        Some(f) => format!(
+            "'{name}' is not defined; did you mean {}?",
+            call_form(f.signature)
+        ),
+        None => format!("'{name}' is not defined; give it a value first: let {name} = …"),
     }
 }
 
@@ -155,6 +173,27 @@ mod tests {
             "[<closure>, 2] in a closure: oops"
         );
         assert_eq!(scrub_internal_names("plain"), "plain");
+    }
+
+    #[test]
+    fn a_function_named_without_parentheses_is_shown_called() {
+        let message = |script: &str| {
+            let engine = rhai::Engine::new();
+            error_message(&engine.run(script).unwrap_err())
+        };
+        assert_eq!(message("help"), "help is a function: call it as help()");
+        assert_eq!(
+            message("describe"),
+            "describe is a function: call it as describe(topic)"
+        );
+        assert_eq!(
+            message("prodcer"),
+            "'prodcer' is not defined; did you mean producer()?"
+        );
+        assert_eq!(
+            message("x + 1"),
+            "'x' is not defined; give it a value first: let x = …"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The real REPL in a pseudo-terminal, driven like a person would: prompt, Tab completion, a
-//! bad line, describe, a consumer, and Ctrl-D — after which nothing is left running.
+//! bad line, `help`, describe, a consumer, and Ctrl-D — after which nothing is left running.
 
 use std::time::Duration;
 
@@ -63,6 +63,8 @@ print("CTRLC", True)
 time.sleep(0.2)
 print("UNKNOWN", "does not exist" in command('describe("no-such-topic")', "does not exist"))
 print("TYPO", "did you mean cluster.kill(id)?" in command("cluster.kil(2)", "type help()"))
+print("HELP", "script API" in command("help", "describe(topic)"))
+print("BARE", "call it as describe(topic)" in command("describe", "describe(topic)"))
 table = command('describe("%s")' % topic, "Partition: 2")
 print("TABLE", "Replicas:" in table and "Isr:" in table)
 command('let c = consumer("%s", #{group: "pty-group"})' % topic, "assigned partitions")
@@ -109,6 +111,14 @@ async fn the_repl_works_in_a_terminal_and_leaves_nothing_behind() {
         assert!(
             stdout.contains("TYPO True"),
             "a mistyped function name gets a suggestion:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("HELP True"),
+            "a bare `help` lists the API:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("BARE True"),
+            "a function typed without parentheses is shown called:\n{stdout}"
         );
         assert!(
             stdout.contains("TABLE True"),
