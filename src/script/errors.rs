@@ -96,7 +96,9 @@ fn not_defined(name: &str) -> String {
             "'{name}' is not defined; did you mean {}?",
             call_form(f.signature)
         ),
-        None => format!("'{name}' is not defined; give it a value first: let {name} = …"),
+        None => format!(
+            "'{name}' is not defined: give it a value first (let {name} = …), or quote text (\"{name}\")"
+        ),
     }
 }
 
@@ -192,7 +194,7 @@ mod tests {
         );
         assert_eq!(
             message("x + 1"),
-            "'x' is not defined; give it a value first: let x = …"
+            "'x' is not defined: give it a value first (let x = …), or quote text (\"x\")"
         );
     }
 
