@@ -12,6 +12,7 @@
 //! consumers' `fetch.queue.backoff.ms`.
 //! `cargo bench --bench peers -- scale` runs the partition-count benchmark instead ([`scale`]).
 
+mod client_send;
 mod scale;
 mod wire_send;
 mod workload;

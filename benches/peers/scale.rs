@@ -1,10 +1,13 @@
 //! How the cluster's costs grow with the partition count: `scripts/bench/scale.rhai` run by
 //! `kafka-sandbox run` (release build) with 1,000 and 10,000 partitions — and 30,000 with
 //! `BENCH_SCALE=1000,10000,30000` — printing its figures and the run's peak resident memory;
-//! then the cluster's own cost of a send at each size, without librdkafka ([`wire_send`]).
+//! then the cluster's own cost of a send at each size, without librdkafka ([`wire_send`]); then
+//! the cost of a send through librdkafka alone on the sandbox and on peers ([`client_send`]), to
+//! tell the client's growth from the cluster's.
 
 use std::process::{Command, Stdio};
 
+use crate::client_send::{self, Target};
 use crate::wire_send;
 
 const SCRIPT: &str = include_str!("../../scripts/bench/scale.rhai");
@@ -33,6 +36,50 @@ pub fn main() {
             Ok(ms) => println!("| {n} | {ms:.3} ms |"),
             Err(e) => println!("| {n} | failed: {e} |"),
         }
+    }
+    println!();
+    let targets: Vec<Target> = [Target::Sandbox, Target::Mock, Target::Tansu]
+        .into_iter()
+        .filter(|t| *t != Target::Tansu || crate::tansu_binary().is_some())
+        .collect();
+    println!("One synchronous acks=all send through librdkafka (`linger.ms=0`), by cluster:");
+    let labels: Vec<&str> = targets.iter().map(|t| t.label()).collect();
+    println!("| partitions | {} |", labels.join(" | "));
+    println!("|{}", " --- |".repeat(targets.len() + 1));
+    let mut figures: Vec<Vec<Option<f64>>> = Vec::new();
+    for &n in &sizes {
+        let row: Vec<Option<f64>> = targets
+            .iter()
+            .map(|&t| match client_send::mean_ms(t, n) {
+                Ok(ms) => Some(ms),
+                Err(e) => {
+                    eprintln!("client send, {}, {n} partitions: {e}", t.label());
+                    None
+                }
+            })
+            .collect();
+        let cells: Vec<String> = row
+            .iter()
+            .map(|f| f.map_or("failed".into(), |ms| format!("{ms:.3} ms")))
+            .collect();
+        println!("| {n} | {} |", cells.join(" | "));
+        figures.push(row);
+    }
+    if let (Some(first), Some(last)) = (figures.first(), figures.last()) {
+        let ratios: Vec<String> = first
+            .iter()
+            .zip(last)
+            .map(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) => format!("{:.1}×", b / a),
+                _ => "—".into(),
+            })
+            .collect();
+        println!(
+            "| {} ÷ {} | {} |",
+            sizes.last().unwrap_or(&0),
+            sizes.first().unwrap_or(&0),
+            ratios.join(" | ")
+        );
     }
 }
 

@@ -32,6 +32,17 @@ pub struct Figures {
 
 /// Creates `topic` with the given replication factor (the mock cluster creates its own).
 pub fn create_topic(bootstrap: &str, topic: &str, rf: i32) -> Result<(), String> {
+    create_topic_with(bootstrap, topic, PARTITIONS, rf)
+}
+
+/// Creates `topic` with `partitions` partitions and waits until the metadata names a leader
+/// for every one.
+pub fn create_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    rf: i32,
+) -> Result<(), String> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -40,7 +51,7 @@ pub fn create_topic(bootstrap: &str, topic: &str, rf: i32) -> Result<(), String>
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(rf));
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(rf));
     let results = rt
         .block_on(admin.create_topics(&[new], &AdminOptions::new()))
         .map_err(|e| e.to_string())?;
@@ -55,7 +66,7 @@ pub fn create_topic(bootstrap: &str, topic: &str, rf: i32) -> Result<(), String>
             .fetch_metadata(Some(topic), Duration::from_secs(5))
             .map_err(|e| format!("metadata of {topic}: {e}"))?;
         let led = metadata.topics().iter().any(|t| {
-            t.partitions().len() == PARTITIONS as usize
+            t.partitions().len() == partitions as usize
                 && t.partitions().iter().all(|p| p.leader() >= 0)
         });
         if led {
