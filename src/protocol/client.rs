@@ -70,7 +70,7 @@ impl Connection {
             write_frame(&mut self.writer, &buf).await?;
             let mut frame = read_frame(&mut self.reader, DEFAULT_MAX_FRAME_BYTES)
                 .await?
-                .ok_or(ProtocolError::Truncated)?;
+                .ok_or(ProtocolError::Closed)?;
             let malformed = |e: anyhow::Error| ProtocolError::Malformed {
                 what: "response",
                 reason: e.to_string(),
@@ -91,5 +91,52 @@ impl Connection {
         tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| ProtocolError::Timeout(timeout.as_millis() as u64))?
+            .map_err(hung_up)
+    }
+}
+
+/// A reset or broken connection is the peer hanging up, whichever of its signs (EOF, reset,
+/// broken pipe) arrived first.
+fn hung_up(e: ProtocolError) -> ProtocolError {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    match e {
+        ProtocolError::Io(io)
+            if matches!(io.kind(), BrokenPipe | ConnectionAborted | ConnectionReset) =>
+        {
+            ProtocolError::Closed
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::ApiVersionsRequest;
+
+    use super::*;
+
+    /// A peer that hangs up instead of answering is reported as a closed connection, not as a
+    /// torn frame: the describe fallback prints this reason for a killed broker.
+    #[tokio::test]
+    async fn a_peer_that_hangs_up_is_a_closed_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            drop(stream);
+        });
+        let mut conn = Connection::connect(&addr, "test", Duration::from_secs(5))
+            .await
+            .unwrap();
+        server.await.unwrap();
+        let err = conn
+            .call(&ApiVersionsRequest::default(), 0, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProtocolError::Closed), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "the connection was closed before an answer came"
+        );
     }
 }

@@ -28,6 +28,10 @@ pub enum ProtocolError {
     /// The stream ended in the middle of a frame.
     #[error("the stream ended in the middle of a frame")]
     Truncated,
+    /// The peer closed the connection instead of answering (a broker that was killed or
+    /// stopped, or that gave up on the connection).
+    #[error("the connection was closed before an answer came")]
+    Closed,
     /// The API key is not one Kafka defines.
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),

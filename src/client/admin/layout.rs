@@ -63,6 +63,13 @@ impl fmt::Display for GroupDescription {
             },
             self.members.len()
         )?;
+        if self.state == "Dead" && self.members.is_empty() && self.offsets.is_empty() {
+            // Kafka answers Dead for a group it has never heard of; its CLI says "does not exist".
+            writeln!(
+                f,
+                "  (no such group: nobody has joined it and it has no committed offsets)"
+            )?;
+        }
         if !self.members.is_empty() {
             let mut members = plain_table(&["CLIENT-ID", "HOST", "PARTITIONS"]);
             for m in &self.members {
@@ -100,5 +107,32 @@ impl fmt::Display for GroupDescription {
             writeln!(f, "{}", rendered(&offsets))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(state: &str) -> GroupDescription {
+        GroupDescription {
+            name: "g".into(),
+            state: state.into(),
+            protocol: String::new(),
+            members: Vec::new(),
+            offsets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_unknown_group_is_said_not_to_exist() {
+        let unknown = group("Dead").to_string();
+        assert!(
+            unknown.starts_with("Group: g  State: Dead  Assignor: -  Members: 0\n")
+                && unknown.contains("no such group"),
+            "{unknown}"
+        );
+        let empty = group("Empty").to_string();
+        assert!(!empty.contains("no such group"), "{empty}");
     }
 }
