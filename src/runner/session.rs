@@ -88,8 +88,8 @@ async fn start(
 /// The lines printed once the cluster is up: how many brokers, how fast, and where.
 fn ready_banner(cluster: &dyn ClusterControl, started: Instant) -> String {
     format!(
-        "kafka-sandbox: {} brokers ready in {} ms\nbootstrap servers: {}  (kcat -b {} -L)",
-        cluster.brokers().len(),
+        "kafka-sandbox: {} ready in {} ms\nbootstrap servers: {}  (kcat -b {} -L)",
+        crate::control::count(cluster.brokers().len() as i64, "broker", "brokers"),
         started.elapsed().as_millis(),
         cluster.bootstrap(),
         cluster.bootstrap().split(',').next().unwrap_or_default()

@@ -245,7 +245,7 @@ async fn run_report_refuses_a_file_that_is_not_html() {
             "{stderr}"
         );
         assert!(
-            !stdout.contains("brokers ready"),
+            !stdout.contains(" ready in "),
             "refused before starting: {stdout}"
         );
         assert!(!report.exists());

@@ -199,8 +199,8 @@ impl fmt::Display for Happening {
         match self {
             Happening::Ready { backend, brokers } => write!(
                 f,
-                "{} brokers ready ({backend}): {}",
-                brokers.len(),
+                "{} ready ({backend}): {}",
+                crate::control::count(brokers.len() as i64, "broker", "brokers"),
                 ids(brokers)
             ),
             Happening::Fault { command, broker } => match broker {

@@ -116,6 +116,19 @@ mod tests {
     use crate::cluster::image::NO_LEADER;
 
     #[test]
+    fn a_ready_cluster_is_counted_in_words() {
+        let ready = |brokers: Vec<i32>| {
+            Happening::Ready {
+                backend: "embedded".into(),
+                brokers,
+            }
+            .to_string()
+        };
+        assert_eq!(ready(vec![1]), "1 broker ready (embedded): 1");
+        assert!(ready(vec![1, 2, 3]).starts_with("3 brokers ready (embedded)"));
+    }
+
+    #[test]
     fn events_are_numbered_and_replayed_then_streamed_without_gaps() {
         let timeline = Timeline::new(Instant::now());
         timeline.record(Happening::Fault {
