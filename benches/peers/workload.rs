@@ -1,8 +1,9 @@
 //! The workload every cluster in the comparison gets, through librdkafka (rust-rdkafka), the
 //! same client settings for all: 100-byte messages to an 8-partition topic, produced flat out
 //! with acks=all and `linger.ms=5`, then read back from the beginning by a consumer that assigns
-//! every partition and by one that subscribes as a group member; and end-to-end latency at a
-//! fixed moderate rate.
+//! every partition (with librdkafka's defaults, then with its fetch-queue backoff shortened to
+//! [`SHORT_BACKOFF_MS`]) and by one that subscribes as a group member; and end-to-end latency at
+//! a fixed moderate rate.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +18,9 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 pub const PARTITIONS: i32 = 8;
 /// Bytes of every message's value.
 const SIZE: usize = 100;
+/// The assigned consumer's second reading: `fetch.queue.backoff.ms` shortened from librdkafka's
+/// 1000 ms, which is what bounds consuming from three brokers on two cores (docs/benchmarks.md).
+const SHORT_BACKOFF_MS: &str = "10";
 /// How long any one phase may take before the run is declared failed.
 const PHASE_LIMIT: Duration = Duration::from_secs(180);
 
@@ -25,6 +29,8 @@ const PHASE_LIMIT: Duration = Duration::from_secs(180);
 pub struct Figures {
     pub produce_mbs: f64,
     pub assign_mbs: f64,
+    /// The same with `fetch.queue.backoff.ms` at [`SHORT_BACKOFF_MS`].
+    pub assign_short_backoff_mbs: f64,
     pub group_mbs: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
@@ -84,16 +90,19 @@ pub fn create_topic_with(
 pub fn run(bootstrap: &str, prefix: &str, messages: usize) -> Result<Figures, String> {
     let load = format!("{prefix}-load");
     let produce_secs = produce(bootstrap, &load, messages).map_err(|e| format!("produce: {e}"))?;
-    let assign_secs =
-        consume(bootstrap, &load, messages, false).map_err(|e| format!("consume (assign): {e}"))?;
-    let group_secs =
-        consume(bootstrap, &load, messages, true).map_err(|e| format!("consume (group): {e}"))?;
+    let assign_secs = consume(bootstrap, &load, messages, false, None)
+        .map_err(|e| format!("consume (assign): {e}"))?;
+    let short_secs = consume(bootstrap, &load, messages, false, Some(SHORT_BACKOFF_MS))
+        .map_err(|e| format!("consume (assign, short backoff): {e}"))?;
+    let group_secs = consume(bootstrap, &load, messages, true, None)
+        .map_err(|e| format!("consume (group): {e}"))?;
     let (p50, p99) =
         latency(bootstrap, &format!("{prefix}-latency")).map_err(|e| format!("latency: {e}"))?;
     let mb = (messages * SIZE) as f64 / 1e6;
     Ok(Figures {
         produce_mbs: mb / produce_secs,
         assign_mbs: mb / assign_secs,
+        assign_short_backoff_mbs: mb / short_secs,
         group_mbs: mb / group_secs,
         latency_p50_ms: p50,
         latency_p99_ms: p99,
@@ -142,19 +151,22 @@ fn produce(bootstrap: &str, topic: &str, messages: usize) -> Result<f64, String>
     Ok(t0.elapsed().as_secs_f64())
 }
 
-/// A consumer with librdkafka's defaults, except `fetch.queue.backoff.ms` when
+/// A consumer with librdkafka's defaults, except `fetch.queue.backoff.ms` when `backoff` or
 /// `BENCH_FETCH_QUEUE_BACKOFF_MS` sets it: how long librdkafka stops fetching a partition once
 /// its queue of fetched messages (which, forwarded, is the whole consumer's) passes
 /// `queued.min.messages` — 1000 ms by default, which is what bounds consuming from three
 /// brokers on two cores (docs/benchmarks.md).
-fn consumer(bootstrap: &str, group: &str) -> Result<BaseConsumer, String> {
+fn consumer(bootstrap: &str, group: &str, backoff: Option<&str>) -> Result<BaseConsumer, String> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false");
-    if let Ok(ms) = std::env::var("BENCH_FETCH_QUEUE_BACKOFF_MS") {
+    if let Some(ms) = backoff
+        .map(str::to_string)
+        .or_else(|| std::env::var("BENCH_FETCH_QUEUE_BACKOFF_MS").ok())
+    {
         config.set("fetch.queue.backoff.ms", ms);
     }
     config.create().map_err(|e| format!("consumer: {e}"))
@@ -162,13 +174,19 @@ fn consumer(bootstrap: &str, group: &str) -> Result<BaseConsumer, String> {
 
 /// Reads `messages` from the beginning; returns the seconds it took. A group consumer's clock
 /// starts when it subscribes, so the join and assignment are part of its figure.
-fn consume(bootstrap: &str, topic: &str, messages: usize, group: bool) -> Result<f64, String> {
+fn consume(
+    bootstrap: &str,
+    topic: &str,
+    messages: usize,
+    group: bool,
+    backoff: Option<&str>,
+) -> Result<f64, String> {
     let name = format!(
         "{topic}-{}-{}",
         if group { "group" } else { "assign" },
         nanos()
     );
-    let consumer = consumer(bootstrap, &name)?;
+    let consumer = consumer(bootstrap, &name, backoff)?;
     let t0 = Instant::now();
     if group {
         consumer.subscribe(&[topic]).map_err(|e| e.to_string())?;
@@ -208,7 +226,7 @@ const LATENCY_SECS: u64 = 3;
 /// fresh topic, from the beginning) reads; each value carries its send time, so the consumer
 /// sees produce → consume time. Returns (p50, p99) in milliseconds.
 fn latency(bootstrap: &str, topic: &str) -> Result<(f64, f64), String> {
-    let consumer = consumer(bootstrap, &format!("{topic}-{}", nanos()))?;
+    let consumer = consumer(bootstrap, &format!("{topic}-{}", nanos()), None)?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         tpl.add_partition_offset(topic, p, Offset::Beginning)
