@@ -16,7 +16,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::{workload, Tansu};
+use crate::{wire_send, workload, Tansu};
 
 const TOPIC: &str = "client-send";
 /// Sends timed, after as many untimed.
@@ -61,18 +61,7 @@ pub fn mean_ms(target: Target, partitions: usize) -> Result<f64, String> {
                 })
                 .await
                 .map_err(|e| e.to_string())??;
-                // acks=all with a short ISR would be cheaper: wait until every ISR is full.
-                let full = cluster
-                    .wait_for(Duration::from_secs(120), |s| {
-                        s.topic(TOPIC).is_some_and(|t| {
-                            t.partitions.len() == partitions
-                                && t.partitions.iter().all(|p| p.isr.len() == 3)
-                        })
-                    })
-                    .await;
-                if !full {
-                    return Err("the topic's ISRs did not fill within 120 s".to_string());
-                }
+                wire_send::wait_in_sync(&cluster, TOPIC, partitions).await?;
                 measure(&bootstrap).await
             }
             .await;
